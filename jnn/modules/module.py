@@ -1,0 +1,911 @@
+"""The Module core: torch.nn.Module's API over immutable JAX arrays, and every Module a JAX pytree.
+
+A module keeps its parameters, buffers and children in ``_parameters``, ``_buffers`` and ``_modules``
+(as PyTorch does); everything else in its ``__dict__`` is static. Flattening a module walks its tree once
+and yields the arrays, de-duplicated by identity (tied weights are one leaf), in ``state_dict`` order; the
+structure and static attributes travel in the treedef, so ``jax.jit`` retraces when they change (for
+instance ``.train()`` / ``.eval()``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["Module", "Parameter", "Buffer"]
+
+Array = jax.Array
+
+
+class Parameter:
+    """Marks an array as a trainable parameter when assigned to a Module attribute.
+
+    Reading the attribute back gives the plain JAX array: JAX arrays are immutable, so a parameter is a
+    named slot in its module, not a mutable tensor. ``requires_grad=False`` keeps it in ``state_dict`` but
+    out of the trainable set (``jnn.split`` puts it with the buffers).
+
+    >>> import jax.numpy as jnp, jnn
+    >>> m = jnn.Module()
+    >>> m.scale = jnn.Parameter(jnp.ones(3))
+    >>> [name for name, _ in m.named_parameters()]
+    ['scale']
+    """
+
+    __slots__ = ("data", "requires_grad")
+
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+        self.data = jnp.empty((0,)) if data is None else _as_array(data, "Parameter", "data")
+        self.requires_grad = bool(requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + repr(self.data)
+
+
+class Buffer:
+    """Marks an array as a buffer when assigned to a Module attribute (like ``torch.nn.Buffer``)."""
+
+    __slots__ = ("data", "persistent")
+
+    def __init__(self, data: Any, *, persistent: bool = True) -> None:
+        self.data = _as_array(data, "Buffer", "data")
+        self.persistent = bool(persistent)
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, (jax.Array, np.ndarray, np.generic))
+
+
+def _as_array(value: Any, owner: str, what: str) -> Array:
+    """Turn numpy input into a JAX array; refuse anything that is not an array."""
+    if isinstance(value, jax.Array):
+        return value
+    if isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__dlpack__"):
+        return jnp.asarray(value)
+    raise TypeError(
+        f"{owner}: cannot use '{type(value).__name__}' object as {what} (jax.Array or numpy.ndarray required)"
+    )
+
+
+def _is_tracer(value: Any) -> bool:
+    return isinstance(value, jax.core.Tracer)
+
+
+def _addindent(text: str, spaces: int) -> str:
+    first, *rest = text.split("\n")
+    if not rest:
+        return text
+    return "\n".join([first] + [(" " * spaces + line) if line.strip() else "" for line in rest])
+
+
+class _IncompatibleKeys(NamedTuple):
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"_IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
+
+    __str__ = __repr__
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    # PyTorch's own wording, so messages match torch's character for character.
+    return f"torch.Size({list(shape)})"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Static structure of one module, cached on it until an attribute changes.
+
+_DYNAMIC = frozenset({"_parameters", "_buffers", "_modules", "_jnn_def"})
+
+
+def _static_equal(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # arrays, objects with odd __eq__: only identity counts
+        return False
+
+
+def _static_hash(value: Any) -> int:
+    try:
+        return hash(value)
+    except TypeError:
+        return hash(type(value))
+
+
+class _ModuleDef:
+    """Class, static attributes and slot names of one module. Equal defs mean the same traced program."""
+
+    __slots__ = ("cls", "static", "params", "buffers", "children", "_hash")
+
+    def __init__(self, module: Module) -> None:
+        d = module.__dict__
+        self.cls = type(module)
+        self.static = tuple((k, v) for k, v in d.items() if k not in _DYNAMIC)
+        self.params = tuple(d["_parameters"])
+        self.buffers = tuple(d["_buffers"])
+        self.children = tuple(d["_modules"])
+        self._hash = hash(
+            (self.cls, self.params, self.buffers, self.children)
+            + tuple((k, _static_hash(v)) for k, v in self.static)
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, _ModuleDef) or self._hash != other._hash:
+            return False
+        return (
+            self.cls is other.cls
+            and self.params == other.params
+            and self.buffers == other.buffers
+            and self.children == other.children
+            and len(self.static) == len(other.static)
+            and all(
+                k1 == k2 and _static_equal(v1, v2)
+                for (k1, v1), (k2, v2) in zip(self.static, other.static, strict=True)
+            )
+        )
+
+
+class _TreeDef:
+    """The whole module graph: one node per distinct module, slots pointing at leaf or node indices (-1: None)."""
+
+    __slots__ = ("nodes", "num_leaves", "_hash")
+
+    def __init__(self, nodes: tuple, num_leaves: int) -> None:
+        self.nodes = nodes
+        self.num_leaves = num_leaves
+        self._hash = hash(nodes)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (
+            isinstance(other, _TreeDef) and self._hash == other._hash and self.nodes == other.nodes
+        )
+
+    def __repr__(self) -> str:
+        return f"ModuleTreeDef({self.nodes[0][0].cls.__name__}, {len(self.nodes)} modules, {self.num_leaves} leaves)"
+
+
+def _walk(root: Module, with_names: bool) -> tuple[list, _TreeDef, list[str] | None]:
+    """Visit every distinct module once; return leaves (deduplicated by identity), treedef and leaf names."""
+    leaves: list = []
+    names: list[str] | None = [] if with_names else None
+    leaf_index: dict[int, int] = {}
+    node_index: dict[int, int] = {}
+    nodes: list = []
+
+    def slot(value: Any, name: str) -> int:
+        if value is None:
+            return -1
+        i = leaf_index.get(id(value))
+        if i is None:
+            i = leaf_index[id(value)] = len(leaves)
+            leaves.append(value)
+            if names is not None:
+                names.append(name)
+        return i
+
+    def visit(module: Module, prefix: str) -> int:
+        index = node_index[id(module)] = len(nodes)
+        nodes.append(None)
+        d = module.__dict__
+        mdef = d.get("_jnn_def") or module._static_def()
+        params = tuple(slot(v, prefix + k) for k, v in d["_parameters"].items())
+        buffers = tuple(slot(v, prefix + k) for k, v in d["_buffers"].items())
+        children = []
+        for k, child in d["_modules"].items():
+            if child is None:
+                children.append(-1)
+            else:
+                seen = node_index.get(id(child))
+                children.append(seen if seen is not None else visit(child, prefix + k + "."))
+        nodes[index] = (mdef, params, buffers, tuple(children))
+        return index
+
+    visit(root, "")
+    return leaves, _TreeDef(tuple(nodes), len(leaves)), names
+
+
+def _build(treedef: _TreeDef, leaves: list) -> list[Module]:
+    """Create fresh module objects for a treedef and leaves; returns them in node order (root first)."""
+    modules = []
+    for mdef, params, buffers, _ in treedef.nodes:
+        module = object.__new__(mdef.cls)
+        d = module.__dict__
+        d.update(mdef.static)
+        d["_parameters"] = {k: (leaves[i] if i >= 0 else None) for k, i in zip(mdef.params, params, strict=True)}
+        d["_buffers"] = {k: (leaves[i] if i >= 0 else None) for k, i in zip(mdef.buffers, buffers, strict=True)}
+        d["_jnn_def"] = mdef
+        modules.append(module)
+    for module, (mdef, _, _, children) in zip(modules, treedef.nodes, strict=True):
+        module.__dict__["_modules"] = {
+            k: (modules[i] if i >= 0 else None) for k, i in zip(mdef.children, children, strict=True)
+        }
+    return modules
+
+
+def _flatten(module: Module) -> tuple[list, _TreeDef]:
+    leaves, treedef, _ = _walk(module, with_names=False)
+    return leaves, treedef
+
+
+def _flatten_with_keys(module: Module) -> tuple[list, _TreeDef]:
+    leaves, treedef, names = _walk(module, with_names=True)
+    return [(jax.tree_util.GetAttrKey(n), v) for n, v in zip(names, leaves, strict=True)], treedef
+
+
+def _unflatten(treedef: _TreeDef, leaves) -> Module:
+    return _build(treedef, list(leaves))[0]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Devices and dtypes
+
+
+def _resolve_device(device: Any) -> Any:
+    """'cpu', 'cuda', 'cuda:1', 'gpu', 'tpu:0', a torch.device, a jax.Device or a jax Sharding."""
+    if isinstance(device, (jax.Device, jax.sharding.Sharding)):
+        return device
+    if device is None:
+        return None
+    if isinstance(device, int):
+        device = f"cuda:{device}"
+    if not isinstance(device, str) and hasattr(device, "type"):  # torch.device, without importing torch
+        device = device.type + ("" if getattr(device, "index", None) is None else f":{device.index}")
+    if not isinstance(device, str):
+        raise TypeError(f"Module.to: expected a device string, jax.Device or Sharding, got {device!r}")
+    match = re.fullmatch(r"(cpu|cuda|gpu|rocm|tpu)(?::(\d+))?", device.strip())
+    if match is None:
+        raise ValueError(f"Module.to: unknown device {device!r}; expected e.g. 'cpu', 'cuda', 'cuda:0', 'gpu'")
+    kind, index = match.group(1), int(match.group(2) or 0)
+    platform = {"cuda": "gpu", "rocm": "gpu"}.get(kind, kind)
+    try:
+        devices = jax.devices(platform)
+    except RuntimeError:
+        devices = []
+    if not devices:
+        available = sorted({d.platform for d in jax.devices()})
+        raise RuntimeError(
+            f"Module.to({device!r}): JAX sees no {platform.upper()} device on this machine (available: "
+            f"{', '.join(available)}). Install a JAX build for your accelerator (e.g. pip install "
+            "'jax[cuda12]') or use 'cpu'."
+        )
+    if index >= len(devices):
+        raise RuntimeError(f"Module.to({device!r}): only {len(devices)} {platform} device(s) are available")
+    return devices[index]
+
+
+def _check_float_dtype(dtype: Any, who: str) -> np.dtype:
+    dtype = jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        raise TypeError(f"{who} only accepts floating point or complex dtypes, but got desired dtype={dtype}")
+    if dtype.itemsize == 8 and dtype.kind == "f" or dtype == jnp.complex128:
+        if not jax.config.jax_enable_x64:
+            raise TypeError(
+                f"{who}: {dtype} needs 64-bit mode in JAX, which is off. Enable it at start-up with "
+                "jax.config.update('jax_enable_x64', True) (or JAX_ENABLE_X64=1)."
+            )
+    return dtype
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+class Module:
+    """Base class for all neural network modules, with torch.nn.Module's API.
+
+    Subclasses are JAX pytrees automatically: their leaves are the parameters and buffers.
+
+    >>> import jax, jax.numpy as jnp
+    >>> import jnn as nn
+    >>> import jnn.functional as F
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc = nn.Linear(4, 2)
+    ...     def forward(self, x):
+    ...         return F.relu(self.fc(x))
+    >>> net = Net()
+    >>> jax.jit(lambda m, x: m(x))(net, jnp.ones((3, 4))).shape
+    (3, 2)
+    """
+
+    training: bool
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        jax.tree_util.register_pytree_with_keys(cls, _flatten_with_keys, _unflatten, flatten_func=_flatten)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args or kwargs:
+            raise TypeError(
+                f"{type(self).__name__}.__init__() got unexpected arguments: Module.__init__() takes none "
+                "(did you forget to handle them in your subclass's __init__?)"
+            )
+        d = self.__dict__
+        d["training"] = True
+        d["_parameters"] = {}
+        d["_buffers"] = {}
+        d["_non_persistent_buffers_set"] = frozenset()
+        d["_frozen_parameters"] = frozenset()
+        d["_modules"] = {}
+        d["_forward_pre_hooks"] = {}
+        d["_forward_hooks"] = {}
+
+    forward: Callable[..., Any]
+
+    def _forward_unimplemented(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
+
+    forward = _forward_unimplemented
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        d = self.__dict__
+        if d.get("_forward_pre_hooks") or d.get("_forward_hooks"):
+            return self._call_with_hooks(*args, **kwargs)
+        return self.forward(*args, **kwargs)
+
+    def _call_with_hooks(self, *args: Any, **kwargs: Any) -> Any:
+        for hook in list(self._forward_pre_hooks.values()):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        output = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    # -- static-structure cache --------------------------------------------------------------------------
+
+    def _static_def(self) -> _ModuleDef:
+        mdef = self.__dict__["_jnn_def"] = _ModuleDef(self)
+        return mdef
+
+    def _changed(self) -> None:
+        self.__dict__.pop("_jnn_def", None)
+
+    def _set_static(self, name: str, value: Any) -> None:
+        self.__dict__[name] = value
+        self._changed()
+
+    # -- registration -------------------------------------------------------------------------------------
+
+    def _check_new_name(self, kind: str, name: Any, own: dict) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+        if "." in name:
+            raise KeyError(f"{kind} name can't contain \".\"" + (f", got: {name}" if kind == "module" else ""))
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if hasattr(self, name) and name not in own:
+            raise KeyError(f"attribute '{name}' already exists")
+
+    def _leak_check(self, kind: str, name: str, old: Any, new: Any) -> None:
+        if _is_tracer(new) and old is not None and not _is_tracer(old):
+            raise RuntimeError(
+                f"{type(self).__name__}: a JAX transformation (jit/grad/vmap/scan) tried to store a traced value "
+                f"in {kind} '{name}' of a module that holds concrete arrays. This happens when a module is "
+                "captured by a closure instead of passed as an argument, and the change would leak tracers "
+                "into it. Pass the module in and return it, e.g. `jax.jit(lambda m, x: (m(x), m))(net, x)`, "
+                "or use `apply, params, buffers = jnn.split(net)` and take the new buffers from apply."
+            )
+
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """Add a buffer: an array that is part of the module's state but not trained (e.g. running_mean)."""
+        d = self.__dict__
+        if "_buffers" not in d:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        self._check_new_name("buffer", name, d["_buffers"])
+        if tensor is not None:
+            if not _is_array(tensor) and not hasattr(tensor, "__dlpack__"):
+                raise TypeError(
+                    f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+                    "(jax.Array, numpy.ndarray or None required)"
+                )
+            tensor = _as_array(tensor, type(self).__name__, f"buffer '{name}'")
+            self._leak_check("buffer", name, d["_buffers"].get(name), tensor)
+        is_new = name not in d["_buffers"]
+        d["_buffers"][name] = tensor
+        nonpersistent = d["_non_persistent_buffers_set"]
+        wanted = nonpersistent - {name} if persistent else nonpersistent | {name}
+        if is_new or wanted != nonpersistent:
+            d["_non_persistent_buffers_set"] = wanted
+            self._changed()
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Add a parameter (a :class:`Parameter` or None) under ``name``."""
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        self._check_new_name("parameter", name, d["_parameters"])
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+                "(jnn.Parameter or None required)"
+            )
+        value = None if param is None else param.data
+        if value is not None:
+            self._leak_check("parameter", name, d["_parameters"].get(name), value)
+        is_new = name not in d["_parameters"]
+        d["_parameters"][name] = value
+        frozen = d["_frozen_parameters"]
+        wanted = frozen | {name} if param is not None and not param.requires_grad else frozen - {name}
+        if is_new or wanted != frozen:
+            d["_frozen_parameters"] = wanted
+            self._changed()
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Add a child module under ``name``."""
+        if not isinstance(module, Module) and module is not None:
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        d = self.__dict__
+        if "_modules" not in d:
+            raise AttributeError("cannot assign module before Module.__init__() call")
+        self._check_new_name("module", name, d["_modules"])
+        d["_modules"][name] = module
+        self._changed()
+
+    register_module = add_module
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for slots in ("_parameters", "_buffers", "_modules"):
+            own = d.get(slots)
+            if own is not None and name in own:
+                return own[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        params = d.get("_parameters")
+
+        def remove_from(*slot_dicts: str) -> None:
+            if name in d:
+                del d[name]
+            for s in slot_dicts:
+                d[s].pop(name, None)
+            if name in d.get("_non_persistent_buffers_set", ()):
+                d["_non_persistent_buffers_set"] -= {name}
+            self._changed()
+
+        if isinstance(value, Parameter):
+            if params is None:
+                raise AttributeError("cannot assign parameters before Module.__init__() call")
+            remove_from("_buffers", "_modules")
+            self.register_parameter(name, value)
+        elif params is not None and name in params:
+            # JAX arrays are immutable, so assigning an array to a parameter's name replaces its value
+            # (keeping requires_grad); PyTorch would demand an nn.Parameter here.
+            if value is not None:
+                if not _is_array(value) and not hasattr(value, "__dlpack__"):
+                    raise TypeError(
+                        f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                        "(jnn.Parameter, jax.Array or None expected)"
+                    )
+                value = _as_array(value, type(self).__name__, f"parameter '{name}'")
+                self._leak_check("parameter", name, params[name], value)
+            params[name] = value
+        elif isinstance(value, Module):
+            if d.get("_modules") is None:
+                raise AttributeError("cannot assign module before Module.__init__() call")
+            remove_from("_parameters", "_buffers")
+            d["_modules"][name] = value
+        elif d.get("_modules") is not None and name in d["_modules"]:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as child module '{name}' (jnn.Module or None expected)"
+                )
+            d["_modules"][name] = None
+        elif isinstance(value, Buffer) or (d.get("_buffers") is not None and name in d["_buffers"]):
+            if isinstance(value, Buffer):
+                if d.get("_buffers") is None:
+                    raise AttributeError("cannot assign buffer before Module.__init__() call")
+                remove_from("_parameters", "_modules")
+                self.register_buffer(name, value.data, value.persistent)
+            else:
+                if value is not None and not _is_array(value) and not hasattr(value, "__dlpack__"):
+                    raise TypeError(
+                        f"cannot assign '{type(value).__name__}' as buffer '{name}' "
+                        "(jnn.Buffer, jax.Array, numpy.ndarray or None expected)"
+                    )
+                if value is not None:
+                    value = _as_array(value, type(self).__name__, f"buffer '{name}'")
+                    self._leak_check("buffer", name, d["_buffers"][name], value)
+                d["_buffers"][name] = value
+        else:
+            d[name] = value
+            if "_jnn_def" in d:
+                self._changed()
+
+    def __delattr__(self, name: str) -> None:
+        d = self.__dict__
+        if name in d.get("_parameters", ()):
+            del d["_parameters"][name]
+            d["_frozen_parameters"] -= {name}
+        elif name in d.get("_buffers", ()):
+            del d["_buffers"][name]
+            d["_non_persistent_buffers_set"] -= {name}
+        elif name in d.get("_modules", ()):
+            del d["_modules"][name]
+        else:
+            object.__delattr__(self, name)
+        self._changed()
+
+    def __dir__(self) -> list[str]:
+        d = self.__dict__
+        keys = list(super().__dir__()) + list(d["_parameters"]) + list(d["_buffers"]) + list(d["_modules"])
+        return sorted(k for k in set(keys) if not k[0].isdigit())
+
+    # -- traversal ----------------------------------------------------------------------------------------
+
+    def named_modules(
+        self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """All modules in the tree, pre-order, each once (unless ``remove_duplicate=False``)."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is None:
+                continue
+            yield from module.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def children(self) -> Iterator[Module]:
+        for _, module in self.named_children():
+            yield module
+
+    def _named_members(
+        self, slots: str, prefix: str, recurse: bool, remove_duplicate: bool
+    ) -> Iterator[tuple[str, Array]]:
+        seen: set[int] = set()
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name, value in module.__dict__[slots].items():
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield module_prefix + ("." if module_prefix else "") + name, value
+
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Array]]:
+        """(name, array) for every parameter; tied parameters once."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Array]:
+        for _, value in self.named_parameters(recurse=recurse):
+            yield value
+
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Array]]:
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Array]:
+        for _, value in self.named_buffers(recurse=recurse):
+            yield value
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every submodule (children first) and on self; returns self."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
+    def get_submodule(self, target: str) -> Module:
+        if target == "":
+            return self
+        module: Module = self
+        for item in target.split("."):
+            if not hasattr(module, item):
+                raise AttributeError(module._get_name() + " has no attribute `" + item + "`")
+            module = getattr(module, item)
+            if not isinstance(module, Module):
+                raise AttributeError("`" + item + "` is not an nn.Module")
+        return module
+
+    def get_parameter(self, target: str) -> Array:
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if not hasattr(module, name):
+            raise AttributeError(module._get_name() + " has no attribute `" + name + "`")
+        if name not in module._parameters:
+            raise AttributeError("`" + name + "` is not an nn.Parameter")
+        return module._parameters[name]
+
+    def get_buffer(self, target: str) -> Array:
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if not hasattr(module, name):
+            raise AttributeError(module._get_name() + " has no attribute `" + name + "`")
+        if name not in module._buffers:
+            raise AttributeError("`" + name + "` is not a buffer")
+        return module._buffers[name]
+
+    # -- modes and trainability ---------------------------------------------------------------------------
+
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and every submodule; returns self."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        for module in self.modules():
+            if module.__dict__.get("training") is not mode:
+                module._set_static("training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Set evaluation mode (``train(False)``); returns self."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Mark every parameter trainable or frozen. Frozen parameters stay in state_dict but not in
+        ``jnn.split``'s trainable dict."""
+        for module in self.modules():
+            d = module.__dict__
+            wanted = frozenset() if requires_grad else frozenset(d["_parameters"])
+            if wanted != d["_frozen_parameters"]:
+                module._set_static("_frozen_parameters", wanted)
+        return self
+
+    def named_trainable_parameters(self) -> Iterator[tuple[str, Array]]:
+        """Like ``named_parameters``, leaving out parameters with ``requires_grad=False``."""
+        frozen = {id(v) for m in self.modules() for k, v in m._parameters.items() if k in m._frozen_parameters}
+        for name, value in self.named_parameters():
+            if id(value) not in frozen:
+                yield name, value
+
+    # -- state dicts --------------------------------------------------------------------------------------
+
+    def state_dict(self, *, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
+        """Parameters and persistent buffers by name, in PyTorch's order; tied arrays under every name."""
+        if destination is None:
+            destination = OrderedDict()
+        d = self.__dict__
+        for name, value in d["_parameters"].items():
+            if value is not None:
+                destination[prefix + name] = value
+        for name, value in d["_buffers"].items():
+            if value is not None and name not in d["_non_persistent_buffers_set"]:
+                destination[prefix + name] = value
+        for name, module in d["_modules"].items():
+            if module is not None:
+                module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        return destination
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
+        """Copy arrays (numpy or JAX) into this module by name; PyTorch's checks and messages.
+
+        Loaded values take the current array's dtype and device (``assign=True`` keeps the file's dtype).
+        Tied parameters stay tied. Returns ``(missing_keys, unexpected_keys)``.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        missing: list[str] = []
+        unexpected: list[str] = []
+        errors: list[str] = []
+        updates: list[tuple[Array, Any]] = []  # (current array, new value), applied after all checks
+
+        def load(module: Module, prefix: str) -> None:
+            d = module.__dict__
+            local = {k: v for k, v in d["_parameters"].items() if v is not None}
+            local.update(
+                (k, v) for k, v in d["_buffers"].items() if v is not None and k not in d["_non_persistent_buffers_set"]
+            )
+            for name, current in local.items():
+                key = prefix + name
+                if key not in state_dict:
+                    missing.append(key)
+                    continue
+                incoming = state_dict[key]
+                if not (_is_array(incoming) or hasattr(incoming, "__array__")):
+                    errors.append(
+                        f'While copying the parameter named "{key}", expected an array from checkpoint but '
+                        f"received {type(incoming)}"
+                    )
+                    continue
+                shape = tuple(np.shape(incoming))
+                if current.ndim == 0 and shape == (1,):
+                    incoming, shape = incoming[0], ()
+                if shape != tuple(current.shape):
+                    errors.append(
+                        f"size mismatch for {key}: copying a param with shape {_shape_text(shape)} from "
+                        f"checkpoint, the shape in current model is {_shape_text(current.shape)}."
+                    )
+                    continue
+                updates.append((current, incoming))
+            for key in state_dict:
+                if key.startswith(prefix):
+                    head, dot, _ = key[len(prefix):].partition(".")
+                    if (dot and head not in d["_modules"]) or (not dot and head not in local):
+                        unexpected.append(key)
+            for name, child in d["_modules"].items():
+                if child is not None:
+                    load(child, prefix + name + ".")
+
+        load(self, "")
+        if strict:
+            if unexpected:
+                errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in unexpected)))
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing)))
+        if errors:
+            raise RuntimeError(
+                "Error(s) in loading state_dict for {}:\n\t{}".format(type(self).__name__, "\n\t".join(errors))
+            )
+
+        replacement: dict[int, Array] = {}
+        for current, incoming in updates:
+            new = jnp.asarray(incoming)
+            if not assign:
+                new = new.astype(current.dtype)
+                sharding = getattr(current, "sharding", None)
+                if sharding is not None and not _is_tracer(current):
+                    new = jax.device_put(new, sharding)
+            replacement[id(current)] = new  # later keys win, as with PyTorch's in-place copies
+        self._replace_arrays(lambda value: replacement.get(id(value), value))
+        return _IncompatibleKeys(missing, unexpected)
+
+    def _replace_arrays(self, fn: Callable[[Array], Array]) -> Module:
+        """Replace every parameter and buffer by ``fn(value)``, once per distinct array (ties kept)."""
+        done: dict[int, Array] = {}
+        for module in self.modules():
+            d = module.__dict__
+            for slots in ("_parameters", "_buffers"):
+                own = d[slots]
+                for name, value in own.items():
+                    if value is None:
+                        continue
+                    if id(value) not in done:
+                        done[id(value)] = fn(value)
+                    own[name] = done[id(value)]
+        return self
+
+    # -- devices and dtypes -------------------------------------------------------------------------------
+
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Move and/or cast arrays: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(array)``,
+        ``to(sharding)``. Casts touch floating-point arrays only (integer buffers keep their dtype)."""
+        device = kwargs.pop("device", None)
+        dtype = kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("copy", None)
+        if kwargs:
+            raise TypeError(f"Module.to() got unexpected keyword arguments {sorted(kwargs)}")
+        for arg in args:
+            if isinstance(arg, (jax.Array, np.ndarray)):
+                dtype = arg.dtype
+                if isinstance(arg, jax.Array) and not _is_tracer(arg):
+                    device = arg.sharding
+            elif isinstance(arg, (str, int, jax.Device, jax.sharding.Sharding)) or hasattr(arg, "index"):
+                device = arg
+            else:
+                try:
+                    dtype = jnp.dtype(arg)
+                except TypeError:
+                    raise TypeError(f"Module.to: cannot interpret {arg!r} as a device or dtype") from None
+        target = _resolve_device(device)
+        if dtype is not None:
+            dtype = _check_float_dtype(dtype, "nn.Module.to")
+
+        def convert(value: Array) -> Array:
+            if dtype is not None and jnp.issubdtype(value.dtype, jnp.floating):
+                value = value.astype(dtype)
+            if target is not None:
+                value = jax.device_put(value, target)
+            return value
+
+        return self._replace_arrays(convert)
+
+    def cuda(self, device: Any = None) -> Module:
+        """Move every array to a GPU (``device`` an index, string or jax.Device)."""
+        return self.to("cuda" if device is None else device)
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def type(self, dst_type: Any) -> Module:
+        return self.to(dtype=dst_type)
+
+    def float(self) -> Module:
+        return self.to(dtype=jnp.float32)
+
+    def double(self) -> Module:
+        return self.to(dtype=jnp.float64)
+
+    def half(self) -> Module:
+        return self.to(dtype=jnp.float16)
+
+    def bfloat16(self) -> Module:
+        return self.to(dtype=jnp.bfloat16)
+
+    # -- hooks --------------------------------------------------------------------------------------------
+
+    def register_forward_pre_hook(self, hook: Callable) -> _RemovableHandle:
+        """``hook(module, args) -> None or new args`` runs before ``forward`` (also while tracing)."""
+        return _RemovableHandle(self, "_forward_pre_hooks", hook)
+
+    def register_forward_hook(self, hook: Callable) -> _RemovableHandle:
+        """``hook(module, args, output) -> None or new output`` runs after ``forward`` (also while tracing)."""
+        return _RemovableHandle(self, "_forward_hooks", hook)
+
+    # -- printing -----------------------------------------------------------------------------------------
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def extra_repr(self) -> str:
+        """Extra text inside this module's repr; layers override it (e.g. ``in_features=2, ...``)."""
+        return ""
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({k}): " + _addindent(repr(m), 2) for k, m in self._modules.items()]
+        lines = extra_lines + child_lines
+        text = self._get_name() + "("
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                text += extra_lines[0]
+            else:
+                text += "\n  " + "\n  ".join(lines) + "\n"
+        return text + ")"
+
+
+class _RemovableHandle:
+    """Returned by the hook registrations; ``handle.remove()`` takes the hook off again."""
+
+    _ids = itertools.count()
+
+    def __init__(self, module: Module, slots: str, hook: Callable) -> None:
+        self.module, self.slots, self.id = module, slots, next(self._ids)
+        module._set_static(slots, {**module.__dict__[slots], self.id: hook})  # copy-on-write: copies share dicts
+
+    def remove(self) -> None:
+        hooks = dict(self.module.__dict__[self.slots])
+        if hooks.pop(self.id, None) is not None:
+            self.module._set_static(self.slots, hooks)
+
+    def __enter__(self) -> _RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+jax.tree_util.register_pytree_with_keys(Module, _flatten_with_keys, _unflatten, flatten_func=_flatten)
