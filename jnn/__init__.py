@@ -1,6 +1,20 @@
-"""jnn: torch.nn re-made on JAX."""
+"""jnn: torch.nn re-made on JAX.
 
-from jnn import random
+>>> import jax.numpy as jnp
+>>> import jnn as nn
+>>> import jnn.functional as F
+>>> net = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10), nn.ReLU())
+>>> net(jnp.ones(20)).shape
+(10,)
+"""
+
+from jnn import functional, init, random
+from jnn.modules import *  # noqa: F403
+from jnn.modules import __all__ as _modules_all
 from jnn.random import manual_seed
+from jnn.serialization import load, save
+from jnn.stateless import Apply, merge, split
 
 __version__ = "0.1.0"
+
+__all__ = [*_modules_all, "functional", "init", "random", "manual_seed", "save", "load", "split", "merge", "Apply"]

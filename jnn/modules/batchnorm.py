@@ -23,7 +23,7 @@ class _BatchNorm(Module):
 
     def __init__(
         self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-        track_running_stats: bool = True, device: Any = None, dtype: Any = None,
+        track_running_stats: bool = True, device: Any = None, dtype: Any = None, *, bias: bool = True,
     ) -> None:
         super().__init__()
         self.num_features = num_features
@@ -34,7 +34,10 @@ class _BatchNorm(Module):
         dtype = factory_dtype(dtype, type(self).__name__)
         if affine:
             self.weight = Parameter(place(jnp.ones(num_features, dtype), device))
-            self.bias = Parameter(place(jnp.zeros(num_features, dtype), device))
+            if bias:
+                self.bias = Parameter(place(jnp.zeros(num_features, dtype), device))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -58,7 +61,8 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             self.weight = jnp.ones_like(self.weight)
-            self.bias = jnp.zeros_like(self.bias)
+            if self.bias is not None:
+                self.bias = jnp.zeros_like(self.bias)
 
     def _check_input_dim(self, input: jax.Array) -> None:
         if input.ndim not in self._expected_dims:
@@ -85,7 +89,7 @@ class _BatchNorm(Module):
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"track_running_stats={self.track_running_stats}"
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
 
 

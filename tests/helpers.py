@@ -1,0 +1,49 @@
+"""Shared test helpers: PyTorch is the oracle, so most tests build a torch twin and copy its weights."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import torch
+
+import jnn
+
+
+def torch_state(module: torch.nn.Module) -> dict[str, np.ndarray]:
+    """A torch module's state_dict as numpy arrays (what a user gets from a checkpoint)."""
+    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def copy_torch_weights(jnn_module: jnn.Module, torch_module: torch.nn.Module) -> jnn.Module:
+    """Load the torch twin's state_dict into the jnn module with strict=True."""
+    result = jnn_module.load_state_dict(torch_state(torch_module))
+    assert not result.missing_keys and not result.unexpected_keys
+    return jnn_module
+
+
+def assert_close(actual, expected, rtol: float = 1e-5, atol: float = 1e-5) -> None:
+    if isinstance(expected, torch.Tensor):
+        expected = expected.detach().cpu().numpy()
+    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64),
+                               rtol=rtol, atol=atol)
+
+
+def assert_state_close(jnn_module: jnn.Module, torch_module: torch.nn.Module, **tol) -> None:
+    """Same keys, in the same order, with the same values (buffers included)."""
+    ours, theirs = jnn_module.state_dict(), torch_state(torch_module)
+    assert list(ours) == list(theirs)
+    for k in theirs:
+        assert_close(ours[k], theirs[k], **tol)
+
+
+def jnn_grads(module: jnn.Module, x, loss=lambda y: (y**2).sum()) -> dict[str, np.ndarray]:
+    """Gradients of ``loss(module(x))`` w.r.t. the trainable parameters, through jnn.split."""
+    apply, params, buffers = jnn.split(module)
+    grads = jax.grad(lambda p: loss(apply(p, buffers, x)[0]))(params)
+    return {k: np.asarray(v) for k, v in grads.items()}
+
+
+def torch_grads(module: torch.nn.Module, x: np.ndarray, loss=lambda y: (y**2).sum()) -> dict[str, np.ndarray]:
+    module.zero_grad()
+    loss(module(torch.from_numpy(np.asarray(x)))).backward()
+    return {k: p.grad.numpy().copy() for k, p in module.named_parameters()}
