@@ -75,6 +75,8 @@ class Apply:
         **kwargs: Any,
     ) -> tuple[Any, dict]:
         modules = _build(self._treedef, self._leaves(params, buffers))
+        for module in modules:
+            module.__dict__["_jnn_private"] = True  # this call's own copies: buffers may change under a trace
         root = modules[0]
         if train is not None:
             root.train(bool(train))

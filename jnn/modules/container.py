@@ -111,6 +111,9 @@ class Sequential(_IndexedModules):
         n = len(self)
         if not -n <= index <= n:
             raise IndexError(f"Index out of range: {index}")
+        if list(self._modules) != [str(i) for i in range(n)]:
+            raise KeyError(f"Sequential.insert needs the default keys '0'..'{n - 1}' (it renumbers them), but this "
+                           f"Sequential has named modules {list(self._modules)}; rebuild it from an OrderedDict instead")
         self._insert(index + n if index < 0 else index, module)
         return self
 

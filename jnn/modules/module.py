@@ -104,7 +104,7 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Static structure of one module, cached on it until an attribute changes.
 
-_DYNAMIC = frozenset({"_parameters", "_buffers", "_modules", "_jnn_def"})
+_DYNAMIC = frozenset({"_parameters", "_buffers", "_modules", "_jnn_def", "_jnn_private"})
 
 
 def _static_equal(a: Any, b: Any) -> bool:
@@ -402,7 +402,8 @@ class Module:
             raise KeyError(f"attribute '{name}' already exists")
 
     def _leak_check(self, kind: str, name: str, old: Any, new: Any) -> None:
-        if _is_tracer(new) and old is not None and not _is_tracer(old):
+        # Copies made by jnn.split's apply are private to one call (``_jnn_private``): changing them is fine.
+        if _is_tracer(new) and old is not None and not _is_tracer(old) and "_jnn_private" not in self.__dict__:
             raise RuntimeError(
                 f"{type(self).__name__}: a JAX transformation (jit/grad/vmap/scan) tried to store a traced value "
                 f"in {kind} '{name}' of a module that holds concrete arrays. This happens when a module is "
