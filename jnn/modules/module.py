@@ -104,7 +104,15 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Static structure of one module, cached on it until an attribute changes.
 
-_DYNAMIC = frozenset({"_parameters", "_buffers", "_modules", "_jnn_def", "_jnn_private"})
+_DYNAMIC = frozenset({"_parameters", "_buffers", "_modules", "_jnn_def", "_jnn_flat", "_jnn_private"})
+
+# Bumped by every change to any module. A root module caches its last flattening together with this number,
+# so flattening an unchanged model (the common case in a jitted training loop) costs O(1).
+_version = [0]
+
+
+def _bump() -> None:
+    _version[0] += 1
 
 
 def _static_equal(a: Any, b: Any) -> bool:
@@ -196,9 +204,14 @@ def _walk(root: Module, with_names: bool) -> tuple[list, _TreeDef, list[str] | N
     def slot(value: Any, name: str) -> int:
         if value is None:
             return -1
-        i = leaf_index.get(id(value))
+        # Arrays are de-duplicated by identity (tied weights are one leaf); other leaves (e.g. the bools of a
+        # tree_map'ed mask) are interned by Python and must not be merged.
+        tied = isinstance(value, (jax.Array, np.ndarray))
+        i = leaf_index.get(id(value)) if tied else None
         if i is None:
-            i = leaf_index[id(value)] = len(leaves)
+            i = len(leaves)
+            if tied:
+                leaf_index[id(value)] = i
             leaves.append(value)
             if names is not None:
                 names.append(name)
@@ -240,12 +253,18 @@ def _build(treedef: _TreeDef, leaves: list) -> list[Module]:
         module.__dict__["_modules"] = {
             k: (modules[i] if i >= 0 else None) for k, i in zip(mdef.children, children, strict=True)
         }
+    modules[0].__dict__["_jnn_flat"] = (_version[0], tuple(leaves), treedef)
     return modules
 
 
-def _flatten(module: Module) -> tuple[list, _TreeDef]:
+def _flatten(module: Module) -> tuple[tuple, _TreeDef]:
+    d = module.__dict__
+    cached = d.get("_jnn_flat")
+    if cached is not None and cached[0] == _version[0]:
+        return cached[1], cached[2]
     leaves, treedef, _ = _walk(module, with_names=False)
-    return leaves, treedef
+    d["_jnn_flat"] = (_version[0], tuple(leaves), treedef)
+    return d["_jnn_flat"][1], treedef
 
 
 def _flatten_with_keys(module: Module) -> tuple[list, _TreeDef]:
@@ -383,6 +402,8 @@ class Module:
         return mdef
 
     def _changed(self) -> None:
+        """Static structure changed: drop this module's cached def (and every cached flattening)."""
+        _bump()
         self.__dict__.pop("_jnn_def", None)
 
     def _set_static(self, name: str, value: Any) -> None:
@@ -414,6 +435,7 @@ class Module:
 
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
         """Add a buffer: an array that is part of the module's state but not trained (e.g. running_mean)."""
+        _bump()
         d = self.__dict__
         if "_buffers" not in d:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
@@ -436,6 +458,7 @@ class Module:
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter (a :class:`Parameter` or None) under ``name``."""
+        _bump()
         d = self.__dict__
         if "_parameters" not in d:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
@@ -478,6 +501,7 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name: str, value: Any) -> None:
+        _bump()
         d = self.__dict__
         params = d.get("_parameters")
 
@@ -784,6 +808,7 @@ class Module:
 
     def _replace_arrays(self, fn: Callable[[Array], Array]) -> Module:
         """Replace every parameter and buffer by ``fn(value)``, once per distinct array (ties kept)."""
+        _bump()
         done: dict[int, Array] = {}
         for module in self.modules():
             d = module.__dict__
