@@ -313,6 +313,18 @@ def _resolve_device(device: Any) -> Any:
     return devices[index]
 
 
+def _as_dtype(arg: Any) -> np.dtype | None:
+    """A dtype from a dtype-like (``jnp.float16``, ``'bfloat16'``, ``torch.float16``), else None."""
+    if isinstance(arg, (jax.Device, jax.sharding.Sharding, int)) or type(arg).__name__ == "device":
+        return None
+    if type(arg).__module__ == "torch" and str(arg).startswith("torch."):
+        arg = str(arg)[len("torch."):]
+    try:
+        return jnp.dtype(arg)
+    except TypeError:
+        return None
+
+
 def _check_float_dtype(dtype: Any, who: str) -> np.dtype:
     dtype = jnp.dtype(dtype)
     if not jnp.issubdtype(dtype, jnp.inexact):
@@ -838,13 +850,12 @@ class Module:
                 dtype = arg.dtype
                 if isinstance(arg, jax.Array) and not _is_tracer(arg):
                     device = arg.sharding
-            elif isinstance(arg, (str, int, jax.Device, jax.sharding.Sharding)) or hasattr(arg, "index"):
+            elif _as_dtype(arg) is not None:
+                dtype = _as_dtype(arg)
+            elif isinstance(arg, (str, int, jax.Device, jax.sharding.Sharding)) or type(arg).__name__ == "device":
                 device = arg
             else:
-                try:
-                    dtype = jnp.dtype(arg)
-                except TypeError:
-                    raise TypeError(f"Module.to: cannot interpret {arg!r} as a device or dtype") from None
+                raise TypeError(f"Module.to: cannot interpret {arg!r} as a device or dtype")
         target = _resolve_device(device)
         if dtype is not None:
             dtype = _check_float_dtype(dtype, "nn.Module.to")

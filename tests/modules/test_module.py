@@ -414,7 +414,9 @@ def test_casts_touch_floating_arrays_only():
             assert v.dtype == (jnp.int32 if "num_batches" in k else dtype), (method, k)
     net.to(jnp.float16)
     assert net.head[1].weight.dtype == jnp.float16
-    net.to(dtype=torch.float32 if False else "float32")
+    net.to(torch.bfloat16)  # a torch dtype works too, as does a dtype name
+    assert net.head[1].weight.dtype == jnp.bfloat16
+    net.to("float32")
     assert net.head[1].weight.dtype == jnp.float32
     with pytest.raises(TypeError, match="jax_enable_x64"):
         net.double()
