@@ -22,6 +22,17 @@ def _absolute_index(idx: Any, size: int) -> int:
     return idx % size if size else idx
 
 
+def _key_value_pairs(owner: str, pairs: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
+    """Check and yield the (key, value) pairs given to ``owner.update``, with PyTorch's errors."""
+    for j, pair in enumerate(pairs):
+        if not isinstance(pair, Iterable) or isinstance(pair, str):
+            raise TypeError(f"{owner} update sequence element #{j} should be Iterable; is " + type(pair).__name__)
+        pair = tuple(pair)
+        if len(pair) != 2:
+            raise ValueError(f"{owner} update sequence element #{j} has length {len(pair)}; 2 is required")
+        yield pair
+
+
 class _IndexedModules(Module):
     """Shared list behaviour of Sequential and ModuleList: modules under the keys '0', '1', ..."""
 
@@ -238,14 +249,8 @@ class ModuleDict(Module):
             raise TypeError("ModuleDict.update should be called with an iterable of key/value pairs, but got "
                             + type(modules).__name__)
         pairs = modules.items() if isinstance(modules, (Mapping, ModuleDict)) else modules
-        for j, pair in enumerate(pairs):
-            if not isinstance(pair, Iterable) or isinstance(pair, str):
-                raise TypeError(f"ModuleDict update sequence element #{j} should be Iterable; is "
-                                + type(pair).__name__)
-            pair = tuple(pair)
-            if len(pair) != 2:
-                raise ValueError(f"ModuleDict update sequence element #{j} has length {len(pair)}; 2 is required")
-            self[pair[0]] = pair[1]
+        for key, module in _key_value_pairs("ModuleDict", pairs):
+            self[key] = module
 
 
 _TORCH_DTYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
@@ -412,14 +417,8 @@ class ParameterDict(Module):
             pairs = sorted(parameters.items())
         else:
             pairs = list(parameters)
-        for j, pair in enumerate(pairs):
-            if not isinstance(pair, Iterable) or isinstance(pair, str):
-                raise TypeError(f"ParameterDict update sequence element #{j} should be Iterable; is "
-                                + type(pair).__name__)
-            pair = tuple(pair)
-            if len(pair) != 2:
-                raise ValueError(f"ParameterDict update sequence element #{j} has length {len(pair)}; 2 is required")
-            self[pair[0]] = pair[1]
+        for key, value in _key_value_pairs("ParameterDict", pairs):
+            self[key] = value
 
     def extra_repr(self) -> str:
         return "\n".join(f"  ({k}): " + _describe(p, legacy_type_name=True) for k, p in self.items())
