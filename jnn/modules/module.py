@@ -66,8 +66,10 @@ def _as_array(value: Any, owner: str, what: str) -> Array:
     """Turn numpy input into a JAX array; refuse anything that is not an array."""
     if isinstance(value, jax.Array):
         return value
-    if isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__dlpack__"):
+    if isinstance(value, (np.ndarray, np.generic)):
         return jnp.asarray(value)
+    if hasattr(value, "__dlpack__"):  # e.g. a torch tensor, bfloat16 included; copied, never shared
+        return jnp.array(jnp.from_dlpack(value.detach() if hasattr(value, "detach") else value), copy=True)
     raise TypeError(
         f"{owner}: cannot use '{type(value).__name__}' object as {what} (jax.Array or numpy.ndarray required)"
     )
@@ -808,7 +810,8 @@ class Module:
 
         replacement: dict[int, Array] = {}
         for current, incoming in updates:
-            new = jnp.asarray(incoming)
+            new = _as_array(incoming if _is_array(incoming) or hasattr(incoming, "__dlpack__") else np.asarray(incoming),
+                            type(self).__name__, "a state_dict value")
             if not assign:
                 new = new.astype(current.dtype)
                 sharding = getattr(current, "sharding", None)

@@ -360,6 +360,14 @@ def test_load_state_dict_accepts_numpy_and_jax_and_keeps_dtype_and_values():
     j.load_state_dict({k: (v.astype(np.float64) if v.dtype == np.float32 else v) for k, v in sd.items()})
     assert all(v.dtype == jnp.float32 for k, v in j.state_dict().items() if "num_batches" not in k)
     assert j.state_dict()["blocks.0.bn.num_batches_tracked"].dtype.kind == "i"
+    # torch tensors load directly (bfloat16 included), copied rather than shared
+    t.bfloat16()
+    j.bfloat16().load_state_dict(t.state_dict())
+    for k, v in t.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(j.state_dict()[k], np.float32), v.float().numpy())
+    with torch.no_grad():
+        t.head[1].weight.add_(1)
+    assert not np.array_equal(np.asarray(j.head[1].weight, np.float32), t.head[1].weight.float().numpy())
 
 
 def test_non_persistent_buffers_stay_out_of_state_dict():
