@@ -427,11 +427,12 @@ def batch_norm(
     >>> F.batch_norm(jnp.array([[1.0], [3.0]]), jnp.array([1.0]), jnp.array([4.0]), eps=0.0).ravel().tolist()
     [0.0, 1.0]
     """
+    out = batch_norm_with_stats(input, running_mean, running_var, weight, bias, training, momentum, eps)[0]
     if training and running_mean is not None:
         warnings.warn("jnn.functional.batch_norm cannot update running_mean/running_var in place (JAX arrays "
                       "are immutable); they are left unchanged. Use jnn.functional.batch_norm_with_stats(...), "
                       "which returns the updated statistics, or a jnn.BatchNorm1d/2d/3d module.", stacklevel=2)
-    return batch_norm_with_stats(input, running_mean, running_var, weight, bias, training, momentum, eps)[0]
+    return out
 
 
 # ------------------------------------------------------------------------------------------- max_pool2d

@@ -18,8 +18,12 @@ def _ntuple(value: Any, n: int) -> tuple:
 
 
 def factory_dtype(dtype: Any, who: str) -> jnp.dtype:
-    """The dtype a layer creates its floating-point parameters in (default float32)."""
-    return jnp.dtype(jnp.float32) if dtype is None else _check_float_dtype(dtype, who)
+    """The dtype a layer creates its floating-point parameters in (default float32); torch dtypes work too."""
+    if dtype is None:
+        return jnp.dtype(jnp.float32)
+    if type(dtype).__module__ == "torch":  # torch.float16 -> "float16", without importing torch
+        dtype = str(dtype).removeprefix("torch.")
+    return _check_float_dtype(dtype, who)
 
 
 def place(value: jax.Array, device: Any) -> jax.Array:

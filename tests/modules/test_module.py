@@ -367,7 +367,7 @@ def test_load_state_dict_accepts_numpy_and_jax_and_keeps_dtype_and_values():
         np.testing.assert_array_equal(np.asarray(j.state_dict()[k], np.float32), v.float().numpy())
     with torch.no_grad():
         t.head[1].weight.add_(1)
-    assert not np.array_equal(np.asarray(j.head[1].weight, np.float32), t.head[1].weight.float().numpy())
+    assert not np.array_equal(np.asarray(j.head[1].weight, np.float32), t.head[1].weight.detach().float().numpy())
 
 
 def test_non_persistent_buffers_stay_out_of_state_dict():
