@@ -57,7 +57,8 @@ class Apply:
             pass
         for what, given, wanted in (("params", params, self.param_names), ("buffers", buffers, self.buffer_names)):
             if not hasattr(given, "keys"):
-                raise TypeError(f"jnn apply: {what} must be a dict keyed by state_dict names, got {type(given).__name__}")
+                raise TypeError(
+                    f"jnn apply: {what} must be a dict keyed by state_dict names, got {type(given).__name__}")
             missing = [k for k in wanted if k not in given]
             if missing:
                 raise KeyError(
@@ -79,6 +80,12 @@ class Apply:
             module.__dict__["_jnn_private"] = True  # this call's own copies: buffers may change under a trace
         root = modules[0]
         if train is not None:
+            if isinstance(train, jax.core.Tracer):
+                raise TypeError(
+                    "jnn apply: train= must be a Python bool, but it is traced here (jax.jit traces keyword "
+                    "arguments too). Mark it static, e.g. jax.jit(apply, static_argnames='train'), or call "
+                    "apply inside your jitted step with a literal train=True/False."
+                )
             root.train(bool(train))
         with random.fork(key):
             output = root(*args, **kwargs)

@@ -507,3 +507,69 @@ def test_killed_writer_leaves_previous_file(tmp_path):
 def test_docstring_examples_run():
     result = doctest.testmod(serialization)
     assert result.attempted >= 2 and result.failed == 0
+
+
+# --- allocation limits --------------------------------------------------------------------------------------
+
+
+def _traced_peak(fn) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("shape", [(2**40,), (2**20, 2**20, 2**8), (10**6,)])
+def test_npy_header_claiming_more_than_the_member_is_refused_without_allocating(shape):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        zf.writestr("w.npy", header.getvalue() + bytes(64))
+
+    def attempt():
+        with pytest.raises(LoadError, match=r"'w.npy' declares shape .* but holds 64 bytes"):
+            load(io.BytesIO(buf.getvalue()))
+
+    assert _traced_peak(attempt) < 1 << 20
+
+
+def test_deflate_size_lie_and_overlapping_members_refused():
+    good = _good_bytes()
+    with zipfile.ZipFile(io.BytesIO(good)) as zf:
+        infos = zf.infolist()
+    # a central directory entry that claims a 1 TB uncompressed size for a small deflated member
+    packed = io.BytesIO()
+    save({"w": np.zeros(1000, np.float32)}, packed, compress=True)
+    data = bytearray(packed.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        info = zf.getinfo("w.npy")
+    cd = bytes(data).rindex(b"PK\x01\x02")  # the last central directory entry is w.npy's
+    data[cd + 24:cd + 28] = (0xFFFFFFFE).to_bytes(4, "little")  # uncompressed size field
+    with pytest.raises(LoadError, match="more than deflate can expand"):
+        load(io.BytesIO(bytes(data)))
+    assert info.compress_size < 1000
+    # many directory entries pointing at the same member data (an overlapping-files zip bomb)
+    cd_start = good.index(b"PK\x01\x02")
+    entry = good[cd_start:good.index(b"PK\x01\x02", cd_start + 4)]  # first central directory entry
+    n = len(infos) + 200
+    end = bytearray(good[good.index(b"PK\x05\x06"):])
+    end[8:10] = end[10:12] = n.to_bytes(2, "little")
+    directory = good[cd_start:good.index(b"PK\x05\x06")] + entry * 200
+    end[12:16] = len(directory).to_bytes(4, "little")
+    bomb = good[:cd_start] + directory + bytes(end)
+    with pytest.raises(LoadError, match="overlapping or lying entries"):
+        load(io.BytesIO(bomb))
+
+
+def test_npz_loading_holds_about_one_copy(tmp_path):
+    state = {f"layer{i}.weight": np.full((512, 1024), i, np.float32) for i in range(4)}  # 8 MiB
+    save(state, tmp_path / "big.npz")
+    load(io.BytesIO(_good_bytes()))  # warm up
+    out = []
+    assert _traced_peak(lambda: out.append(load(tmp_path / "big.npz"))) < 1.1 * 8 * 2**20 + 2**20
+    assert list(out[0]) == list(state)

@@ -245,3 +245,11 @@ def test_fork_rejects_non_keys():
             pass
     with jnn.random.fork(jax.random.PRNGKey(0)):  # raw uint32 keys work too
         assert jnn.random.next_key() is not None
+
+
+def test_traced_train_flag_gets_a_clear_error():
+    apply, params, buffers = jnn.split(small_cnn(jnn, JF))
+    with pytest.raises(TypeError, match="static_argnames='train'"):
+        jax.jit(apply)(params, buffers, jnp.asarray(x_batch()), train=False)
+    out, _ = jax.jit(apply, static_argnames="train")(params, buffers, jnp.asarray(x_batch()), train=False)
+    assert out.shape == (5, 3)
