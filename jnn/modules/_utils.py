@@ -31,10 +31,35 @@ def place(value: jax.Array, device: Any) -> jax.Array:
     return value if target is None else jax.device_put(value, target)
 
 
+def _draw_size(n: int) -> int:
+    """``n`` rounded up to one of a few sizes (1024, then multiples of 2**e in (4 * 2**e, 8 * 2**e]).
+
+    XLA compiles the random generator anew for every output size, which costs about a second per size on a
+    CPU; drawing one of these sizes and slicing lets layers of different shapes share the compiled code
+    (at most 25% extra draws).
+    """
+    if n <= 1024:
+        return 1024
+    step = 1 << ((n - 1).bit_length() - 3)
+    return -(-n // step) * step
+
+
+def _uniform_array(key: jax.Array, shape: tuple[int, ...], dtype: Any, bound: float) -> jax.Array:
+    n = math.prod(shape)
+    flat = jax.random.uniform(key, (_draw_size(n),), dtype, -bound, bound)
+    return flat[:n].reshape(shape)
+
+
 def uniform(shape: tuple[int, ...], bound: float, dtype: Any, device: Any, who: str) -> jax.Array:
     """U(-bound, bound) from jnn's random stream: PyTorch's default init for Linear and Conv."""
-    value = jax.random.uniform(random.next_key(who), shape, factory_dtype(dtype, who), -bound, bound)
+    value = _uniform_array(random.next_key(who), tuple(shape), factory_dtype(dtype, who), bound)
     return place(value, device)
+
+
+def redraw_uniform(like: jax.Array, bound: float, who: str) -> jax.Array:
+    """A fresh U(-bound, bound) draw with ``like``'s shape, dtype and placement (for ``reset_parameters``)."""
+    value = _uniform_array(random.next_key(who), like.shape, like.dtype, bound)
+    return value if isinstance(like, jax.core.Tracer) else jax.device_put(value, like.sharding)
 
 
 def fan_in_bound(fan_in: int) -> float:

@@ -124,7 +124,8 @@ class Sequential(_IndexedModules):
             raise IndexError(f"Index out of range: {index}")
         if list(self._modules) != [str(i) for i in range(n)]:
             raise KeyError(f"Sequential.insert needs the default keys '0'..'{n - 1}' (it renumbers them), but this "
-                           f"Sequential has named modules {list(self._modules)}; rebuild it from an OrderedDict instead")
+                           f"Sequential has named modules {list(self._modules)}; rebuild it from an OrderedDict "
+                           "instead")
         self._insert(index + n if index < 0 else index, module)
         return self
 
@@ -264,7 +265,8 @@ def _describe(value: Any, legacy_type_name: bool) -> str:
         return "Object of type: " + type(value).__name__
     dtype = str(value.dtype)
     kind = f"torch.{_TORCH_DTYPE_NAMES.get(dtype, dtype)}Tensor" if legacy_type_name else f"torch.{dtype}"
-    device = next(iter(value.devices())) if isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer) else None
+    concrete = isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer)
+    device = next(iter(value.devices())) if concrete else None
     where = f" ({device.platform}:{device.id})" if device is not None and device.platform != "cpu" else ""
     return f"Parameter containing: [{kind} of size {'x'.join(map(str, value.shape))}{where}]"
 

@@ -9,7 +9,7 @@ import jax
 
 from jnn import functional as F
 from jnn import random
-from jnn.modules._utils import _ntuple, fan_in_bound, uniform
+from jnn.modules._utils import _ntuple, fan_in_bound, redraw_uniform, uniform
 from jnn.modules.module import Module, Parameter
 
 __all__ = ["Conv2d"]
@@ -74,6 +74,13 @@ class _ConvNd(Module):
             else:
                 self.register_parameter("bias", None)
 
+    def reset_parameters(self) -> None:
+        """Re-draw weight and bias from the default init (jnn's random stream), keeping dtype and device."""
+        bound = fan_in_bound(self.in_channels // self.groups * math.prod(self.kernel_size))
+        self.weight = redraw_uniform(self.weight, bound, type(self).__name__)
+        if self.bias is not None:
+            self.bias = redraw_uniform(self.bias, bound, type(self).__name__)
+
     def extra_repr(self) -> str:
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0,) * len(self.padding):
@@ -104,8 +111,12 @@ class Conv2d(_ConvNd):
 
     _dims = 2
 
-    def forward(self, input: jax.Array) -> jax.Array:
+    def _conv_forward(self, input: jax.Array, weight: jax.Array, bias: jax.Array | None) -> jax.Array:
+        # torch's hook for subclasses that transform the weight (e.g. weight standardisation) before the conv
         if self.padding_mode != "zeros":
             input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return F.conv2d(input, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+            return F.conv2d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
+        return F.conv2d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def forward(self, input: jax.Array) -> jax.Array:
+        return self._conv_forward(input, self.weight, self.bias)

@@ -8,7 +8,7 @@ import jax
 
 from jnn import functional as F
 from jnn import random
-from jnn.modules._utils import fan_in_bound, uniform
+from jnn.modules._utils import fan_in_bound, redraw_uniform, uniform
 from jnn.modules.module import Module, Parameter
 
 __all__ = ["Identity", "Linear"]
@@ -53,6 +53,13 @@ class Linear(Module):
                 self.bias = Parameter(uniform((out_features,), bound, dtype, device, "Linear"))
             else:
                 self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        """Re-draw weight and bias from the default init (jnn's random stream), keeping dtype and device."""
+        bound = fan_in_bound(self.in_features)
+        self.weight = redraw_uniform(self.weight, bound, "Linear")
+        if self.bias is not None:
+            self.bias = redraw_uniform(self.bias, bound, "Linear")
 
     def forward(self, input: jax.Array) -> jax.Array:
         return F.linear(input, self.weight, self.bias)

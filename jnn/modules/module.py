@@ -800,7 +800,8 @@ class Module:
         load(self, "")
         if strict:
             if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in unexpected)))
+                quoted = ", ".join(f'"{k}"' for k in unexpected)
+                errors.insert(0, f"Unexpected key(s) in state_dict: {quoted}. ")
             if missing:
                 errors.insert(0, "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing)))
         if errors:
@@ -810,8 +811,9 @@ class Module:
 
         replacement: dict[int, Array] = {}
         for current, incoming in updates:
-            new = _as_array(incoming if _is_array(incoming) or hasattr(incoming, "__dlpack__") else np.asarray(incoming),
-                            type(self).__name__, "a state_dict value")
+            if not (_is_array(incoming) or hasattr(incoming, "__dlpack__")):
+                incoming = np.asarray(incoming)
+            new = _as_array(incoming, type(self).__name__, "a state_dict value")
             if not assign:
                 new = new.astype(current.dtype)
                 sharding = getattr(current, "sharding", None)

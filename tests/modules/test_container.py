@@ -30,7 +30,7 @@ def same(t, j) -> None:
 def outcome(fn):
     try:
         result = fn()
-    except KeyError as e:  # torch's KeyErrors for named Sequentials are bare keys; ours explain: the type counts
+    except KeyError:  # torch's KeyErrors for named Sequentials are bare keys; ours explain: the type counts
         return ("error", "KeyError")
     except Exception as e:  # noqa: BLE001
         return ("error", type(e).__name__, str(e).replace("torch.nn.", "jnn."))
