@@ -8,16 +8,22 @@ arrays; outputs are JAX arrays. Where JAX forces a difference it is small and do
   result (``x = F.relu(x, inplace=True)``), as ``nn.ReLU(inplace=True)`` does.
 - ``batch_norm`` cannot update the running statistics it is given; :func:`batch_norm_with_stats` returns them.
 - ``dropout`` draws its key from :mod:`jnn.random` (or takes ``key=``); under ``jax.jit`` without a key or a
-  ``jnn.random.fork`` context it raises :class:`jnn.random.MissingKeyError`.
+  ``jnn.random.fork`` context, or under ``jax.vmap`` without a per-example key, it raises
+  :class:`jnn.random.MissingKeyError`.
 - Integer outputs (``max_pool2d`` indices) are int32 unless ``jax_enable_x64`` is on; integer class targets
   may be int32 or int64 (or uint8, as in torch).
 - Out-of-range class targets raise ``IndexError`` eagerly like torch; under ``jit`` the values cannot be
   inspected, so those losses come out NaN instead of silently wrong.
 - ``cross_entropy`` raises for ``label_smoothing < 0`` (torch silently ignores it for class-index targets).
+- ``max_pool2d``: where a window holds a NaN, values and indices match torch, but (without dilation) the
+  gradient goes to the window's largest number rather than to the NaN, as JAX's max-pool VJP does.
+- Errors raised by torch's C++ checks as ``RuntimeError`` are ``ValueError`` here (``TypeError``,
+  ``IndexError`` and ``NotImplementedError`` where torch uses those), each naming the function.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -323,13 +329,19 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, s
 
 
 # ---------------------------------------------------------------------------------------------- dropout
+def _vmapped(a: object) -> bool:
+    # jax.vmap's tracer class is private (jax._src.interpreters.batching.BatchTracer); match it by name.
+    return isinstance(a, jax.core.Tracer) and type(a).__name__ == "BatchTracer"
+
+
 def dropout(input: ArrayLike, p: float = 0.5, training: bool = True, inplace: bool = False, *,
             key: jax.Array | None = None) -> jax.Array:
     """Zero each element with probability ``p`` and scale the kept ones by ``1 / (1 - p)``; identity if not training.
 
     The mask comes from ``key`` if given, else from :func:`jnn.random.next_key` (the innermost
     ``jnn.random.fork(key)`` context, or the global stream seeded by ``jnn.manual_seed``). Under ``jax.jit``
-    with neither, it raises :class:`jnn.random.MissingKeyError`. ``inplace`` is accepted and ignored.
+    with neither, it raises :class:`jnn.random.MissingKeyError`; so it does under ``jax.vmap`` when the
+    drawn key is not batched (every example would share one mask). ``inplace`` is accepted and ignored.
 
     >>> import jax, jnn.functional as F, jax.numpy as jnp
     >>> y = F.dropout(jnp.ones(6), p=0.5, key=jax.random.key(0))
@@ -347,11 +359,39 @@ def dropout(input: ArrayLike, p: float = 0.5, training: bool = True, inplace: bo
         return x * 0  # like torch: NaN/inf stay NaN
     if key is None:
         key = _jrandom.next_key("dropout")
+        if _vmapped(x) and not _vmapped(key):
+            raise _jrandom.MissingKeyError(
+                "dropout inside jax.vmap got no per-example key: the key drawn from jnn's stream is the same for "
+                "every example, so they would all share one mask. Pass key= with a batched key (e.g. vmap over "
+                "jax.random.split(key, batch_size) alongside the input), or open `jnn.random.fork(k)` inside the "
+                "vmapped function with such a k.")
     keep = jax.random.bernoulli(key, 1.0 - p, x.shape)
     return x * (keep.astype(x.dtype) / jnp.asarray(1.0 - p, x.dtype))
 
 
 # ------------------------------------------------------------------------------------------- batch_norm
+@functools.partial(jax.jit, static_argnames=("training",))
+def _batch_norm(x, rm, rv, weight, bias, training, momentum, eps):
+    c, n = x.shape[1], x.shape[0] * math.prod(x.shape[2:])
+    cdt = jnp.promote_types(x.dtype, jnp.float32)  # statistics in float32 at least
+    xc = x.astype(cdt)
+    axes, shape = (0, *range(2, x.ndim)), (1, c) + (1,) * (x.ndim - 2)
+    if training:
+        mean = xc.mean(axes)
+        var = jnp.square(xc - mean.reshape(shape)).mean(axes)  # biased, used to normalise
+        if rm is not None and n > 0:  # torch leaves the statistics alone for an empty batch
+            rm = ((1 - momentum) * rm.astype(cdt) + momentum * mean).astype(rm.dtype)
+            rv = ((1 - momentum) * rv.astype(cdt) + momentum * var * (n / (n - 1))).astype(rv.dtype)
+    else:
+        mean, var = rm.astype(cdt).reshape(c), rv.astype(cdt).reshape(c)
+    y = (xc - mean.reshape(shape)) * lax.rsqrt(var + eps).reshape(shape)
+    if weight is not None:
+        y = y * weight.astype(cdt).reshape(shape)
+    if bias is not None:
+        y = y + bias.astype(cdt).reshape(shape)
+    return y.astype(x.dtype), rm, rv
+
+
 def batch_norm_with_stats(
     input: ArrayLike, running_mean: ArrayLike | None, running_var: ArrayLike | None,
     weight: ArrayLike | None = None, bias: ArrayLike | None = None, training: bool = False,
@@ -380,36 +420,16 @@ def batch_norm_with_stats(
         if a is not None and a.size != c:
             raise ValueError(f"batch_norm: {name} should contain {c} elements (one per channel, dim 1 of input "
                              f"shape {x.shape}) not {a.size}")
-    n = x.shape[0] * math.prod(x.shape[2:])
-    if training and n == 1:
+    if training and x.shape[0] * math.prod(x.shape[2:]) == 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
     if training and eps <= 0.0:
         raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
     if eps < 0.0:
         raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
-    rm, rv = args["running_mean"], args["running_var"]
-    if not training and rm is None:
+    if not training and running_mean is None:
         raise ValueError("batch_norm: running_mean must be defined in evaluation mode (training=False); "
                          "pass training=True to normalise with batch statistics")
-    cdt = jnp.promote_types(x.dtype, jnp.float32)  # statistics in float32 at least
-    xc = x.astype(cdt)
-    axes = (0, *range(2, x.ndim))
-    shape = (1, c) + (1,) * (x.ndim - 2)
-    if training:
-        mean = xc.mean(axes)
-        var = jnp.square(xc - mean.reshape(shape)).mean(axes)  # biased, used to normalise
-        if rm is not None and n > 0:
-            unbiased = var * (n / (n - 1))
-            rm = ((1 - momentum) * rm.astype(cdt) + momentum * mean).astype(rm.dtype)
-            rv = ((1 - momentum) * rv.astype(cdt) + momentum * unbiased).astype(rv.dtype)
-    else:
-        mean, var = rm.astype(cdt).reshape(c), rv.astype(cdt).reshape(c)
-    y = (xc - mean.reshape(shape)) * lax.rsqrt(var + eps).reshape(shape)
-    if args["weight"] is not None:
-        y = y * args["weight"].astype(cdt).reshape(shape)
-    if args["bias"] is not None:
-        y = y + args["bias"].astype(cdt).reshape(shape)
-    return y.astype(x.dtype), rm, rv
+    return _batch_norm(x, *args.values(), bool(training), momentum, eps)
 
 
 def batch_norm(
@@ -443,6 +463,34 @@ def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int
     return out
 
 
+@functools.partial(jax.jit, static_argnames=("k", "s", "p", "d", "out", "return_indices"))
+def _max_pool2d(x, k, s, p, d, out, return_indices):
+    n, c, h, w = x.shape
+    low = np.array(-np.inf if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.iinfo(x.dtype).min, x.dtype)
+    if not return_indices and d == (1, 1):  # extra right/bottom padding gives ceil_mode's last window room
+        hi = [max((out[i] - 1) * s[i] + k[i] - x.shape[2 + i] - p[i], 0) for i in range(2)]
+        pads = ((0, 0), (0, 0), (p[0], hi[0]), (p[1], hi[1]))
+        return lax.reduce_window(x, low, lax.max, (1, 1, *k), (1, 1, *s), pads)[..., :out[0], :out[1]]
+    # Gather every window, (N, C, oh, ow, kH*kW) in torch's scan order, straight from the unpadded plane.
+    kk = jnp.arange(k[0] * k[1])
+    rows = jnp.arange(out[0])[:, None, None] * s[0] - p[0] + (kk // k[1]) * d[0]
+    cols = jnp.arange(out[1])[None, :, None] * s[1] - p[1] + (kk % k[1]) * d[1]
+    ok = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    cand = jnp.where(ok, x.reshape(n, c, h * w)[:, :, jnp.where(ok, rows * w + cols, 0)], low)
+    nan = jnp.isnan(cand) if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.zeros(cand.shape, bool)
+    first = jnp.argmax(ok & (cand == cand.max(-1, keepdims=True)), axis=-1)  # the first maximum wins ties
+    last_nan = cand.shape[-1] - 1 - jnp.argmax(nan[..., ::-1], axis=-1)  # torch: a later NaN replaces
+    sel = jnp.where(nan.any(-1), last_nan, first)
+    if d == (1, 1):
+        vals = _max_pool2d(x, k, s, p, d, out, False)
+    else:  # JAX has no reduce_window-max VJP with dilation: take the chosen elements instead
+        vals = jnp.take_along_axis(cand, sel[..., None], axis=-1)[..., 0]
+    if not return_indices:
+        return vals
+    r = jnp.arange(out[0])[:, None] * s[0] - p[0] + (sel // k[1]) * d[0]
+    return vals, r * w + jnp.arange(out[1]) * s[1] - p[1] + (sel % k[1]) * d[1]
+
+
 def max_pool2d(input: ArrayLike, kernel_size: _IntOrPair, stride: _IntOrPair | None = None,
                padding: _IntOrPair = 0, dilation: _IntOrPair = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> jax.Array | tuple[jax.Array, jax.Array]:
@@ -460,9 +508,6 @@ def max_pool2d(input: ArrayLike, kernel_size: _IntOrPair, stride: _IntOrPair | N
     if x.ndim not in (3, 4) or 0 in x.shape[-3:]:
         raise ValueError(f"max_pool2d: expected a 3D (C, H, W) or 4D (N, C, H, W) input with non-zero C, H, W "
                          f"(only the batch may be empty), got shape {x.shape}")
-    unbatched = x.ndim == 3
-    if unbatched:
-        x = x[None]
     k = _pair(kernel_size, "kernel_size", "max_pool2d")
     s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else \
         _pair(stride, "stride", "max_pool2d")
@@ -479,84 +524,84 @@ def max_pool2d(input: ArrayLike, kernel_size: _IntOrPair, stride: _IntOrPair | N
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"max_pool2d: pad should be smaller than or equal to half of kernel size, but got "
                          f"padding={p}, kernel_size={k}")
-    (_, c, h, w) = x.shape
-    out = [_pool_out(x.shape[2 + i], k[i], s[i], p[i], d[i], ceil_mode) for i in range(2)]
+    c, h, w = x.shape[-3:]
+    out = (_pool_out(h, k[0], s[0], p[0], d[0], ceil_mode), _pool_out(w, k[1], s[1], p[1], d[1], ceil_mode))
     if min(out) < 1:
         raise ValueError(f"max_pool2d: given input size: ({c}x{h}x{w}). Calculated output size: "
                          f"({c}x{out[0]}x{out[1]}). Output size is too small")
-    eff = [d[i] * (k[i] - 1) + 1 for i in range(2)]
-    hi = [max((out[i] - 1) * s[i] + eff[i] - x.shape[2 + i] - p[i], 0) for i in range(2)]
-    pads = ((0, 0), (0, 0), (p[0], hi[0]), (p[1], hi[1]))
-    low = np.array(-np.inf if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.iinfo(x.dtype).min, x.dtype)
-
-    def windows(a: jax.Array) -> jax.Array:  # (..., Hp, Wp) -> (..., oh, ow, kH*kW), kernel in row-major order
-        return jnp.stack([a[..., i * d[0]: i * d[0] + (out[0] - 1) * s[0] + 1: s[0],
-                            j * d[1]: j * d[1] + (out[1] - 1) * s[1] + 1: s[1]]
-                          for i in range(k[0]) for j in range(k[1])], axis=-1)
-
-    sel = vals = None
-    if return_indices or d != (1, 1):
-        cand = windows(lax.pad(x, low, [(lo, hi_, 0) for lo, hi_ in pads]))
-        ok = windows(jnp.pad(jnp.ones((h, w), bool), pads[2:]))
-        nan = jnp.isnan(cand) & ok if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.zeros(cand.shape, bool)
-        best = jnp.where(ok, cand, low).max(-1, keepdims=True)
-        first = jnp.argmax(ok & (cand == best), axis=-1)
-        last_nan = cand.shape[-1] - 1 - jnp.argmax(nan[..., ::-1], axis=-1)  # torch: a later NaN replaces
-        sel = jnp.where(nan.any(-1), last_nan, first)
-        if d != (1, 1):  # JAX has no reduce_window max VJP with dilation: gather the chosen elements
-            vals = jnp.take_along_axis(cand, sel[..., None], axis=-1)[..., 0]
-    if vals is None:
-        vals = lax.reduce_window(x, low, lax.max, (1, 1, *k), (1, 1, *s), pads)[..., :out[0], :out[1]]
-    if unbatched:
-        vals = vals[0]
-    if not return_indices:
-        return vals
-    rows = jnp.arange(out[0])[:, None] * s[0] - p[0] + (sel // k[1]) * d[0]
-    cols = jnp.arange(out[1])[None, :] * s[1] - p[1] + (sel % k[1]) * d[1]
-    idx = rows * w + cols
-    return vals, (idx[0] if unbatched else idx)
+    res = _max_pool2d(x.reshape((-1, c, h, w)), k, s, p, d, out, bool(return_indices))
+    return jax.tree.map(lambda a: a.reshape(x.shape[:-2] + a.shape[-2:]), res)
 
 
 # ----------------------------------------------------------------------------------------------- losses
-def _class_nll(fn: str, logp: jax.Array, target: ArrayLike, weight: ArrayLike | None, ignore_index: int):
-    """Per-target ``-weight[t] * logp[t]`` (target-shaped) and the weights that a 'mean' divides by."""
+def _class_target(fn: str, x: jax.Array, target: ArrayLike, ignore_index: int,
+                  weight: ArrayLike | None) -> tuple[jax.Array, jax.Array | None]:
+    """Check an integer class-index target (and class weights) against input of shape (C,) or (N, C, *)."""
     t = jnp.asarray(target)
     if not jnp.issubdtype(t.dtype, jnp.integer):
         raise TypeError(f"{fn}: expected an integer class-index target (int32, int64 or uint8), got dtype "
                         f"{t.dtype}" + (" (class probabilities need a target of the same shape as input)"
                                         if fn == "cross_entropy" else ""))
-    if logp.ndim == 0:
+    if x.ndim == 0:
         raise ValueError(f"{fn}: expected input of shape (C,), (N, C) or (N, C, d1, ...), got a scalar")
-    if logp.ndim == 1:
+    if x.ndim == 1:
         if t.ndim > 1 or t.size != 1:
             raise ValueError(f"{fn}: for 1D input (C,), the target must be a single class index, got target "
                              f"of shape {t.shape}")
-        logp, t = logp[None], t.reshape(1)
-    elif t.shape[:1] != logp.shape[:1]:
-        raise ValueError(f"{fn}: expected input batch_size ({logp.shape[0]}) to match target batch_size "
+    elif t.shape[:1] != x.shape[:1]:
+        raise ValueError(f"{fn}: expected input batch_size ({x.shape[0]}) to match target batch_size "
                          f"({t.shape[0] if t.ndim else 'none: scalar target'}).")
-    elif t.shape != logp.shape[:1] + logp.shape[2:]:
-        raise ValueError(f"{fn}: expected target size {logp.shape[:1] + logp.shape[2:]} for input of shape "
-                         f"{logp.shape}, got {t.shape}")
-    if t.dtype != jnp.int64:
-        t = t.astype(jnp.int32)
-    c = logp.shape[1]
+    elif t.shape != x.shape[:1] + x.shape[2:]:
+        raise ValueError(f"{fn}: expected target size {x.shape[:1] + x.shape[2:]} for input of shape "
+                         f"{x.shape}, got {t.shape}")
+    c = x.shape[0 if x.ndim == 1 else 1]
+    if weight is not None:
+        weight = jnp.asarray(weight)
+        if weight.shape != (c,):
+            raise ValueError(f"{fn}: weight tensor should be defined either for all {c} classes or no classes "
+                             f"but got weight tensor of shape: {weight.shape}")
+    if not isinstance(t, jax.core.Tracer):  # eager: check like torch (under jit such losses come out NaN)
+        tn = np.asarray(t)
+        bad = (tn != ignore_index) & ((tn < 0) | (tn >= c))
+        if bad.any():
+            raise IndexError(f"{fn}: Target {tn[bad][0]} is out of bounds (expected class indices in "
+                             f"[0, {c - 1}] or ignore_index={ignore_index}).")
+    return (t if t.dtype == jnp.int64 else t.astype(jnp.int32)), weight
+
+
+@functools.partial(jax.jit, static_argnames=("ignore_index", "reduction", "label_smoothing", "logits"))
+def _class_loss(x, t, weight, ignore_index, reduction, label_smoothing, logits):
+    unbatched = x.ndim == 1
+    if unbatched:
+        x, t = x[None], t.reshape(1)
+    logp = jax.nn.log_softmax(x, axis=1) if logits else x
+    c = x.shape[1]
     ignored = t == ignore_index
     bad = ~ignored & ((t < 0) | (t >= c))
-    if not isinstance(bad, jax.core.Tracer) and bool(bad.any()):
-        raise IndexError(f"{fn}: Target {np.asarray(t)[np.asarray(bad)][0]} is out of bounds (expected class "
-                         f"indices in [0, {c - 1}] or ignore_index={ignore_index}).")
     safe = jnp.where(ignored | bad, 0, t)
     picked = jnp.take_along_axis(logp, safe[:, None], axis=1)[:, 0]
-    wt = (~ignored).astype(logp.dtype)
+    wt = (~ignored).astype(logp.dtype) * (1 if weight is None else weight[safe])
+    loss = jnp.where(bad, jnp.nan, -picked * wt)  # out-of-range targets (only reachable under jit): NaN
+    if label_smoothing:
+        w = 1 if weight is None else weight.reshape((c,) + (1,) * (x.ndim - 2))
+        smooth = jnp.where(ignored, 0.0, -(logp * w).sum(1))
+        loss, smooth = (loss[0], smooth[0]) if unbatched else (loss, smooth)
+        return (1 - label_smoothing) * _reduce(loss, reduction, wt) + \
+            _reduce(smooth, reduction, wt) * (label_smoothing / c)
+    return _reduce(loss[0] if unbatched else loss, reduction, wt)
+
+
+@functools.partial(jax.jit, static_argnames=("reduction", "label_smoothing"))
+def _prob_loss(x, t, weight, reduction, label_smoothing):
+    cdim = 0 if x.ndim == 1 else 1
+    c = x.shape[cdim]
+    if label_smoothing:
+        t = t * (1 - label_smoothing) + label_smoothing / c
+    prod = jax.nn.log_softmax(x, axis=cdim) * t
     if weight is not None:
-        wv = jnp.asarray(weight)
-        if wv.shape != (c,):
-            raise ValueError(f"{fn}: weight tensor should be defined either for all {c} classes or no classes "
-                             f"but got weight tensor of shape: {wv.shape}")
-        wt = wt * wv[safe]
-    loss = jnp.where(bad, jnp.nan, -picked * wt)  # only reachable under jit, where we cannot raise
-    return loss, wt, ignored
+        prod = prod * weight.reshape((c,) + (1,) * (x.ndim - 1 - cdim))
+    loss = -prod.sum(cdim)
+    return loss.sum() / (x.size // c) if reduction == "mean" else _reduce(loss, reduction)
 
 
 def nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
@@ -574,10 +619,8 @@ def nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = Non
     """
     reduction = _get_reduction("nll_loss", size_average, reduce, reduction)
     x = jnp.asarray(input)
-    loss, wt, _ = _class_nll("nll_loss", x, target, weight, ignore_index)
-    if x.ndim == 1:
-        loss, wt = loss[0], wt[0]
-    return _reduce(loss, reduction, wt)
+    t, weight = _class_target("nll_loss", x, target, ignore_index, weight)
+    return _class_loss(x, t, weight, int(ignore_index), reduction, 0.0, False)
 
 
 def cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
@@ -599,38 +642,20 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None 
     x, t = jnp.asarray(input), jnp.asarray(target)
     if x.ndim == 0:
         raise ValueError("cross_entropy: expected input of shape (C,), (N, C) or (N, C, d1, ...), got a scalar")
-    cdim = 0 if x.ndim == 1 else 1
-    c = x.shape[cdim]
-    logp = jax.nn.log_softmax(x, axis=cdim)
-    w = None
-    if weight is not None:
-        w = jnp.asarray(weight)
-        if w.shape != (c,):
-            raise ValueError(f"cross_entropy: weight tensor should be defined either for all {c} classes or no "
-                             f"classes but got weight tensor of shape: {w.shape}")
-        w = w.reshape((c,) + (1,) * (x.ndim - 1 - cdim))
-    if t.shape == x.shape:  # class probabilities
-        if not jnp.issubdtype(t.dtype, jnp.inexact):
-            raise TypeError(f"cross_entropy: expected floating point type for target with class probabilities "
-                            f"(same shape as input), got {t.dtype}")
-        if ignore_index >= 0:
-            raise ValueError("cross_entropy: ignore_index is not supported for floating point target "
-                             "(class probabilities)")
-        if label_smoothing > 0:
-            t = t * (1 - label_smoothing) + label_smoothing / c
-        prod = logp * t if w is None else logp * t * w
-        loss = -prod.sum(cdim)
-        if reduction == "mean":
-            return loss.sum() / (x.size // c)
-        return _reduce(loss, reduction)
-    loss, wt, ignored = _class_nll("cross_entropy", logp, t, weight, ignore_index)
-    if x.ndim == 1:
-        loss, wt, ignored = loss[0], wt[0], ignored[0]
-    nll = _reduce(loss, reduction, wt)
-    if label_smoothing == 0:
-        return nll
-    smooth = jnp.where(ignored, 0.0, -(logp if w is None else logp * w).sum(cdim))
-    return (1 - label_smoothing) * nll + _reduce(smooth, reduction, wt) * (label_smoothing / c)
+    if t.shape != x.shape:
+        t, weight = _class_target("cross_entropy", x, t, ignore_index, weight)
+        return _class_loss(x, t, weight, int(ignore_index), reduction, float(label_smoothing), True)
+    if not jnp.issubdtype(t.dtype, jnp.inexact):
+        raise TypeError(f"cross_entropy: expected floating point type for target with class probabilities "
+                        f"(same shape as input), got {t.dtype}")
+    if ignore_index >= 0:
+        raise ValueError("cross_entropy: ignore_index is not supported for floating point target "
+                         "(class probabilities)")
+    c = x.shape[0 if x.ndim == 1 else 1]
+    if weight is not None and jnp.shape(weight) != (c,):
+        raise ValueError(f"cross_entropy: weight tensor should be defined either for all {c} classes or no "
+                         f"classes but got weight tensor of shape: {jnp.shape(weight)}")
+    return _prob_loss(x, t, None if weight is None else jnp.asarray(weight), reduction, float(label_smoothing))
 
 
 def mse_loss(input: ArrayLike, target: ArrayLike, size_average: bool | None = None, reduce: bool | None = None,
