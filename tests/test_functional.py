@@ -1,8 +1,10 @@
 """jnn.functional against PyTorch: values, gradients and errors, with torch (CPU, float32) as the oracle."""
 
 import doctest
+import importlib
 import inspect
 import math
+import pkgutil
 import warnings
 
 import jax
@@ -71,8 +73,11 @@ def test_signature_matches_torch(name):
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(F, optionflags=doctest.ELLIPSIS)
-    assert result.attempted >= len(F.__all__) and result.failed == 0
+    attempted = failed = 0
+    for info in pkgutil.iter_modules(F.__path__):  # one private file per family
+        result = doctest.testmod(importlib.import_module(f"{F.__name__}.{info.name}"), optionflags=doctest.ELLIPSIS)
+        attempted, failed = attempted + result.attempted, failed + result.failed
+    assert attempted >= len(F.__all__) and failed == 0
 
 
 # ----------------------------------------------------------------------------------------- activations

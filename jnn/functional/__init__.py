@@ -1,0 +1,38 @@
+"""Functional layer of jnn: ``torch.nn.functional`` on top of ``jax.nn`` / ``jax.lax`` / ``jax.numpy``.
+
+Every function has PyTorch's name, argument names, argument order, defaults and semantics, so
+``import jnn.functional as F`` replaces ``import torch.nn.functional as F``. Inputs may be JAX or NumPy
+arrays; outputs are JAX arrays. The functions live in one private file per family (``_activation``,
+``_conv``, ``_loss``, ...), like ``torch.nn.modules``; use them from here. Where JAX forces a difference it
+is small and documented:
+
+- No in-place ops: ``inplace=True`` (``relu``, ``dropout``) is accepted and returns a new array, so use the
+  result (``x = F.relu(x, inplace=True)``), as ``nn.ReLU(inplace=True)`` does.
+- ``batch_norm`` cannot update the running statistics it is given; :func:`batch_norm_with_stats` returns them.
+- ``dropout`` draws its key from :mod:`jnn.random` (or takes ``key=``); under ``jax.jit`` without a key or a
+  ``jnn.random.fork`` context, or under ``jax.vmap`` without a per-example key, it raises
+  :class:`jnn.random.MissingKeyError`.
+- Integer outputs (``max_pool2d`` indices) are int32 unless ``jax_enable_x64`` is on; integer class targets
+  may be int32 or int64 (or uint8, as in torch).
+- Out-of-range class targets raise ``IndexError`` eagerly like torch; under ``jit`` the values cannot be
+  inspected, so those losses come out NaN instead of silently wrong.
+- ``cross_entropy`` raises for ``label_smoothing < 0`` (torch silently ignores it for class-index targets).
+- ``max_pool2d``: where a window holds a NaN, values and indices match torch, but (without dilation) the
+  gradient goes to the window's largest number rather than to the NaN, as JAX's max-pool VJP does.
+- Errors raised by torch's C++ checks as ``RuntimeError`` are ``ValueError`` here (``TypeError``,
+  ``IndexError`` and ``NotImplementedError`` where torch uses those), each naming the function.
+"""
+
+from jnn.functional._activation import log_softmax, relu, sigmoid, softmax, tanh
+from jnn.functional._conv import conv2d
+from jnn.functional._dropout import dropout
+from jnn.functional._linear import linear
+from jnn.functional._loss import cross_entropy, mse_loss, nll_loss
+from jnn.functional._normalization import batch_norm, batch_norm_with_stats
+from jnn.functional._padding import pad
+from jnn.functional._pooling import max_pool2d
+
+__all__ = [
+    "relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "pad", "conv2d", "dropout",
+    "batch_norm", "batch_norm_with_stats", "max_pool2d", "nll_loss", "cross_entropy", "mse_loss",
+]
