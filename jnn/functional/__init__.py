@@ -23,16 +23,35 @@ is small and documented:
   ``IndexError`` and ``NotImplementedError`` where torch uses those), each naming the function.
 """
 
-from jnn.functional._activation import log_softmax, relu, sigmoid, softmax, tanh
-from jnn.functional._conv import conv2d
-from jnn.functional._dropout import dropout
-from jnn.functional._linear import linear
-from jnn.functional._loss import cross_entropy, mse_loss, nll_loss
-from jnn.functional._normalization import batch_norm, batch_norm_with_stats
-from jnn.functional._padding import pad
-from jnn.functional._pooling import max_pool2d
+from jnn.functional import (  # noqa: E402, I001
+    _activation,
+    _attention,
+    _conv,
+    _distance,
+    _dropout,
+    _linear,
+    _loss,
+    _normalization,
+    _padding,
+    _pooling,
+    _sparse,
+    _vision,
+)
+from jnn.functional._activation import *  # noqa: F403
+from jnn.functional._attention import *  # noqa: F403
+from jnn.functional._conv import *  # noqa: F403
+from jnn.functional._distance import *  # noqa: F403
+from jnn.functional._dropout import *  # noqa: F403
+from jnn.functional._linear import *  # noqa: F403
+from jnn.functional._loss import *  # noqa: F403
+from jnn.functional._normalization import *  # noqa: F403
+from jnn.functional._padding import *  # noqa: F403
+from jnn.functional._pooling import *  # noqa: F403
+from jnn.functional._sparse import *  # noqa: F403
+from jnn.functional._vision import *  # noqa: F403
 
-__all__ = [
-    "relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "pad", "conv2d", "dropout",
-    "batch_norm", "batch_norm_with_stats", "max_pool2d", "nll_loss", "cross_entropy", "mse_loss",
-]
+_FAMILIES = (
+    _activation, _attention, _conv, _distance, _dropout, _linear, _loss, _normalization, _padding, _pooling,
+    _sparse, _vision,
+)
+__all__ = [name for family in _FAMILIES for name in family.__all__]

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
+__all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax"]
+
 
 def relu(input: ArrayLike, inplace: bool = False) -> jax.Array:
     """Rectified linear unit, ``max(0, x)`` (gradient 0 at 0, as in torch).

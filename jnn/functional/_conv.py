@@ -9,6 +9,8 @@ from jax.typing import ArrayLike
 
 from jnn.functional._utils import _IntOrPair, _pair
 
+__all__ = ["conv2d"]
+
 
 def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: _IntOrPair = 1,
            padding: str | _IntOrPair = 0, dilation: _IntOrPair = 1, groups: int = 1) -> jax.Array:

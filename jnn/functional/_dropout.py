@@ -8,6 +8,8 @@ from jax.typing import ArrayLike
 
 from jnn import random as _jrandom
 
+__all__ = ["dropout"]
+
 
 def _vmapped(a: object) -> bool:
     # jax.vmap's tracer class is private (jax._src.interpreters.batching.BatchTracer); match it by name.

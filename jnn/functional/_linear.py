@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+__all__ = ["linear"]
+
 
 def linear(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None) -> jax.Array:
     """``y = x @ weight.T + bias`` with torch's layout: weight ``(out_features, in_features)``.

@@ -12,6 +12,8 @@ from jax.typing import ArrayLike
 
 from jnn.functional._utils import _get_reduction, _reduce
 
+__all__ = ["nll_loss", "cross_entropy", "mse_loss"]
+
 
 def _class_target(fn: str, x: jax.Array, target: ArrayLike, ignore_index: int,
                   weight: ArrayLike | None) -> tuple[jax.Array, jax.Array | None]:

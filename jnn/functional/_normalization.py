@@ -11,6 +11,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
+__all__ = ["batch_norm_with_stats", "batch_norm"]
+
 
 @functools.partial(jax.jit, static_argnames=("training",))
 def _batch_norm(x, rm, rv, weight, bias, training, momentum, eps):

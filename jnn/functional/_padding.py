@@ -9,6 +9,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
+__all__ = ["pad"]
+
 _NONCONST_PAD = {(2, 2), (2, 3), (4, 3), (4, 4), (6, 4), (6, 5)}
 
 

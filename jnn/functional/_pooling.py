@@ -12,6 +12,8 @@ from jax.typing import ArrayLike
 
 from jnn.functional._utils import _IntOrPair, _pair
 
+__all__ = ["max_pool2d"]
+
 
 def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1

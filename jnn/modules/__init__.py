@@ -1,18 +1,55 @@
 """jnn's layers, one file per family as in torch.nn.modules."""
 
-from jnn.modules.activation import ReLU, Sigmoid, Softmax, Tanh
-from jnn.modules.batchnorm import BatchNorm1d, BatchNorm2d
-from jnn.modules.container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
-from jnn.modules.conv import Conv2d
-from jnn.modules.dropout import Dropout
-from jnn.modules.flatten import Flatten
-from jnn.modules.linear import Identity, Linear
-from jnn.modules.module import Buffer, Module, Parameter
-from jnn.modules.pooling import MaxPool2d
+from jnn.modules import (  # noqa: E402, I001
+    activation,
+    attention,
+    batchnorm,
+    channelshuffle,
+    container,
+    conv,
+    distance,
+    dropout,
+    flatten,
+    fold,
+    instancenorm,
+    linear,
+    loss,
+    module,
+    normalization,
+    padding,
+    pixelshuffle,
+    pooling,
+    rnn,
+    sparse,
+    transformer,
+    upsampling,
+)
+from jnn.modules.activation import *  # noqa: F403
+from jnn.modules.attention import *  # noqa: F403
+from jnn.modules.batchnorm import *  # noqa: F403
+from jnn.modules.channelshuffle import *  # noqa: F403
+from jnn.modules.container import *  # noqa: F403
+from jnn.modules.conv import *  # noqa: F403
+from jnn.modules.distance import *  # noqa: F403
+from jnn.modules.dropout import *  # noqa: F403
+from jnn.modules.flatten import *  # noqa: F403
+from jnn.modules.fold import *  # noqa: F403
+from jnn.modules.instancenorm import *  # noqa: F403
+from jnn.modules.linear import *  # noqa: F403
+from jnn.modules.loss import *  # noqa: F403
+from jnn.modules.module import *  # noqa: F403
+from jnn.modules.normalization import *  # noqa: F403
+from jnn.modules.padding import *  # noqa: F403
+from jnn.modules.pixelshuffle import *  # noqa: F403
+from jnn.modules.pooling import *  # noqa: F403
+from jnn.modules.rnn import *  # noqa: F403
+from jnn.modules.sparse import *  # noqa: F403
+from jnn.modules.transformer import *  # noqa: F403
+from jnn.modules.upsampling import *  # noqa: F403
 
-__all__ = [
-    "Module", "Parameter", "Buffer",
-    "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
-    "Identity", "Linear", "Conv2d", "MaxPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout", "Flatten",
-    "ReLU", "Sigmoid", "Tanh", "Softmax",
-]
+_FAMILIES = (
+    activation, attention, batchnorm, channelshuffle, container, conv, distance, dropout, flatten, fold,
+    instancenorm, linear, loss, module, normalization, padding, pixelshuffle, pooling, rnn, sparse, transformer,
+    upsampling,
+)
+__all__ = [name for family in _FAMILIES for name in family.__all__]

@@ -1,0 +1,5 @@
+"""Embeddings."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
