@@ -1,10 +1,49 @@
-"""Parameter initialisation, mirroring torch.nn.init (the full set arrives with the catalogue)."""
+"""Parameter initialisation, mirroring ``torch.nn.init``.
+
+JAX arrays are immutable, so each ``*_`` function returns a new array. PyTorch code changes parameters in
+place — ``nn.init.zeros_(layer.bias)``, ``net.apply(init_weights)``, ``for p in net.parameters(): ...`` —
+and that works here too: when the array passed in was just read from a module (as an attribute, or from
+``parameters()``/``named_parameters()``/``buffers()``), the result is written back into that module's slot.
+An array that came from nowhere (``w = jnp.empty((3, 5)); init.uniform_(w)``) cannot change: the function
+warns with :class:`NotInPlaceWarning`, and the returned array holds the result (``w = init.uniform_(w)``).
+
+Random draws come from jnn's stream (:func:`jnn.manual_seed`, :func:`jnn.random.fork`) or an explicit
+``key=``; PyTorch's ``generator=`` is not supported.
+
+>>> import jax.numpy as jnp, jnn as nn
+>>> layer = nn.Linear(3, 2)
+>>> _ = nn.init.zeros_(layer.bias)
+>>> layer.bias.tolist()
+[0.0, 0.0]
+>>> def init_weights(m):
+...     if isinstance(m, nn.Linear):
+...         nn.init.constant_(m.weight, 0.5)
+>>> net = nn.Sequential(nn.Linear(2, 2), nn.ReLU()).apply(init_weights)
+>>> net[0].weight.tolist()
+[[0.5, 0.5], [0.5, 0.5]]
+"""
 
 from __future__ import annotations
 
 import math
+import warnings
+from typing import Any
 
-__all__ = ["calculate_gain"]
+import jax
+import jax.numpy as jnp
+
+from jnn import random
+from jnn.modules.module import _write_back
+
+__all__ = [
+    "calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
+    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_",
+    "NotInPlaceWarning",
+]
+
+
+class NotInPlaceWarning(UserWarning):
+    """An init function got an array that no module slot handed out, so only its return value changed."""
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
@@ -13,7 +52,8 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     >>> round(calculate_gain("relu"), 4)
     1.4142
     """
-    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+              "conv_transpose3d")
     if nonlinearity in linear or nonlinearity == "sigmoid":
         return 1.0
     if nonlinearity == "tanh":
@@ -31,3 +71,180 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     if nonlinearity == "selu":
         return 3.0 / 4
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def _result(who: str, tensor: jax.Array, new: jax.Array) -> jax.Array:
+    new = new.astype(tensor.dtype)
+    if not isinstance(tensor, jax.core.Tracer) and not isinstance(new, jax.core.Tracer):
+        new = jax.device_put(new, tensor.sharding)
+    if not _write_back(tensor, new):
+        warnings.warn(
+            f"jnn.init.{who}: the array passed in is not a parameter or buffer just read from a module, so it "
+            f"cannot be changed in place (JAX arrays are immutable); use the returned array, e.g. "
+            f"`w = nn.init.{who}(w)`.", NotInPlaceWarning, stacklevel=3)
+    return new
+
+
+def _key(who: str, key: jax.Array | None, generator: Any) -> jax.Array:
+    if generator is not None:
+        raise TypeError(f"jnn.init.{who}: generator= is PyTorch's; pass a JAX key with key= instead")
+    return random.next_key(f"jnn.init.{who}") if key is None else key
+
+
+def _float_shape(tensor: jax.Array) -> tuple[tuple[int, ...], Any]:
+    dtype = tensor.dtype if jnp.issubdtype(tensor.dtype, jnp.floating) else jnp.float32
+    return tuple(tensor.shape), dtype
+
+
+def _calculate_fan_in_and_fan_out(tensor: jax.Array) -> tuple[int, int]:
+    if tensor.ndim < 2:
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
+    receptive = math.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
+def _calculate_correct_fan(tensor: jax.Array, mode: str) -> int:
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of {['fan_in', 'fan_out']}")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _uniform(who: str, tensor: jax.Array, low: float, high: float, key: Any, generator: Any) -> jax.Array:
+    shape, dtype = _float_shape(tensor)
+    return _result(who, tensor, jax.random.uniform(_key(who, key, generator), shape, dtype, low, high))
+
+
+def _normal(who: str, tensor: jax.Array, mean: float, std: float, key: Any, generator: Any) -> jax.Array:
+    shape, dtype = _float_shape(tensor)
+    return _result(who, tensor, mean + std * jax.random.normal(_key(who, key, generator), shape, dtype))
+
+
+def uniform_(tensor: jax.Array, a: float = 0.0, b: float = 1.0, generator: Any = None, *,
+             key: jax.Array | None = None) -> jax.Array:
+    """Fill with U(a, b)."""
+    return _uniform("uniform_", tensor, a, b, key, generator)
+
+
+def normal_(tensor: jax.Array, mean: float = 0.0, std: float = 1.0, generator: Any = None, *,
+            key: jax.Array | None = None) -> jax.Array:
+    """Fill with N(mean, std²)."""
+    return _normal("normal_", tensor, mean, std, key, generator)
+
+
+def trunc_normal_(tensor: jax.Array, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator: Any = None, *, key: jax.Array | None = None) -> jax.Array:
+    """Fill with N(mean, std²) truncated to [a, b] (absolute bounds, as in PyTorch)."""
+    shape, dtype = _float_shape(tensor)
+    unit = jax.random.truncated_normal(_key("trunc_normal_", key, generator), (a - mean) / std, (b - mean) / std,
+                                       shape, jnp.float32)
+    return _result("trunc_normal_", tensor, jnp.clip(mean + std * unit, a, b).astype(dtype))
+
+
+def constant_(tensor: jax.Array, val: float) -> jax.Array:
+    """Fill with ``val``."""
+    return _result("constant_", tensor, jnp.full(tensor.shape, val, tensor.dtype))
+
+
+def ones_(tensor: jax.Array) -> jax.Array:
+    """Fill with ones."""
+    return _result("ones_", tensor, jnp.ones(tensor.shape, tensor.dtype))
+
+
+def zeros_(tensor: jax.Array) -> jax.Array:
+    """Fill with zeros."""
+    return _result("zeros_", tensor, jnp.zeros(tensor.shape, tensor.dtype))
+
+
+def eye_(tensor: jax.Array) -> jax.Array:
+    """Fill a 2-D array with the identity (Linear layers that pass their input through)."""
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    return _result("eye_", tensor, jnp.eye(*tensor.shape, dtype=tensor.dtype))
+
+
+def dirac_(tensor: jax.Array, groups: int = 1) -> jax.Array:
+    """Fill a 3/4/5-D convolution weight with the Dirac delta (identity convolution), per group."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    if tensor.shape[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    per_group = tensor.shape[0] // groups
+    channels = jnp.arange(min(per_group, tensor.shape[1]))
+    rows = (jnp.arange(groups)[:, None] * per_group + channels[None, :]).ravel()
+    cols = jnp.tile(channels, groups)
+    centre = tuple(k // 2 for k in tensor.shape[2:])
+    new = jnp.zeros(tensor.shape, tensor.dtype).at[(rows, cols, *centre)].set(1)
+    return _result("dirac_", tensor, new)
+
+
+def xavier_uniform_(tensor: jax.Array, gain: float = 1.0, generator: Any = None, *,
+                    key: jax.Array | None = None) -> jax.Array:
+    """Glorot uniform: U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return _uniform("xavier_uniform_", tensor, -bound, bound, key, generator)
+
+
+def xavier_normal_(tensor: jax.Array, gain: float = 1.0, generator: Any = None, *,
+                   key: jax.Array | None = None) -> jax.Array:
+    """Glorot normal: N(0, std²) with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return _normal("xavier_normal_", tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), key, generator)
+
+
+def _kaiming_std(tensor: jax.Array, a: float, mode: str, nonlinearity: str) -> float:
+    return calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(tensor, mode))
+
+
+def kaiming_uniform_(tensor: jax.Array, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                     generator: Any = None, *, key: jax.Array | None = None) -> jax.Array:
+    """He uniform: U(-b, b) with ``b = gain * sqrt(3 / fan)``."""
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        return tensor
+    bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
+    return _uniform("kaiming_uniform_", tensor, -bound, bound, key, generator)
+
+
+def kaiming_normal_(tensor: jax.Array, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                    generator: Any = None, *, key: jax.Array | None = None) -> jax.Array:
+    """He normal: N(0, std²) with ``std = gain / sqrt(fan)``."""
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        return tensor
+    return _normal("kaiming_normal_", tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), key, generator)
+
+
+def orthogonal_(tensor: jax.Array, gain: float = 1.0, generator: Any = None, *,
+                key: jax.Array | None = None) -> jax.Array:
+    """A (semi-)orthogonal matrix over the array flattened to ``(shape[0], -1)``, times ``gain``."""
+    if tensor.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.size == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.size // rows
+    flat = jax.random.normal(_key("orthogonal_", key, generator), (rows, cols), jnp.float32)
+    if rows < cols:
+        flat = flat.T
+    q, r = jnp.linalg.qr(flat)
+    q = q * jnp.sign(jnp.diagonal(r))
+    if rows < cols:
+        q = q.T
+    return _result("orthogonal_", tensor, (gain * q).reshape(tensor.shape))
+
+
+def sparse_(tensor: jax.Array, sparsity: float, std: float = 0.01, generator: Any = None, *,
+            key: jax.Array | None = None) -> jax.Array:
+    """N(0, std²) with a fraction ``sparsity`` of each column set to zero (2-D only)."""
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    normal_key, perm_key = jax.random.split(_key("sparse_", key, generator))
+    values = std * jax.random.normal(normal_key, (rows, cols), jnp.float32)
+    # per column, a random permutation of the rows; its first num_zeros rows are zeroed
+    ranks = jnp.argsort(jax.random.uniform(perm_key, (rows, cols)), axis=0).argsort(axis=0)
+    return _result("sparse_", tensor, jnp.where(ranks < num_zeros, 0.0, values))

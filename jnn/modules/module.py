@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -115,6 +115,22 @@ _version = [0]
 
 def _bump() -> None:
     _version[0] += 1
+
+
+# The last parameters/buffers handed out (by attribute access or named_parameters/buffers), so that
+# ``jnn.init.zeros_(layer.bias)`` can write its result back into the slot the array came from.
+_recent_handouts: deque = deque(maxlen=16)
+
+
+def _write_back(old: Any, new: Any) -> bool:
+    """Put ``new`` in the module slot that recently handed out ``old``; False if there is none."""
+    for module, name, value in reversed(_recent_handouts):
+        if value is old:
+            d = module.__dict__
+            if d["_parameters"].get(name) is old or d["_buffers"].get(name) is old:
+                setattr(module, name, new)
+                return True
+    return False
 
 
 def _static_equal(a: Any, b: Any) -> bool:
@@ -508,10 +524,15 @@ class Module:
 
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
-        for slots in ("_parameters", "_buffers", "_modules"):
+        for slots in ("_parameters", "_buffers"):
             own = d.get(slots)
             if own is not None and name in own:
-                return own[name]
+                value = own[name]
+                _recent_handouts.append((self, name, value))
+                return value
+        own = d.get("_modules")
+        if own is not None and name in own:
+            return own[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -639,6 +660,7 @@ class Module:
                 if value is None or (remove_duplicate and id(value) in seen):
                     continue
                 seen.add(id(value))
+                _recent_handouts.append((module, name, value))
                 yield module_prefix + ("." if module_prefix else "") + name, value
 
     def named_parameters(
