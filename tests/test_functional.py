@@ -1,10 +1,12 @@
 """jnn.functional against PyTorch: values, gradients and errors, with torch (CPU, float32) as the oracle."""
 
+import ast
 import doctest
 import importlib
 import inspect
 import math
 import pkgutil
+import re
 import warnings
 
 import jax
@@ -57,19 +59,28 @@ def randn(rng, *shape):
 
 
 # ------------------------------------------------------------------------------------------- API shape
-@pytest.mark.parametrize("name", [n for n in F.__all__ if n != "batch_norm_with_stats"])
+def _torch_params(name: str) -> list:
+    """torch's parameters (name, default) for F.<name>: from its signature, or for C builtins from the
+    signature line that opens their docstring (e.g. ``prelu(input, weight) -> Tensor``)."""
+    ref = getattr(TF, name + "_with_indices", None) if "max_pool" in name else None  # boolean-dispatch wrappers
+    ref = ref or getattr(TF, name)
+    try:
+        return [(p.name, p.default) for p in inspect.signature(ref).parameters.values() if p.kind != p.KEYWORD_ONLY]
+    except (TypeError, ValueError):
+        pass
+    line = re.match(rf"\s*{name}\((.*?)\)\s*->", ref.__doc__, re.S).group(1)
+    args = ast.parse(f"def f({line}): pass").body[0].args
+    defaults = [inspect.Parameter.empty] * (len(args.args) - len(args.defaults)) + [
+        ast.literal_eval(d) for d in args.defaults]
+    return [(a.arg, d) for a, d in zip(args.args, defaults, strict=True)]
+
+
+@pytest.mark.parametrize("name", [n for n in F.__all__ if n != "batch_norm_with_stats" and n.isidentifier()
+                                  and hasattr(TF, n)])
 def test_signature_matches_torch(name):
-    def params(fn):
-        return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()
-                if p.kind != p.KEYWORD_ONLY]
-    builtin = {  # torch's C builtins have no inspectable signature; these are from their docstrings
-        "conv2d": [("input", inspect.Parameter.empty), ("weight", inspect.Parameter.empty), ("bias", None),
-                   ("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)],
-        "linear": [("input", inspect.Parameter.empty), ("weight", inspect.Parameter.empty), ("bias", None)],
-    }
-    ref = {"max_pool2d": TF.max_pool2d_with_indices}.get(name, getattr(TF, name))
-    expected = builtin[name] if name in builtin else params(ref)
-    assert params(getattr(F, name)) == expected
+    ours = [(p.name, p.default) for p in inspect.signature(getattr(F, name)).parameters.values()
+            if p.kind != p.KEYWORD_ONLY]
+    assert ours == _torch_params(name)
 
 
 def test_docstring_examples_run():
