@@ -1,19 +1,119 @@
-"""Convolutions."""
+"""Convolutions (1-3-d, plain and transposed) and the sliding-block pair unfold/fold."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from jnn.functional._utils import _IntOrPair, _pair
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "unfold",
+           "fold"]
 
-__all__ = ["conv2d"]
+_IntOrTuple = int | Sequence[int]
+_SPEC = {1: ("NCH", "OIH", "NCH"), 2: ("NCHW", "OIHW", "NCHW"), 3: ("NCDHW", "OIDHW", "NCDHW")}
 
 
-def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: _IntOrPair = 1,
-           padding: str | _IntOrPair = 0, dilation: _IntOrPair = 1, groups: int = 1) -> jax.Array:
+def _ntuple(v: _IntOrTuple, n: int, name: str, fn: str) -> tuple[int, ...]:
+    """``3 -> (3,) * n``; a 1-tuple broadcasts; an n-tuple passes through; anything else is an error naming ``fn``."""
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            v = tuple(v) * n
+        if len(v) != n:
+            raise ValueError(f"{fn}: {name} must be a single int or a tuple of {n} ints, got {v!r}")
+        return tuple(int(e) for e in v)
+    return (int(v),) * n
+
+
+def _prepare(fn: str, n: int, input: ArrayLike, weight: ArrayLike, what: str) -> tuple[jax.Array, jax.Array, bool]:
+    x, w = jnp.asarray(input), jnp.asarray(weight)
+    if x.ndim not in (n + 1, n + 2):
+        raise ValueError(f"{fn}: expected {n + 1}D (unbatched) or {n + 2}D (batched) input, got input of shape "
+                         f"{x.shape}")
+    if w.ndim != n + 2:
+        raise ValueError(f"{fn}: expected {n + 2}D weight {what}, got weight of shape {w.shape}")
+    unbatched = x.ndim == n + 1
+    return (x[None] if unbatched else x), w, unbatched
+
+
+def _positive(fn: str, **values: tuple[int, ...]) -> None:
+    for name, v in values.items():
+        if min(v) <= 0:
+            raise ValueError(f"{fn}: {name} must be positive, got {name}={v}")
+
+
+def _check_stride_dilation(fn: str, stride: tuple[int, ...], dilation: tuple[int, ...]) -> None:
+    if min(stride) <= 0 or min(dilation) <= 0:
+        raise ValueError(f"{fn}: stride and dilation must be positive, got stride={stride}, dilation={dilation}")
+
+
+def _add_bias(fn: str, y: jax.Array, bias: ArrayLike | None, w: jax.Array, channels: int, n: int) -> jax.Array:
+    if bias is None:
+        return y
+    b = jnp.asarray(bias)
+    if b.shape != (channels,):
+        raise ValueError(f"{fn}: given weight of shape {w.shape}, expected bias of shape ({channels},), got {b.shape}")
+    return y + b.reshape((channels,) + (1,) * n)
+
+
+def _convnd(n: int, input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None, stride: _IntOrTuple,
+            padding: str | _IntOrTuple, dilation: _IntOrTuple, groups: int) -> jax.Array:
+    fn = f"conv{n}d"
+    x, w, unbatched = _prepare(fn, n, input, weight, "(out_channels, in_channels/groups, *kernel_size)")
+    if groups < 1 or w.shape[0] % groups:
+        raise ValueError(f"{fn}: given groups={groups}, expected weight to be divisible by {groups} at "
+                         f"dimension 0 (out_channels), but got weight of shape {w.shape}")
+    if x.shape[1] != w.shape[1] * groups:
+        raise ValueError(f"{fn}: given groups={groups}, weight of shape {w.shape}, expected input of shape "
+                         f"{tuple(jnp.shape(input))} to have {w.shape[1] * groups} channels, but got "
+                         f"{x.shape[1]} channels instead")
+    stride, dilation = _ntuple(stride, n, "stride", fn), _ntuple(dilation, n, "dilation", fn)
+    _check_stride_dilation(fn, stride, dilation)
+    eff = [d * (k - 1) + 1 for d, k in zip(dilation, w.shape[2:], strict=True)]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = [(0, 0)] * n
+        elif padding == "same":
+            if stride != (1,) * n:
+                raise ValueError(f"{fn}: padding='same' is not supported for strided convolutions "
+                                 f"(got stride={stride})")
+            pads = [((e - 1) // 2, (e - 1) - (e - 1) // 2) for e in eff]  # the odd extra goes at the end
+        else:
+            raise ValueError(f"{fn}: invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
+    else:
+        p = _ntuple(padding, n, "padding", fn)
+        if min(p) < 0:
+            raise ValueError(f"{fn}: negative padding is not supported, got padding={p}")
+        pads = [(e, e) for e in p]
+    padded = [x.shape[2 + i] + sum(pads[i]) for i in range(n)]
+    if any(s < e for s, e in zip(padded, eff, strict=True)):
+        raise ValueError(f"{fn}: calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
+                         f"Kernel size (dilated): ({' x '.join(map(str, eff))}). Kernel size can't be greater "
+                         "than actual input size")
+    y = lax.conv_general_dilated(x, w, window_strides=stride, padding=pads, rhs_dilation=dilation,
+                                 dimension_numbers=_SPEC[n], feature_group_count=groups)
+    y = _add_bias(fn, y, bias, w, w.shape[0], n)
+    return y[0] if unbatched else y
+
+
+def conv1d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: _IntOrTuple = 1,
+           padding: str | _IntOrTuple = 0, dilation: _IntOrTuple = 1, groups: int = 1) -> jax.Array:
+    """1-D convolution over ``(N, C, L)`` or unbatched ``(C, L)`` input; weight ``(out, in/groups, kL)``.
+
+    ``padding`` as in :func:`conv2d`.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.conv1d(jnp.ones((2, 3, 10)), jnp.ones((4, 3, 3)), stride=2).shape
+    (2, 4, 4)
+    """
+    return _convnd(1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: _IntOrTuple = 1,
+           padding: str | _IntOrTuple = 0, dilation: _IntOrTuple = 1, groups: int = 1) -> jax.Array:
     """2-D convolution (cross-correlation, as in torch) over ``(N, C, H, W)`` or unbatched ``(C, H, W)`` input.
 
     ``weight`` is ``(out_channels, in_channels / groups, kH, kW)``. ``padding`` is an int, a pair,
@@ -24,54 +124,185 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, s
     >>> F.conv2d(jnp.ones((1, 3, 8, 8)), jnp.ones((4, 3, 3, 3)), padding="same").shape
     (1, 4, 8, 8)
     """
-    x, w = jnp.asarray(input), jnp.asarray(weight)
-    if x.ndim not in (3, 4):
-        raise ValueError(f"conv2d: expected 3D (unbatched C, H, W) or 4D (batched N, C, H, W) input, "
-                         f"got input of shape {x.shape}")
-    if w.ndim != 4:
-        raise ValueError(f"conv2d: expected 4D weight (out_channels, in_channels/groups, kH, kW), "
-                         f"got weight of shape {w.shape}")
-    unbatched = x.ndim == 3
-    if unbatched:
-        x = x[None]
-    if groups < 1 or w.shape[0] % groups:
-        raise ValueError(f"conv2d: given groups={groups}, expected weight to be divisible by {groups} at "
-                         f"dimension 0 (out_channels), but got weight of shape {w.shape}")
-    if x.shape[1] != w.shape[1] * groups:
-        raise ValueError(f"conv2d: given groups={groups}, weight of shape {w.shape}, expected input of shape "
-                         f"{tuple(jnp.shape(input))} to have {w.shape[1] * groups} channels, but got "
-                         f"{x.shape[1]} channels instead")
-    stride, dilation = _pair(stride, "stride", "conv2d"), _pair(dilation, "dilation", "conv2d")
-    if min(stride) <= 0 or min(dilation) <= 0:
-        raise ValueError(f"conv2d: stride and dilation must be positive, got stride={stride}, "
-                         f"dilation={dilation}")
-    eff = [d * (k - 1) + 1 for d, k in zip(dilation, w.shape[2:], strict=True)]
+    return _convnd(2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: _IntOrTuple = 1,
+           padding: str | _IntOrTuple = 0, dilation: _IntOrTuple = 1, groups: int = 1) -> jax.Array:
+    """3-D convolution over ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)``; weight ``(out, in/groups, kD, kH, kW)``.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.conv3d(jnp.ones((1, 2, 4, 5, 6)), jnp.ones((3, 2, 3, 3, 3)), padding=1).shape
+    (1, 3, 4, 5, 6)
+    """
+    return _convnd(3, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_transposend(n: int, input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None, stride: _IntOrTuple,
+                      padding: _IntOrTuple, output_padding: _IntOrTuple, groups: int,
+                      dilation: _IntOrTuple) -> jax.Array:
+    fn = f"conv_transpose{n}d"
+    x, w, unbatched = _prepare(fn, n, input, weight, "(in_channels, out_channels/groups, *kernel_size)")
     if isinstance(padding, str):
-        if padding == "valid":
-            pads = [(0, 0), (0, 0)]
-        elif padding == "same":
-            if stride != (1, 1):
-                raise ValueError("conv2d: padding='same' is not supported for strided convolutions "
-                                 f"(got stride={stride})")
-            pads = [((e - 1) // 2, (e - 1) - (e - 1) // 2) for e in eff]
-        else:
-            raise ValueError(f"conv2d: invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
+        raise ValueError(f"{fn}: padding must be an int or a tuple of ints (transposed convolutions take no "
+                         f"padding string), got {padding!r}")
+    if groups < 1 or w.shape[0] % groups:
+        raise ValueError(f"{fn}: given groups={groups}, expected weight to be divisible by {groups} at "
+                         f"dimension 0 (in_channels), but got weight of shape {w.shape}")
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"{fn}: given transposed=1, weight of size {w.shape}, expected input of shape "
+                         f"{tuple(jnp.shape(input))} to have {w.shape[0]} channels, but got {x.shape[1]} "
+                         "channels instead")
+    stride, dilation = _ntuple(stride, n, "stride", fn), _ntuple(dilation, n, "dilation", fn)
+    pad, out_pad = _ntuple(padding, n, "padding", fn), _ntuple(output_padding, n, "output_padding", fn)
+    _check_stride_dilation(fn, stride, dilation)
+    if min(pad) < 0 or min(out_pad) < 0:
+        raise ValueError(f"{fn}: negative padding is not supported, got padding={pad}, output_padding={out_pad}")
+    if any(op >= s and op >= d for op, s, d in zip(out_pad, stride, dilation, strict=True)):
+        raise ValueError(f"{fn}: output padding must be smaller than either stride or dilation, but got "
+                         f"output_padding={out_pad}, stride={stride}, dilation={dilation}")
+    k = w.shape[2:]
+    out_size = [(x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + dilation[i] * (k[i] - 1) + out_pad[i] + 1
+                for i in range(n)]
+    if min(out_size) <= 0:
+        raise ValueError(f"{fn}: given input size per channel: ({' x '.join(map(str, x.shape[2:]))}). Calculated "
+                         f"output size per channel: ({' x '.join(map(str, out_size))}). Output size is too small")
+    # The gradient of a strided conv: dilate the input by the stride, pad by d*(k-1)-p (negative pads crop),
+    # and correlate with the spatially flipped kernel, regrouped from (in, out/g, *k) to (out, in/g, *k).
+    cin, cout_g = w.shape[0], w.shape[1]
+    w = w.reshape((groups, cin // groups, cout_g) + k)
+    w = jnp.swapaxes(w, 1, 2).reshape((groups * cout_g, cin // groups) + k)
+    w = jnp.flip(w, axis=tuple(range(2, n + 2)))
+    pads = [(dilation[i] * (k[i] - 1) - pad[i], dilation[i] * (k[i] - 1) - pad[i] + out_pad[i]) for i in range(n)]
+    y = lax.conv_general_dilated(x, w, window_strides=(1,) * n, padding=pads, lhs_dilation=stride,
+                                 rhs_dilation=dilation, dimension_numbers=_SPEC[n], feature_group_count=groups)
+    y = _add_bias(fn, y, bias, jnp.asarray(weight), groups * cout_g, n)
+    return y[0] if unbatched else y
+
+
+def conv_transpose1d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: _IntOrTuple = 1,
+                     padding: _IntOrTuple = 0, output_padding: _IntOrTuple = 0, groups: int = 1,
+                     dilation: _IntOrTuple = 1) -> jax.Array:
+    """1-D transposed convolution over ``(N, C, L)`` or ``(C, L)``; weight ``(in, out/groups, kL)``.
+
+    Output length ``(L - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.conv_transpose1d(jnp.ones((1, 3, 5)), jnp.ones((3, 2, 3)), stride=2, output_padding=1).shape
+    (1, 2, 12)
+    """
+    return _conv_transposend(1, input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def conv_transpose2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: _IntOrTuple = 1,
+                     padding: _IntOrTuple = 0, output_padding: _IntOrTuple = 0, groups: int = 1,
+                     dilation: _IntOrTuple = 1) -> jax.Array:
+    """2-D transposed convolution over ``(N, C, H, W)`` or ``(C, H, W)``; weight ``(in, out/groups, kH, kW)``.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.conv_transpose2d(jnp.ones((1, 4, 5, 5)), jnp.ones((4, 2, 3, 3)), stride=2, padding=1).shape
+    (1, 2, 9, 9)
+    """
+    return _conv_transposend(2, input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def conv_transpose3d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: _IntOrTuple = 1,
+                     padding: _IntOrTuple = 0, output_padding: _IntOrTuple = 0, groups: int = 1,
+                     dilation: _IntOrTuple = 1) -> jax.Array:
+    """3-D transposed convolution over ``(N, C, D, H, W)`` or ``(C, D, H, W)``; weight ``(in, out/groups, kD, kH, kW)``.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.conv_transpose3d(jnp.ones((1, 2, 3, 3, 3)), jnp.ones((2, 1, 2, 2, 2)), stride=2).shape
+    (1, 1, 6, 6, 6)
+    """
+    return _conv_transposend(3, input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def _block_args(fn: str, kernel_size: _IntOrTuple, dilation: _IntOrTuple, padding: _IntOrTuple,
+                stride: _IntOrTuple) -> tuple[tuple[int, int], ...]:
+    k, d = _ntuple(kernel_size, 2, "kernel_size", fn), _ntuple(dilation, 2, "dilation", fn)
+    p, s = _ntuple(padding, 2, "padding", fn), _ntuple(stride, 2, "stride", fn)
+    _positive(fn, kernel_size=k, dilation=d, stride=s)
+    if min(p) < 0:
+        raise ValueError(f"{fn}: padding must be non-negative, got padding={p}")
+    return k, d, p, s
+
+
+def _blocks(fn: str, size: Sequence[int], k: tuple, d: tuple, p: tuple, s: tuple) -> tuple[int, int]:
+    blocks = tuple((size[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(2))
+    if min(blocks) < 1:
+        raise ValueError(f"{fn}: given input with spatial size {tuple(size)}, kernel_size={k}, dilation={d}, "
+                         f"padding={p}, calculated shape of the array of sliding blocks as {blocks}, but its "
+                         "components must be at least one.")
+    return blocks
+
+
+def _unfold4d(x: jax.Array, k: tuple, d: tuple, p: tuple, s: tuple) -> jax.Array:
+    # patches come out channel-major, (C, kH, kW) flattened, exactly torch's im2col row order
+    y = lax.conv_general_dilated_patches(x, k, s, [(p[0], p[0]), (p[1], p[1])], rhs_dilation=d,
+                                         dimension_numbers=_SPEC[2], precision=lax.Precision.HIGHEST)
+    return y.reshape(y.shape[0], y.shape[1], -1)
+
+
+def unfold(input: ArrayLike, kernel_size: _IntOrTuple, dilation: _IntOrTuple = 1, padding: _IntOrTuple = 0,
+           stride: _IntOrTuple = 1) -> jax.Array:
+    """Extract sliding local blocks: ``(N, C, H, W) -> (N, C * kH * kW, L)`` (or unbatched ``(C, H, W)``).
+
+    ``L`` is the number of block positions; rows are ordered channel-major, as in torch's ``im2col``.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.unfold(jnp.ones((2, 3, 5, 6)), kernel_size=(2, 3)).shape
+    (2, 18, 16)
+    """
+    fn = "unfold"
+    x = jnp.asarray(input)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{fn}: expected 3D (unbatched) or 4D (batched) input, got input of shape {x.shape}")
+    k, d, p, s = _block_args(fn, kernel_size, dilation, padding, stride)
+    unbatched = x.ndim == 3
+    x = x[None] if unbatched else x
+    _blocks(fn, x.shape[2:], k, d, p, s)
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        blocks = _blocks(fn, x.shape[2:], k, d, p, s)
+        y = jnp.zeros((x.shape[0], x.shape[1] * math.prod(k), math.prod(blocks)), x.dtype)
     else:
-        p = _pair(padding, "padding", "conv2d")
-        if min(p) < 0:
-            raise ValueError(f"conv2d: negative padding is not supported, got padding={p}")
-        pads = [(p[0], p[0]), (p[1], p[1])]
-    padded = [x.shape[2 + i] + sum(pads[i]) for i in range(2)]
-    if padded[0] < eff[0] or padded[1] < eff[1]:
-        raise ValueError(f"conv2d: calculated padded input size per channel: ({padded[0]} x {padded[1]}). "
-                         f"Kernel size (dilated): ({eff[0]} x {eff[1]}). Kernel size can't be greater than "
-                         "actual input size")
-    y = lax.conv_general_dilated(x, w, window_strides=stride, padding=pads, rhs_dilation=dilation,
-                                 dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=groups)
-    if bias is not None:
-        b = jnp.asarray(bias)
-        if b.shape != (w.shape[0],):
-            raise ValueError(f"conv2d: given weight of shape {w.shape}, expected bias of shape ({w.shape[0]},), "
-                             f"got {b.shape}")
-        y = y + b[:, None, None]
+        y = _unfold4d(x, k, d, p, s)
+    return y[0] if unbatched else y
+
+
+def fold(input: ArrayLike, output_size: _IntOrTuple, kernel_size: _IntOrTuple, dilation: _IntOrTuple = 1,
+         padding: _IntOrTuple = 0, stride: _IntOrTuple = 1) -> jax.Array:
+    """Combine sliding blocks into a tensor, summing overlaps: ``(N, C * kH * kW, L) -> (N, C, *output_size)``.
+
+    The adjoint of :func:`unfold` (unbatched ``(C * kH * kW, L)`` works too).
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.fold(jnp.ones((1, 4, 9)), output_size=4, kernel_size=2, stride=1)[0, 0].tolist()[1]
+    [2.0, 4.0, 4.0, 2.0]
+    """
+    fn = "fold"
+    x = jnp.asarray(input)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{fn}: expected 2D (unbatched) or 3D (batched) input, got input of shape {x.shape}")
+    out = _ntuple(output_size, 2, "output_size", fn)
+    k, d, p, s = _block_args(fn, kernel_size, dilation, padding, stride)
+    unbatched = x.ndim == 2
+    x = x[None] if unbatched else x
+    kk = math.prod(k)
+    if x.shape[1] % kk:
+        raise ValueError(f"{fn}: expected size of input's dimension 1 to be divisible by the product of "
+                         f"kernel_size, but got input.size(1)={x.shape[1]} and kernel_size={k}")
+    blocks = _blocks(fn, out, k, d, p, s)
+    if x.shape[2] != math.prod(blocks):
+        raise ValueError(f"{fn}: given output_size={out}, kernel_size={k}, dilation={d}, padding={p}, "
+                         f"stride={s}, expected size of input's dimension 2 to match the calculated number of "
+                         f"sliding blocks {blocks[0]} * {blocks[1]} = {math.prod(blocks)}, but got "
+                         f"input.size(2)={x.shape[2]}.")
+    n, c = x.shape[0], x.shape[1] // kk
+    if n == 0 or c == 0:
+        y = jnp.zeros((n, c) + out, x.dtype)
+    else:
+        # fold is linear and the transpose of unfold: let JAX derive it (a scatter-add, jit/grad friendly)
+        spec = jax.ShapeDtypeStruct((n, c) + out, x.dtype)
+        (y,) = jax.linear_transpose(lambda v: _unfold4d(v, k, d, p, s), spec)(x)
     return y[0] if unbatched else y
