@@ -12,7 +12,13 @@ from jax.typing import ArrayLike
 
 from jnn.functional._utils import _get_reduction, _reduce
 
-__all__ = ["nll_loss", "cross_entropy", "mse_loss"]
+__all__ = [
+    "nll_loss", "cross_entropy", "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "kl_div", "huber_loss", "smooth_l1_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
+    "multilabel_margin_loss", "multi_margin_loss", "cosine_embedding_loss", "margin_ranking_loss",
+    "hinge_embedding_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss", "poisson_nll_loss",
+    "gaussian_nll_loss", "ctc_loss",
+]
 
 
 def _class_target(fn: str, x: jax.Array, target: ArrayLike, ignore_index: int,
@@ -170,3 +176,610 @@ def mse_loss(input: ArrayLike, target: ArrayLike, size_average: bool | None = No
                          f"and input of shape {x.shape}")
     err = err * w
     return err.sum() / w.sum() if reduction == "mean" else _reduce(err, reduction)
+
+
+# ------------------------------------------------------------------------------------------ element-wise losses
+def _warn_size(x: jax.Array, t: jax.Array, fn: str) -> None:
+    if x.shape != t.shape:
+        warnings.warn(f"Using a target size ({t.shape}) that is different to the input size ({x.shape}). "
+                      "This will likely lead to incorrect results due to broadcasting. "
+                      "Please ensure they have the same size.", stacklevel=3)
+    try:
+        jnp.broadcast_shapes(x.shape, t.shape)
+    except ValueError:
+        raise ValueError(f"{fn}: input of shape {x.shape} and target of shape {t.shape} cannot be "
+                         "broadcast together") from None
+
+
+def _weighted(fn: str, err: jax.Array, x: jax.Array, weight: ArrayLike | None, reduction: str,
+              mean_by_weight: bool) -> jax.Array:
+    """Multiply by an element-wise ``weight`` (input's shape); 'mean' is sum(w * err) / sum(w) or mean(w * err)."""
+    if weight is None:
+        return _reduce(err, reduction)
+    w = jnp.asarray(weight)
+    if w.shape != x.shape:
+        raise ValueError(f"{fn}: weights and input must have the same size, got weight of shape {w.shape} "
+                         f"and input of shape {x.shape}")
+    err = err * w
+    return err.sum() / w.sum() if reduction == "mean" and mean_by_weight else _reduce(err, reduction)
+
+
+def l1_loss(input: ArrayLike, target: ArrayLike, size_average: bool | None = None, reduce: bool | None = None,
+            reduction: str = "mean", weight: ArrayLike | None = None) -> jax.Array:
+    """Mean absolute error ``|input - target|``, optionally weighted element-wise.
+
+    Shapes broadcast (with torch's warning when they differ). With ``weight`` (same shape as ``input``),
+    ``'mean'`` is ``sum(weight * err) / sum(weight)``.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.l1_loss(jnp.array([1.0, 2.0]), jnp.array([1.0, 4.0])).tolist()
+    1.0
+    """
+    x, t = jnp.asarray(input), jnp.asarray(target)
+    _warn_size(x, t, "l1_loss")
+    reduction = _get_reduction("l1_loss", size_average, reduce, reduction)
+    return _weighted("l1_loss", jnp.abs(x - t), x, weight, reduction, True)
+
+
+def smooth_l1_loss(input: ArrayLike, target: ArrayLike, size_average: bool | None = None,
+                   reduce: bool | None = None, reduction: str = "mean", beta: float = 1.0) -> jax.Array:
+    """``0.5 * d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 * beta`` (``beta=0`` is the L1 loss).
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.smooth_l1_loss(jnp.array([0.0, 0.0]), jnp.array([0.5, 3.0]), reduction="none").tolist()
+    [0.125, 2.5]
+    """
+    x, t = jnp.asarray(input), jnp.asarray(target)
+    _warn_size(x, t, "smooth_l1_loss")
+    reduction = _get_reduction("smooth_l1_loss", size_average, reduce, reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss does not support negative values for beta, got beta={beta}")
+    d = jnp.abs(x - t)
+    if beta == 0.0:
+        return _reduce(d, reduction)
+    return _reduce(jnp.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
+
+
+def huber_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean", delta: float = 1.0,
+               weight: ArrayLike | None = None) -> jax.Array:
+    """``0.5 * d**2`` where ``|d| < delta``, else ``delta * (|d| - 0.5 * delta)``; optionally weighted.
+
+    With ``weight`` (same shape as ``input``), ``'mean'`` is the plain mean of ``weight * loss`` (as in torch).
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.huber_loss(jnp.array([0.0, 0.0]), jnp.array([0.5, 3.0]), reduction="none", delta=2.0).tolist()
+    [0.125, 4.0]
+    """
+    x, t = jnp.asarray(input), jnp.asarray(target)
+    _warn_size(x, t, "huber_loss")
+    reduction = _get_reduction("huber_loss", None, None, reduction)
+    if delta <= 0:
+        raise ValueError(f"huber_loss does not support non-positive values for delta, got delta={delta}")
+    d = jnp.abs(x - t)
+    err = jnp.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    return _weighted("huber_loss", err, x, weight, reduction, False)
+
+
+def _same_size(fn: str, x: jax.Array, t: jax.Array, deprecated: bool) -> None:
+    if x.shape != t.shape:
+        raise ValueError(f"{fn}: Using a target size ({t.shape}) that is different to the input size ({x.shape}) "
+                         "is deprecated. Please ensure they have the same size." if deprecated else
+                         f"{fn}: Target size ({t.shape}) must be the same as input size ({x.shape})")
+
+
+def binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                         size_average: bool | None = None, reduce: bool | None = None,
+                         reduction: str = "mean") -> jax.Array:
+    """Binary cross entropy between probabilities ``input`` and ``target`` (same shape), logs clamped at -100.
+
+    ``weight`` broadcasts against ``target``. Eagerly, inputs outside ``[0, 1]`` are an error, as in torch.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> round(float(F.binary_cross_entropy(jnp.array([0.5, 1.0]), jnp.array([1.0, 1.0]))), 4)
+    0.3466
+    """
+    reduction = _get_reduction("binary_cross_entropy", size_average, reduce, reduction)
+    x, t = jnp.asarray(input), jnp.asarray(target)
+    _same_size("binary_cross_entropy", x, t, True)
+    if not isinstance(x, jax.core.Tracer) and x.size and not bool(((x >= 0) & (x <= 1)).all()):
+        raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1")
+    loss = -(t * jnp.maximum(jnp.log(x), -100.0) + (1 - t) * jnp.maximum(jnp.log1p(-x), -100.0))
+    if weight is not None:
+        w = jnp.asarray(weight)
+        try:
+            jnp.broadcast_to(w, jnp.broadcast_shapes(t.shape, w.shape))
+            if jnp.broadcast_shapes(t.shape, w.shape) != t.shape:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"binary_cross_entropy: weight of shape {w.shape} cannot be broadcast to the "
+                             f"target's shape {t.shape}") from None
+        loss = loss * w
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                                     size_average: bool | None = None, reduce: bool | None = None,
+                                     reduction: str = "mean", pos_weight: ArrayLike | None = None) -> jax.Array:
+    """Sigmoid + binary cross entropy in one numerically stable step.
+
+    ``pos_weight`` weighs the positive term and broadcasts along the last (class) dimension; ``weight``
+    multiplies the element-wise loss.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> round(float(F.binary_cross_entropy_with_logits(jnp.zeros(3), jnp.ones(3))), 4)
+    0.6931
+    """
+    reduction = _get_reduction("binary_cross_entropy_with_logits", size_average, reduce, reduction)
+    x, t = jnp.asarray(input), jnp.asarray(target)
+    _same_size("binary_cross_entropy_with_logits", x, t, False)
+    neg_logsig = jax.nn.softplus(-x)  # -log(sigmoid(x))
+    if pos_weight is None:
+        loss = (1 - t) * x + neg_logsig
+    else:
+        loss = (1 - t) * x + ((jnp.asarray(pos_weight) - 1) * t + 1) * neg_logsig
+    if weight is not None:
+        loss = loss * jnp.asarray(weight)
+    return _reduce(loss, reduction)
+
+
+def kl_div(input: ArrayLike, target: ArrayLike, size_average: bool | None = None, reduce: bool | None = None,
+           reduction: str = "mean", log_target: bool = False) -> jax.Array:
+    """Kullback-Leibler divergence ``target * (log(target) - input)`` with ``input`` given as log-probabilities.
+
+    ``log_target=True`` takes ``target`` as log-probabilities too. ``'batchmean'`` divides the sum by the batch
+    size (the mathematical KL divergence); ``'mean'`` divides by the number of elements (torch warns about it).
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.kl_div(jnp.log(jnp.array([[0.5, 0.5]])), jnp.array([[0.5, 0.5]]), reduction="batchmean").tolist()
+    0.0
+    """
+    if size_average is not None or reduce is not None:
+        red = _get_reduction("kl_div", size_average, reduce, "mean")
+    else:
+        if reduction == "mean":
+            warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                          "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                          "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                          stacklevel=2)
+        red = "sum" if reduction == "batchmean" else _get_reduction("kl_div", None, None, reduction)
+    x, t = jnp.asarray(input), jnp.asarray(target)
+    loss = jnp.exp(t) * (t - x) if log_target else jax.scipy.special.xlogy(t, t) - t * x
+    out = _reduce(loss, red)
+    if reduction == "batchmean" and x.ndim != 0:
+        out = out / x.shape[0]
+    return out
+
+
+def poisson_nll_loss(input: ArrayLike, target: ArrayLike, log_input: bool = True, full: bool = False,
+                     size_average: bool | None = None, eps: float = 1e-8, reduce: bool | None = None,
+                     reduction: str = "mean") -> jax.Array:
+    """Poisson negative log-likelihood: ``exp(input) - target * input`` (``log_input``) or
+    ``input - target * log(input + eps)``; ``full`` adds Stirling's term where ``target > 1``.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.poisson_nll_loss(jnp.zeros(2), jnp.ones(2)).tolist()
+    1.0
+    """
+    reduction = _get_reduction("poisson_nll_loss", size_average, reduce, reduction)
+    x, t = jnp.asarray(input), jnp.asarray(target)
+    loss = jnp.exp(x) - t * x if log_input else x - t * jnp.log(x + eps)
+    if full:
+        ts = jnp.where(t > 1, t, 2.0)
+        stirling = ts * jnp.log(ts) - ts + 0.5 * jnp.log(2 * np.pi * ts)
+        loss = loss + jnp.where(t > 1, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input: ArrayLike, target: ArrayLike, var: ArrayLike | float, full: bool = False,
+                      eps: float = 1e-6, reduction: str = "mean") -> jax.Array:
+    """Gaussian negative log-likelihood ``0.5 * (log(var) + (input - target)**2 / var)`` (+ const if ``full``).
+
+    ``var`` has input's shape, or one dimension fewer, or a single mismatched size-1 dimension (homoscedastic),
+    or is a float. It is clamped to ``eps`` for stability, with the gradient passing straight through, as in
+    torch. Eagerly, negative variances are an error.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> round(float(F.gaussian_nll_loss(jnp.zeros(3), jnp.ones(3), jnp.ones(3))), 4)
+    0.5
+    """
+    x, t = jnp.asarray(input), jnp.asarray(target)
+    if isinstance(var, (int, float)):
+        if var < 0:
+            raise ValueError("gaussian_nll_loss: var has negative entry/entries")
+        v = jnp.full(x.shape, var, x.dtype)
+    else:
+        v = jnp.asarray(var)
+        if not isinstance(v, jax.core.Tracer) and bool((v < 0).any()):
+            raise ValueError("gaussian_nll_loss: var has negative entry/entries")
+    if v.shape != x.shape:
+        if x.shape[:-1] == v.shape:
+            v = v[..., None]
+        elif not (x.ndim == v.ndim and sum(b for a, b in zip(x.shape, v.shape, strict=True) if a != b) == 1):
+            raise ValueError(f"gaussian_nll_loss: var is of incorrect size: got var of shape {v.shape} for input "
+                             f"of shape {x.shape}")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"gaussian_nll_loss: {reduction} is not valid")
+    v = v + jax.lax.stop_gradient(jnp.maximum(v, eps) - v)
+    loss = 0.5 * (jnp.log(v) + (x - t) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * float(np.log(2 * np.pi))
+    return _reduce(loss, reduction)
+
+
+# --------------------------------------------------------------------------------------------- margin losses
+def soft_margin_loss(input: ArrayLike, target: ArrayLike, size_average: bool | None = None,
+                     reduce: bool | None = None, reduction: str = "mean") -> jax.Array:
+    """Two-class logistic loss ``log(1 + exp(-target * input))`` with targets in ``{-1, 1}``.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> round(float(F.soft_margin_loss(jnp.zeros(2), jnp.array([1.0, -1.0]))), 4)
+    0.6931
+    """
+    reduction = _get_reduction("soft_margin_loss", size_average, reduce, reduction)
+    x, t = jnp.asarray(input), jnp.asarray(target)
+    return _reduce(jax.nn.softplus(-t * x), reduction)
+
+
+def multilabel_soft_margin_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                                size_average: bool | None = None, reduce: bool | None = None,
+                                reduction: str = "mean") -> jax.Array:
+    """One-vs-all logistic loss averaged over the classes (last dimension) of ``(N, C)`` or ``(C,)`` input.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.multilabel_soft_margin_loss(jnp.zeros((2, 3)), jnp.ones((2, 3)), reduction="none").shape
+    (2,)
+    """
+    reduction = _get_reduction("multilabel_soft_margin_loss", size_average, reduce, reduction)
+    x, t = jnp.asarray(input), jnp.asarray(target)
+    if x.ndim == 0:
+        raise ValueError("multilabel_soft_margin_loss: expected input of shape (C,) or (N, C), got a scalar")
+    loss = t * jax.nn.softplus(-x) + (1 - t) * jax.nn.softplus(x)
+    if weight is not None:
+        loss = loss * jnp.asarray(weight)
+    return _reduce(loss.sum(-1) / x.shape[-1], reduction)
+
+
+def _margin_target(fn: str, x: jax.Array, target: ArrayLike) -> jax.Array:
+    """Check a class-index target for ``(C,)``/``(N, C)`` input (the margin losses)."""
+    t = jnp.asarray(target)
+    if not jnp.issubdtype(t.dtype, jnp.integer):
+        raise TypeError(f"{fn}: expected an integer class-index target, got dtype {t.dtype}")
+    if x.ndim not in (1, 2) or x.shape[-1] == 0:
+        raise ValueError(f"{fn}: Expected non-empty vector or matrix with optional 0-dim batch size, but got: "
+                         f"{x.shape}")
+    return t if t.dtype == jnp.int64 else t.astype(jnp.int32)
+
+
+def multilabel_margin_loss(input: ArrayLike, target: ArrayLike, size_average: bool | None = None,
+                           reduce: bool | None = None, reduction: str = "mean") -> jax.Array:
+    """Multi-class multi-label hinge loss.
+
+    ``target`` (same shape as ``input``, ``(C,)`` or ``(N, C)``) lists each sample's target classes, ended by
+    the first ``-1``. Each loss is ``sum_{j, i} max(0, 1 - (x[y_j] - x[i])) / C`` over target classes ``y_j``
+    and non-target classes ``i``.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> round(float(F.multilabel_margin_loss(jnp.array([[0.1, 0.2, 0.4, 0.8]]), jnp.array([[3, 0, -1, 1]]))), 4)
+    0.85
+    """
+    reduction = _get_reduction("multilabel_margin_loss", size_average, reduce, reduction)
+    x = jnp.asarray(input)
+    t = _margin_target("multilabel_margin_loss", x, target)
+    if t.shape != x.shape:
+        raise ValueError(f"multilabel_margin_loss: inconsistent target size: {t.shape} for input of size: "
+                         f"{x.shape}")
+    c = x.shape[-1]
+    if not isinstance(t, jax.core.Tracer) and t.size:
+        tn = np.asarray(t)
+        if ((tn < -1) | (tn >= c)).any():
+            raise IndexError(f"multilabel_margin_loss: target values must be in [-1, {c - 1}] (-1 ends the "
+                             f"list of target classes), got {tn[(tn < -1) | (tn >= c)][0]}")
+    return _multilabel_margin(x, t, reduction)
+
+
+@functools.partial(jax.jit, static_argnames=("reduction",))
+def _multilabel_margin(x, t, reduction):
+    c = x.shape[-1]
+    valid = jnp.cumprod(t >= 0, axis=-1).astype(bool)  # entries before the first -1
+    safe = jnp.where(valid, t, 0)
+    is_target = (jax.nn.one_hot(safe, c, dtype=bool) & valid[..., None]).any(-2)
+    xy = jnp.take_along_axis(x, safe, axis=-1)
+    hinge = jnp.maximum(0.0, 1 - xy[..., :, None] + x[..., None, :])
+    mask = valid[..., :, None] & ~is_target[..., None, :]
+    return _reduce(jnp.where(mask, hinge, 0.0).sum((-2, -1)) / c, reduction)
+
+
+def multi_margin_loss(input: ArrayLike, target: ArrayLike, p: int = 1, margin: float = 1.0,
+                      weight: ArrayLike | None = None, size_average: bool | None = None,
+                      reduce: bool | None = None, reduction: str = "mean") -> jax.Array:
+    """Multi-class hinge loss ``sum_{i != y} w[y] * max(0, margin - x[y] + x[i])**p / C``.
+
+    ``input`` is ``(C,)`` or ``(N, C)``; ``target`` holds class indices of shape ``()``/``(1,)`` or ``(N,)``.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> round(float(F.multi_margin_loss(jnp.array([[0.1, 0.2, 0.4, 0.8]]), jnp.array([3]))), 4)
+    0.325
+    """
+    reduction = _get_reduction("multi_margin_loss", size_average, reduce, reduction)
+    if p not in (1, 2):
+        raise ValueError("multi_margin_loss: only p == 1 and p == 2 supported")
+    x = jnp.asarray(input)
+    t = _margin_target("multi_margin_loss", x, target)
+    c = x.shape[-1]
+    if weight is not None:
+        weight = jnp.asarray(weight)
+        if weight.ndim != 1:
+            raise ValueError("multi_margin_loss: weight must be one-dimensional")
+        if weight.shape != (c,):
+            raise ValueError(f"multi_margin_loss: inconsistent weight size, expected ({c},) but got "
+                             f"{weight.shape}")
+    n = 1 if x.ndim == 1 else x.shape[0]
+    if t.size != n or (x.ndim == 2 and t.ndim != 1) or t.ndim > 1:
+        raise ValueError(f"multi_margin_loss: inconsistent target size, expected ({n},) but got {t.shape}")
+    if not isinstance(t, jax.core.Tracer) and t.size:
+        tn = np.asarray(t)
+        if ((tn < 0) | (tn >= c)).any():
+            raise IndexError(f"multi_margin_loss: target out of range: {tn[(tn < 0) | (tn >= c)][0]} (expected "
+                             f"class indices in [0, {c - 1}])")
+    out = _multi_margin(x, t.reshape(()) if x.ndim == 1 else t, weight, p, float(margin), reduction)
+    return out.reshape(t.shape) if reduction == "none" else out  # unbatched: () or (1,), like the target
+
+
+@functools.partial(jax.jit, static_argnames=("p", "margin", "reduction"))
+def _multi_margin(x, t, weight, p, margin, reduction):
+    c = x.shape[-1]
+    xy = jnp.take_along_axis(x, t[..., None], axis=-1)
+    z = jnp.maximum(0.0, margin - xy + x)
+    z = z if p == 1 else z * z
+    if weight is not None:
+        z = z * weight[t][..., None]
+    z = jnp.where(jax.nn.one_hot(t, c, dtype=bool), 0.0, z)
+    return _reduce(z.sum(-1) / c, reduction)
+
+
+def _pm_target(t: ArrayLike, dtype) -> jax.Array:
+    t = jnp.asarray(t)
+    return t if jnp.issubdtype(t.dtype, jnp.inexact) else t.astype(dtype)
+
+
+def hinge_embedding_loss(input: ArrayLike, target: ArrayLike, margin: float = 1.0,
+                         size_average: bool | None = None, reduce: bool | None = None,
+                         reduction: str = "mean") -> jax.Array:
+    """``x`` where ``target == 1``, ``max(0, margin - x)`` where ``target == -1`` (shapes broadcast).
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.hinge_embedding_loss(jnp.array([0.3, 0.3]), jnp.array([1, -1]), reduction="none").tolist()
+    [0.30000001192092896, 0.699999988079071]
+    """
+    reduction = _get_reduction("hinge_embedding_loss", size_average, reduce, reduction)
+    x = jnp.asarray(input)
+    t = _pm_target(target, x.dtype)
+    loss = jnp.where(t != 1, jnp.maximum(0.0, margin - x), 0.0) + jnp.where(t != -1, x, 0.0)
+    return _reduce(loss, reduction)
+
+
+def margin_ranking_loss(input1: ArrayLike, input2: ArrayLike, target: ArrayLike, margin: float = 0,
+                        size_average: bool | None = None, reduce: bool | None = None,
+                        reduction: str = "mean") -> jax.Array:
+    """``max(0, -target * (input1 - input2) + margin)`` with ``target`` in ``{-1, 1}``.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.margin_ranking_loss(jnp.array([1.0]), jnp.array([2.0]), jnp.array([1.0])).tolist()
+    1.0
+    """
+    reduction = _get_reduction("margin_ranking_loss", size_average, reduce, reduction)
+    x1, x2 = jnp.asarray(input1), jnp.asarray(input2)
+    t = _pm_target(target, x1.dtype)
+    if x1.ndim != x2.ndim or x1.ndim != t.ndim:
+        raise ValueError(f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
+                         f"input1: {x1.shape}, input2: {x2.shape}, target: {t.shape} ")
+    return _reduce(jnp.maximum(0.0, -t * (x1 - x2) + margin), reduction)
+
+
+def cosine_embedding_loss(input1: ArrayLike, input2: ArrayLike, target: ArrayLike, margin: float = 0,
+                          size_average: bool | None = None, reduce: bool | None = None,
+                          reduction: str = "mean") -> jax.Array:
+    """``1 - cos(x1, x2)`` where ``target == 1``, ``max(0, cos(x1, x2) - margin)`` where ``target == -1``.
+
+    Inputs are ``(N, D)`` with target ``(N,)``, or ``(D,)`` with a scalar target.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.cosine_embedding_loss(jnp.ones((2, 3)), jnp.ones((2, 3)), jnp.array([1, -1]), reduction="none").shape
+    (2,)
+    """
+    reduction = _get_reduction("cosine_embedding_loss", size_average, reduce, reduction)
+    x1, x2 = jnp.asarray(input1), jnp.asarray(input2)
+    t = _pm_target(target, x1.dtype)
+    if t.ndim > 1:
+        raise ValueError("cosine_embedding_loss: 0D or 1D target tensor expected, multi-target not supported")
+    if x1.ndim != t.ndim + 1 or x2.ndim != t.ndim + 1:
+        raise ValueError(f"cosine_embedding_loss: {t.ndim}D target tensor expects {t.ndim + 1}D input tensors, "
+                         f"but found inputs with sizes {x1.shape} and {x2.shape}.")
+    eps = 1e-12
+    prod = (x1 * x2).sum(-1)
+    cos = prod / jnp.sqrt(((x1 * x1).sum(-1) + eps) * ((x2 * x2).sum(-1) + eps))
+    loss = jnp.where(t == 1, 1 - cos, 0.0) + jnp.where(t == -1, jnp.maximum(cos - margin, 0.0), 0.0)
+    return _reduce(loss, reduction)
+
+
+def _pairwise_distance(x1: jax.Array, x2: jax.Array, p: float = 2.0, eps: float = 1e-6) -> jax.Array:
+    """torch.pairwise_distance: the p-norm of ``x1 - x2 + eps`` over the last dimension."""
+    d = x1 - x2 + eps
+    if p == 0:
+        return (d != 0).sum(-1).astype(d.dtype)
+    a = jnp.abs(d)
+    if p == float("inf"):
+        return a.max(-1)
+    if p == 1:
+        return a.sum(-1)
+    if p == 2:
+        return jnp.sqrt((d * d).sum(-1))
+    return (a**p).sum(-1) ** (1.0 / p)
+
+
+def _triplet_dims(fn: str, a: jax.Array, p: jax.Array, n: jax.Array) -> None:
+    if not a.ndim == p.ndim == n.ndim:
+        raise ValueError(f"{fn}: The anchor, positive, and negative tensors are expected to have the same number "
+                         f"of dimensions, but got: anchor {a.ndim}D, positive {p.ndim}D, and negative {n.ndim}D "
+                         "inputs")
+
+
+def triplet_margin_loss(anchor: ArrayLike, positive: ArrayLike, negative: ArrayLike, margin: float = 1.0,
+                        p: float = 2, eps: float = 1e-6, swap: bool = False, size_average: bool | None = None,
+                        reduce: bool | None = None, reduction: str = "mean") -> jax.Array:
+    """``max(0, margin + d(a, p) - d(a, n))`` with ``d`` the pairwise p-norm distance (``swap``: use
+    ``min(d(a, n), d(p, n))``). Inputs are ``(N, D)`` or ``(D,)``.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.triplet_margin_loss(jnp.zeros((2, 3)), jnp.zeros((2, 3)), jnp.ones((2, 3)), reduction="none").shape
+    (2,)
+    """
+    reduction = _get_reduction("triplet_margin_loss", size_average, reduce, reduction)
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_loss: margin must be greater than 0, got {margin}")
+    a, pos, neg = jnp.asarray(anchor), jnp.asarray(positive), jnp.asarray(negative)
+    _triplet_dims("triplet_margin_loss", a, pos, neg)
+    if a.ndim not in (1, 2):
+        raise ValueError(f"triplet_margin_loss: expected 1D (D,) or 2D (N, D) inputs, got {a.ndim}D")
+    d_pos = _pairwise_distance(a, pos, p, eps)
+    d_neg = _pairwise_distance(a, neg, p, eps)
+    if swap:
+        d_neg = jnp.minimum(d_neg, _pairwise_distance(pos, neg, p, eps))
+    return _reduce(jnp.maximum(margin + d_pos - d_neg, 0.0), reduction)
+
+
+def triplet_margin_with_distance_loss(anchor: ArrayLike, positive: ArrayLike, negative: ArrayLike, *,
+                                      distance_function=None, margin: float = 1.0, swap: bool = False,
+                                      reduction: str = "mean") -> jax.Array:
+    """:func:`triplet_margin_loss` with any ``distance_function(x1, x2)`` (default: pairwise L2 distance).
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.triplet_margin_with_distance_loss(jnp.zeros((2, 3)), jnp.zeros((2, 3)), jnp.ones((2, 3)),
+    ...     distance_function=lambda x, y: jnp.abs(x - y).sum(-1)).tolist()
+    0.0
+    """
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"triplet_margin_with_distance_loss: {reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_with_distance_loss: margin must be greater than 0, got {margin}")
+    a, pos, neg = jnp.asarray(anchor), jnp.asarray(positive), jnp.asarray(negative)
+    _triplet_dims("triplet_margin_with_distance_loss", a, pos, neg)
+    dist = _pairwise_distance if distance_function is None else distance_function
+    d_pos, d_neg = dist(a, pos), dist(a, neg)
+    if swap:
+        d_neg = jnp.minimum(d_neg, dist(pos, neg))
+    return _reduce(jnp.maximum(margin + d_pos - d_neg, 0.0), reduction)
+
+
+# ------------------------------------------------------------------------------------------------------ CTC
+def _lse(*xs: jax.Array) -> jax.Array:
+    """logsumexp of a few arrays, element-wise, -inf-safe in value and gradient (all -inf gives -inf, grad 0)."""
+    m = functools.reduce(jnp.maximum, xs)
+    m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
+    s = sum(jnp.exp(x - m) for x in xs)
+    return jnp.where(s > 0, jnp.log(jnp.where(s > 0, s, 1.0)) + m, -jnp.inf)
+
+
+@functools.partial(jax.jit, static_argnames=("blank",))
+def _ctc_nll(lp: jax.Array, labels: jax.Array, il: jax.Array, tl: jax.Array, blank: int) -> jax.Array:
+    """Per-sample -log p(labels | lp) by the CTC forward algorithm in log space. lp (T, N, C), labels (N, S)."""
+    t_max, n, c = lp.shape
+    s = labels.shape[1]
+    labels = jnp.clip(labels, 0, c - 1)  # padding past each target length is never read; keep it in range
+    ext = jnp.full((n, 2 * s + 1), blank, labels.dtype).at[:, 1::2].set(labels)
+    skip = jnp.zeros((n, 2 * s + 1), bool).at[:, 3::2].set(labels[:, 1:] != labels[:, :-1])
+    lpe = jnp.take_along_axis(lp, jnp.broadcast_to(ext[None], (t_max,) + ext.shape), axis=2)  # (T, N, 2S+1)
+    ninf = jnp.full((n, 1), -jnp.inf, lp.dtype)
+    alpha = jnp.full(ext.shape, -jnp.inf, lp.dtype).at[:, :2].set(lpe[0, :, :2])
+
+    def step(alpha, xs):
+        lpe_t, t = xs
+        prev1 = jnp.concatenate([ninf, alpha[:, :-1]], axis=1)
+        prev2 = jnp.where(skip, jnp.concatenate([ninf, ninf, alpha[:, :-2]], axis=1), -jnp.inf)
+        new = _lse(alpha, prev1, prev2) + lpe_t
+        return jnp.where((t < il)[:, None], new, alpha), None
+
+    alpha, _ = jax.lax.scan(step, alpha, (lpe[1:], jnp.arange(1, t_max)))
+    last = jnp.take_along_axis(alpha, (2 * tl)[:, None], axis=1)[:, 0]
+    before = jnp.where(tl > 0, jnp.take_along_axis(alpha, jnp.maximum(2 * tl - 1, 0)[:, None], axis=1)[:, 0],
+                       -jnp.inf)
+    ll = _lse(last, before)
+    ll = jnp.where(il == 0, jnp.where(tl == 0, 0.0, -jnp.inf), ll)
+    return -ll
+
+
+def _lengths(v: ArrayLike, what: str, n: int, unbatched: bool) -> jax.Array:
+    a = jnp.asarray(v)
+    if not jnp.issubdtype(a.dtype, jnp.integer):
+        raise TypeError(f"ctc_loss: {what} must be integers, got dtype {a.dtype}")
+    if a.size != n or (a.ndim > 1) or (not unbatched and a.ndim != 1):
+        raise ValueError(f"ctc_loss: expected {what} of shape " + ("() for unbatched input" if unbatched else
+                         f"({n},)") + f", got {a.shape}")
+    return a.reshape(n).astype(jnp.int32)
+
+
+def ctc_loss(log_probs: ArrayLike, targets: ArrayLike, input_lengths: ArrayLike, target_lengths: ArrayLike,
+             blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> jax.Array:
+    """Connectionist Temporal Classification loss (forward algorithm in log space; gradients by autodiff).
+
+    ``log_probs`` is ``(T, N, C)`` (or unbatched ``(T, C)``) log-probabilities, e.g. from ``log_softmax``;
+    ``targets`` is padded ``(N, S)`` or the concatenation of all targets ``(sum(target_lengths),)`` (unbatched:
+    ``(S,)``); ``input_lengths``/``target_lengths`` are ``(N,)`` (unbatched: scalars). ``'mean'`` divides each
+    loss by its target length, then averages over the batch. ``zero_infinity`` zeroes impossible alignments'
+    infinite losses and their gradients.
+
+    Unlike torch's native kernel, whose gradient w.r.t. ``log_probs`` assumes they come from ``log_softmax``,
+    this gradient is the exact derivative; through ``log_softmax`` both agree.
+
+    >>> import jnn.functional as F, jax, jax.numpy as jnp
+    >>> lp = jax.nn.log_softmax(jnp.zeros((5, 2, 4)), axis=-1)
+    >>> F.ctc_loss(lp, jnp.array([[1, 2], [3, 3]]), jnp.array([5, 5]), jnp.array([2, 2]), reduction="none").shape
+    (2,)
+    """
+    reduction = _get_reduction("ctc_loss", None, None, reduction)
+    lp = jnp.asarray(log_probs)
+    if lp.ndim not in (2, 3):
+        raise ValueError(f"ctc_loss: expected log_probs of shape (T, N, C) or (T, C), got {lp.shape}")
+    unbatched = lp.ndim == 2
+    if unbatched:
+        lp = lp[:, None]
+    t_max, n, c = lp.shape
+    if not 0 <= blank < c:
+        raise ValueError(f"ctc_loss: blank must be in label range [0, {c - 1}], got {blank}")
+    tg = jnp.asarray(targets)
+    if not jnp.issubdtype(tg.dtype, jnp.integer):
+        raise TypeError(f"ctc_loss: targets must be integers, got dtype {tg.dtype}")
+    il = _lengths(input_lengths, "input_lengths", n, unbatched)
+    tl = _lengths(target_lengths, "target_lengths", n, unbatched)
+    tg = tg.astype(jnp.int32)
+    if unbatched:
+        if tg.ndim != 1:
+            raise ValueError(f"ctc_loss: expected targets of shape (S,) for unbatched input, got {tg.shape}")
+        labels = tg[None]
+    elif tg.ndim == 1:  # concatenated: pad to the static bound sum(target_lengths) <= len(targets)
+        total = tg.shape[0]
+        offsets = jnp.cumsum(tl) - tl
+        idx = offsets[:, None] + jnp.arange(total)[None]
+        labels = tg[jnp.clip(idx, 0, max(total - 1, 0))] if total else jnp.zeros((n, 0), jnp.int32)
+    elif tg.ndim == 2:
+        if tg.shape[0] != n:
+            raise ValueError(f"ctc_loss: expected targets of shape ({n}, S), got {tg.shape}")
+        labels = tg
+    else:
+        raise ValueError(f"ctc_loss: expected targets of shape (N, S) or (sum(target_lengths),), got {tg.shape}")
+    if not any(isinstance(a, jax.core.Tracer) for a in (il, tl)):
+        iln, tln = np.asarray(il), np.asarray(tl)
+        if (iln < 0).any() or (iln > t_max).any():
+            raise ValueError(f"ctc_loss: Expected input_lengths to have value at most {t_max} (and at least 0), "
+                             f"but got {iln.tolist()}")
+        if (tln < 0).any() or (tln > labels.shape[1]).any() or (tg.ndim == 1 and not unbatched
+                                                                 and tln.sum() > tg.shape[0]):
+            raise ValueError(f"ctc_loss: target_lengths {tln.tolist()} do not fit targets of shape {tg.shape}")
+    loss = _ctc_nll(lp, labels, il, tl, int(blank))
+    if zero_infinity:
+        loss = jnp.where(jnp.isinf(loss), 0.0, loss)
+    if reduction == "mean":
+        return (loss / jnp.maximum(tl, 1).astype(loss.dtype)).mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss[0] if unbatched else loss
