@@ -1,4 +1,4 @@
-"""Batch normalisation: BatchNorm1d and BatchNorm2d, with PyTorch's running statistics."""
+"""Batch normalisation: BatchNorm1d/2d/3d, their Lazy variants and SyncBatchNorm, with PyTorch's running statistics."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ from jnn import functional as F
 from jnn.modules._utils import factory_dtype, place
 from jnn.modules.module import Module, Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d"]
+__all__ = [
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d",
+    "SyncBatchNorm",
+]
 
 
-class _BatchNorm(Module):
-    """Shared parts of BatchNorm{1,2}d: ``weight``/``bias`` (affine), ``running_mean``/``running_var``/
-    ``num_batches_tracked`` buffers, updated on the module in training mode (unbiased variance;
-    ``momentum=None`` is a cumulative average). ``num_batches_tracked`` is int32 unless JAX's x64 is on."""
-
-    _expected_dims: tuple[int, ...]
+class _NormBase(Module):
+    """Parameters and buffers shared by the batch and instance norms: ``weight``/``bias`` (affine),
+    ``running_mean``/``running_var``/``num_batches_tracked`` (track_running_stats).
+    ``num_batches_tracked`` is int32 unless JAX's x64 is on."""
 
     def __init__(
         self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
@@ -64,6 +65,20 @@ class _BatchNorm(Module):
             if self.bias is not None:
                 self.bias = jnp.zeros_like(self.bias)
 
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
+        )
+
+
+class _BatchNorm(_NormBase):
+    """Shared parts of BatchNorm{1,2,3}d: the buffers are updated on the module in training mode (unbiased
+    variance; ``momentum=None`` is a cumulative average)."""
+
+    _expected_dims: tuple[int, ...]
+    _axis_name: str | None = None  # SyncBatchNorm's named axis
+
     def _check_input_dim(self, input: jax.Array) -> None:
         if input.ndim not in self._expected_dims:
             wanted = " or ".join(f"{d}D" for d in self._expected_dims)
@@ -81,16 +96,11 @@ class _BatchNorm(Module):
         output, mean, var = F.batch_norm_with_stats(
             input, self.running_mean if track else None, self.running_var if track else None,
             self.weight, self.bias, use_batch_stats, factor, self.eps,
+            axis_name=self._axis_name if self.training else None,
         )
         if use_batch_stats and track and self.running_mean is not None:
             self.running_mean, self.running_var = mean, var
         return output
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
-        )
 
 
 class BatchNorm1d(_BatchNorm):
@@ -107,6 +117,191 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch norm over ``(N, C, H, W)`` input."""
+    """Batch norm over ``(N, C, H, W)`` input.
+
+    >>> import jax.numpy as jnp, jnn as nn
+    >>> nn.BatchNorm2d(3)(jnp.ones((2, 3, 4, 4))).shape
+    (2, 3, 4, 4)
+    """
 
     _expected_dims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch norm over ``(N, C, D, H, W)`` input.
+
+    >>> import jax.numpy as jnp, jnn as nn
+    >>> nn.BatchNorm3d(3)
+    BatchNorm3d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+    """
+
+    _expected_dims = (5,)
+
+
+class _LazyNormBase(_NormBase):
+    """A norm whose ``num_features`` is taken from the first input's channel dim; the module then becomes
+    ``cls_to_become``. Until then its parameters and running statistics have shape ``(0,)`` (torch's
+    uninitialised parameters), and ``load_state_dict`` of a state dict sizes them from its arrays."""
+
+    cls_to_become: type[_NormBase]
+
+    def __init__(
+        self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True, track_running_stats: bool = True,
+        device: Any = None, dtype: Any = None, *, bias: bool = True,
+    ) -> None:
+        super().__init__(0, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+        self._lazy_device = device
+        self._lazy_dtype = dtype
+
+    def has_uninitialized_params(self) -> bool:
+        return self.num_features == 0
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params():
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: jax.Array) -> None:
+        """Size the parameters and buffers from ``input.shape[1]`` and become ``cls_to_become``."""
+        if not self.has_uninitialized_params():
+            return
+        no_batch_dim = getattr(self, "_no_batch_dim", None)  # instance norms accept unbatched input
+        self._materialize(int(input.shape[1 if no_batch_dim is None else input.ndim - no_batch_dim]))
+
+    def _materialize(self, num_features: int) -> None:
+        dtype = factory_dtype(self._lazy_dtype, type(self).__name__)
+        def ones() -> jax.Array:
+            return place(jnp.ones(num_features, dtype), self._lazy_device)
+
+        def zeros() -> jax.Array:
+            return place(jnp.zeros(num_features, dtype), self._lazy_device)
+
+        self.num_features = num_features
+        if self.weight is not None:
+            self.weight = ones()
+        if self.bias is not None:
+            self.bias = zeros()
+        if self.running_mean is not None:
+            self.running_mean, self.running_var = zeros(), ones()
+        del self._lazy_device, self._lazy_dtype
+        object.__setattr__(self, "__class__", self.cls_to_become)  # Module.__setattr__ would store it
+        self._changed()
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        if self.has_uninitialized_params():
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                if getattr(self, name) is not None and name in state_dict:
+                    self._materialize(int(jnp.shape(state_dict[name])[0]))
+                    break
+        return Module.load_state_dict(self, state_dict, strict, assign)
+
+    def forward(self, input: jax.Array) -> jax.Array:
+        if self.has_uninitialized_params():
+            if isinstance(input, jax.core.Tracer):
+                raise RuntimeError(
+                    f"{type(self).__name__}: num_features is inferred from the first input, which must be run "
+                    "eagerly (outside jax.jit/grad/vmap): a module passed through a transformation is a copy, "
+                    "so the inferred parameters would be lost. Call the module once on an example input "
+                    "before transforming it, or use the non-lazy class with num_features given.")
+            self._check_input_dim(input)
+            self.initialize_parameters(input)  # self is now a cls_to_become
+        return type(self).forward(self, input)
+
+
+class LazyBatchNorm1d(_LazyNormBase, _BatchNorm):
+    """:class:`BatchNorm1d` with ``num_features`` inferred from the first input's dim 1.
+
+    >>> import jax.numpy as jnp, jnn as nn
+    >>> bn = nn.LazyBatchNorm1d()
+    >>> _ = bn(jnp.ones((4, 3)))
+    >>> bn
+    BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+    """
+
+    cls_to_become = BatchNorm1d
+    _expected_dims = BatchNorm1d._expected_dims
+
+
+class LazyBatchNorm2d(_LazyNormBase, _BatchNorm):
+    """:class:`BatchNorm2d` with ``num_features`` inferred from the first input's dim 1.
+
+    >>> import jnn as nn
+    >>> nn.LazyBatchNorm2d()
+    LazyBatchNorm2d(0, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+    """
+
+    cls_to_become = BatchNorm2d
+    _expected_dims = BatchNorm2d._expected_dims
+
+
+class LazyBatchNorm3d(_LazyNormBase, _BatchNorm):
+    """:class:`BatchNorm3d` with ``num_features`` inferred from the first input's dim 1.
+
+    >>> import jax.numpy as jnp, jnn as nn
+    >>> nn.LazyBatchNorm3d()(jnp.ones((2, 5, 1, 1, 2))).shape
+    (2, 5, 1, 1, 2)
+    """
+
+    cls_to_become = BatchNorm3d
+    _expected_dims = BatchNorm3d._expected_dims
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch norm whose training statistics are those of the whole batch across devices or shards.
+
+    ``process_group`` (torch.distributed) is accepted and ignored; JAX names the axis instead: with
+    ``axis_name`` set, the batch mean and variance are averaged over that named axis with
+    ``jax.lax.pmean`` (``jax.vmap(..., axis_name=...)``, ``shard_map``, ``pmap``; shards of equal size), so
+    every shard normalises with, and tracks, the statistics of the concatenated batch. Without an axis
+    name it is a plain batch norm over ``(N, C, *)`` input.
+
+    >>> import jax, jax.numpy as jnp, jnn as nn
+    >>> bn = nn.SyncBatchNorm(2, axis_name="batch")
+    >>> x = jnp.arange(16.0).reshape(4, 2, 2)        # 4 shards of (2, 2) each
+    >>> y, bn = jax.vmap(lambda m, v: (m(v), m), in_axes=(None, 0), out_axes=(0, None), axis_name="batch")(bn, x)
+    >>> y.shape, round(float(y.mean()), 4)
+    ((4, 2, 2), 0.0)
+    """
+
+    def __init__(
+        self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+        track_running_stats: bool = True, process_group: Any = None, device: Any = None, dtype: Any = None, *,
+        bias: bool = True, axis_name: str | None = None,
+    ) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+        self.process_group = process_group
+        self._axis_name = axis_name
+
+    @property
+    def axis_name(self) -> str | None:
+        return self._axis_name
+
+    def _check_input_dim(self, input: jax.Array) -> None:
+        if input.ndim < 2:
+            raise ValueError(f"expected at least 2D input (got {input.ndim}D input)")
+        if input.shape[1] == 0:
+            raise ValueError("SyncBatchNorm number of input channels should be non-zero")
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group: Any = None, *,
+                               axis_name: str | None = None) -> Module:
+        """Replace every ``BatchNorm*d`` in ``module`` (or ``module`` itself) by a :class:`SyncBatchNorm`
+        holding the same parameters, statistics and training mode.
+
+        >>> import jnn as nn
+        >>> nn.SyncBatchNorm.convert_sync_batchnorm(nn.Sequential(nn.BatchNorm1d(3)), axis_name="b")[0]
+        SyncBatchNorm(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+        """
+        out = module
+        if isinstance(module, _BatchNorm):
+            out = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
+                      process_group, bias=module.bias is not None, axis_name=axis_name)
+            for name in ("weight", "bias"):
+                if getattr(module, name) is not None:
+                    out.register_parameter(name, Parameter(getattr(module, name),
+                                                           name not in module._frozen_parameters))
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                setattr(out, name, getattr(module, name))
+            out.training = module.training
+        for name, child in module.named_children():
+            out.add_module(name, cls.convert_sync_batchnorm(child, process_group, axis_name=axis_name))
+        return out

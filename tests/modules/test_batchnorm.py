@@ -331,3 +331,161 @@ def test_batchnorm_dtype_and_device_arguments():
     if jax.devices()[0].platform == "cpu":
         with pytest.raises(RuntimeError, match="no GPU device"):
             jnn.BatchNorm2d(2, device="cuda")
+
+
+# --- BatchNorm3d -------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=8, deadline=None)
+@given(n=st.sampled_from([1, 2]), c=st.sampled_from([1, 3]), spatial=st.sampled_from([(2, 1, 3)]),
+       kw=st.sampled_from(CONFIGS), seed=st.integers(0, 2**16))
+def test_batchnorm3d_train_eval_and_grads_match_torch(n, c, spatial, kw, seed):
+    t, j = twins("BatchNorm3d", c, seed, **kw)
+    assert repr(j) == repr(t)
+    check_state_dict_layout(j, t)
+    rng = np.random.default_rng(seed)
+    shape = (n, c, *spatial)
+    for _ in range(2):
+        x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
+        assert_close(j(jnp.asarray(x)), t(torch.from_numpy(x)), **TOL)
+        assert_state_close(j, t, **TOL)
+    t.eval()
+    j.eval()
+    assert_close(j(jnp.asarray(x)), t(torch.from_numpy(x)), **TOL)
+    (jg, jx), (tg, tx) = grads_and_input_grad(j, x), torch_grads_and_input_grad(t, x)
+    for k in tg:
+        assert_close(jg[k], tg[k], rtol=1e-3, atol=1e-3)
+    assert_close(jx, tx, rtol=1e-3, atol=1e-3)
+    te, je = error_of(lambda: t(torch.zeros(c, 2, 2, 2))), error_of(lambda: j(jnp.zeros((c, 2, 2, 2))))
+    assert je == te
+
+
+def test_batchnorm_low_precision_statistics_in_float32():
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((512, 2)) + 50.0, jnp.bfloat16)
+    bn = jnn.BatchNorm1d(2, dtype=jnp.bfloat16)
+    y = bn(x)
+    x64 = np.asarray(x.astype(jnp.float32), np.float64)
+    ref = (x64 - x64.mean(0)) / np.sqrt(x64.var(0) + 1e-5)
+    assert y.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(y, np.float64), ref, rtol=1e-2, atol=3e-2)
+    np.testing.assert_allclose(np.asarray(bn.running_mean, np.float64), 0.1 * x64.mean(0), rtol=1e-2)
+
+
+# --- LazyBatchNorm -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dims, shape", [(1, (4, 3)), (1, (2, 3, 5)), (2, (2, 3, 2, 2)), (3, (2, 3, 1, 2, 2))])
+@pytest.mark.parametrize("kw", [{}, {"affine": False}, {"track_running_stats": False, "momentum": None},
+                                {"bias": False, "eps": 1e-3}])
+def test_lazy_batchnorm_infers_num_features_and_becomes_batchnorm(dims, shape, kw):
+    t, j = getattr(torch.nn, f"LazyBatchNorm{dims}d")(**kw), getattr(jnn, f"LazyBatchNorm{dims}d")(**kw)
+    assert repr(j) == repr(t)
+    assert list(j.state_dict()) == list(t.state_dict())
+    assert j.has_uninitialized_params()
+    x = np.random.default_rng(dims).standard_normal(shape).astype(np.float32)
+    assert_close(j(jnp.asarray(x)), t(torch.from_numpy(x)), **TOL)
+    assert type(j) is getattr(jnn, f"BatchNorm{dims}d") and type(t).__name__ == type(j).__name__
+    assert repr(j) == repr(t) and j.num_features == shape[1]
+    assert_state_close(j, t, **TOL)
+    check_state_dict_layout(j, t)
+    assert_close(j(jnp.asarray(x)), t(torch.from_numpy(x)), **TOL)  # a second call: plain batch norm now
+    assert_state_close(j, t, **TOL)
+    jax.jit(lambda m, v: m(v))(j, jnp.asarray(x))  # an initialised module runs under jit
+
+
+def test_lazy_batchnorm_under_jit_before_init_raises_and_load_state_dict_sizes_it():
+    j = jnn.LazyBatchNorm2d()
+    with pytest.raises(RuntimeError, match="LazyBatchNorm2d: num_features is inferred from the first input"):
+        jax.jit(lambda m, v: m(v))(j, jnp.ones((2, 3, 2, 2)))
+    assert type(j) is jnn.LazyBatchNorm2d and j.has_uninitialized_params()
+    with pytest.raises(ValueError, match=r"expected 4D input \(got 2D input\)"):
+        j(jnp.ones((2, 3)))
+    t = torch.nn.BatchNorm2d(3)
+    t.running_mean.fill_(0.5)
+    j.load_state_dict(torch_state(t))
+    assert type(j) is jnn.BatchNorm2d and j.num_features == 3
+    assert_state_close(j, t, rtol=0, atol=0)
+    j.weight = j.weight * 2
+    j.reset_parameters()
+    assert j.weight.tolist() == [1.0] * 3
+
+
+# --- SyncBatchNorm -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kw", [{}, {"momentum": None, "bias": False}, {"affine": False, "eps": 1e-3},
+                                {"track_running_stats": False}])
+def test_sync_batchnorm_repr_and_plain_behaviour_without_axis(kw):
+    t, j = torch.nn.SyncBatchNorm(3, **kw), jnn.SyncBatchNorm(3, **kw)
+    assert repr(j) == repr(t)
+    check_state_dict_layout(j, t)
+    bn, _ = twins("BatchNorm1d", 3, 0, **kw)
+    copy_torch_weights(j, bn)
+    x = np.random.default_rng(0).standard_normal((4, 3, 2, 2)).astype(np.float32)  # any rank >= 2
+    xt = torch.from_numpy(x).reshape(4, 3, 4)
+    assert_close(j(jnp.asarray(x)), bn(xt).reshape(4, 3, 2, 2), **TOL)
+    assert_state_close(j, bn, **TOL)
+    assert error_of(lambda: j(jnp.ones(3))) == error_of(lambda: t(torch.ones(3)))
+    assert error_of(lambda: j(jnp.ones((2, 0)))) == error_of(lambda: t(torch.ones(2, 0)))
+    assert jnn.SyncBatchNorm(3, process_group="ignored", axis_name="b").axis_name == "b"
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("shape", [(4, 2, 3), (3, 5, 3, 2)])
+def test_sync_batchnorm_under_vmap_uses_whole_batch_statistics(momentum, shape):
+    """Shards along vmap's named axis: the statistics equal those of the concatenated batch, like torch."""
+    c = shape[2]
+    t, _ = twins("BatchNorm1d", c, 3, momentum=momentum)
+    j = copy_torch_weights(jnn.SyncBatchNorm(c, momentum=momentum, axis_name="batch"), t)
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32) * 2 + 1  # (shards, n, C, *)
+    whole = torch.from_numpy(x.reshape(-1, *shape[2:]))
+    step = jax.vmap(lambda m, v: (m(v), m), in_axes=(None, 0), out_axes=(0, None), axis_name="batch")
+    for _ in range(2):
+        out, j = step(j, jnp.asarray(x))
+        assert_close(np.asarray(out).reshape(-1, *shape[2:]), t(whole), **TOL)
+        assert_state_close(j, t, **TOL)
+    # without the named axis each shard would use its own statistics, which differ
+    plain = copy_torch_weights(jnn.SyncBatchNorm(c, track_running_stats=False), torch.nn.BatchNorm1d(
+        c, track_running_stats=False))
+    local = jax.vmap(lambda v: plain(v))(jnp.asarray(x))
+    assert not np.allclose(np.asarray(local), np.asarray(out), atol=1e-3)
+    j.eval()
+    t.eval()
+    out = jax.vmap(lambda v: j(v), axis_name="batch")(jnp.asarray(x))  # eval: running statistics, no collective
+    assert_close(np.asarray(out).reshape(-1, *shape[2:]), t(whole), **TOL)
+    j.train()
+    t.train()
+    # gradients through the cross-shard statistics match torch's on the whole batch
+    apply, params, buffers = jnn.split(j)
+    w = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+
+    def loss(p, v):
+        y = jax.vmap(lambda u: apply(p, buffers, u)[0], axis_name="batch")(v)
+        return (y * w).sum()
+
+    gp, gx = jax.jit(jax.grad(loss, argnums=(0, 1)))(params, jnp.asarray(x))
+    tx = whole.clone().requires_grad_(True)
+    t.zero_grad()
+    (t(tx) * torch.from_numpy(w.reshape(-1, *shape[2:]))).sum().backward()
+    for k, p in t.named_parameters():
+        assert_close(gp[k], p.grad, rtol=1e-3, atol=1e-4)
+    assert_close(np.asarray(gx).reshape(tx.shape), tx.grad, rtol=1e-3, atol=1e-4)
+
+
+def test_convert_sync_batchnorm_keeps_state_and_mode():
+    net = jnn.Sequential(jnn.Linear(3, 4), jnn.BatchNorm1d(4, momentum=None),
+                         jnn.Sequential(jnn.BatchNorm1d(4, affine=False)))
+    net(jnp.ones((2, 3)) * jnp.arange(2.0)[:, None])
+    net.eval()
+    before = {k: np.asarray(v) for k, v in net.state_dict().items()}
+    out = jnn.SyncBatchNorm.convert_sync_batchnorm(net, axis_name="data")
+    assert type(out[1]) is jnn.SyncBatchNorm and type(out[2][0]) is jnn.SyncBatchNorm
+    assert out[1].axis_name == "data" and out[1].momentum is None and not out[1].training
+    assert out[2][0].weight is None and type(out[0]) is jnn.Linear
+    after = out.state_dict()
+    assert list(after) == list(before)
+    for k in before:
+        np.testing.assert_array_equal(np.asarray(after[k]), before[k])
+    tnet = torch.nn.Sequential(torch.nn.BatchNorm1d(4))
+    assert repr(jnn.SyncBatchNorm.convert_sync_batchnorm(jnn.Sequential(jnn.BatchNorm1d(4)))) == repr(
+        torch.nn.SyncBatchNorm.convert_sync_batchnorm(tnet))

@@ -194,3 +194,120 @@ def test_dropout_gradient_is_the_scaled_mask():
         g = jax.grad(lambda v: drop(v).sum())(x)
     np.testing.assert_allclose(np.asarray(g), (np.asarray(y) != 0) / 0.75, rtol=1e-6)
     assert 0 < int((np.asarray(g) == 0).sum()) < 64
+
+
+# --- Dropout1d/2d/3d, AlphaDropout, FeatureAlphaDropout ----------------------------------------------------
+
+FAMILY = ["Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]
+FEATURE_SHAPES = {"Dropout1d": [(4, 6, 5), (6, 5)], "Dropout2d": [(4, 6, 3, 3)], "Dropout3d": [(4, 6, 2, 2, 2),
+                                                                                             (6, 2, 2, 2)],
+                  "FeatureAlphaDropout": [(4, 6, 5), (4, 6, 2, 2)]}
+F_OF = {"Dropout1d": "dropout1d", "Dropout2d": "dropout2d", "Dropout3d": "dropout3d", "AlphaDropout": "alpha_dropout",
+        "FeatureAlphaDropout": "feature_alpha_dropout"}
+ALPHA = 1.7580993408473766
+
+
+@pytest.mark.parametrize("name", FAMILY)
+@pytest.mark.parametrize("args, kw", [((), {}), ((0.2,), {"inplace": True}), ((0.0,), {}), ((1.0,), {})])
+def test_family_repr_and_eval_identity(name, args, kw):
+    t, j = getattr(torch.nn, name)(*args, **kw), getattr(jnn, name)(*args, **kw)
+    assert repr(j) == repr(t)
+    assert j.state_dict() == {} and j.p == t.p and j.inplace == t.inplace
+    x = jax.random.normal(jax.random.key(0), FEATURE_SHAPES.get(name, [(3, 4, 5)])[0])
+    j.eval()
+    np.testing.assert_array_equal(np.asarray(j(x)), np.asarray(x))
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda m, v: m(v))(j, x)), np.asarray(x))
+
+
+@pytest.mark.parametrize("name", FAMILY)
+@pytest.mark.parametrize("p", [-0.1, 1.5])
+def test_family_probability_errors_match_torch(name, p):
+    te = error_of(lambda: getattr(torch.nn, name)(p))
+    assert error_of(lambda: getattr(jnn, name)(p)) == te
+    fn = F_OF[name]
+    te = error_of(lambda: getattr(torch.nn.functional, fn)(torch.ones(2, 3, 4), p))
+    assert error_of(lambda: getattr(jnn.functional, fn)(jnp.ones((2, 3, 4)), p)) == te
+
+
+@pytest.mark.parametrize("name", ["Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"])
+def test_feature_dropout_masks_whole_channels(name):
+    for shape in FEATURE_SHAPES[name]:
+        x = jnp.full(shape, 2.0)
+        with jnn.random.fork(jax.random.key(len(shape))):
+            y = np.asarray(getattr(jnn, name)(0.5)(x))
+        assert y.shape == tuple(getattr(torch.nn, name)(0.5)(torch.full(shape, 2.0)).shape)
+        spatial = {"Dropout1d": 1, "Dropout2d": 2, "Dropout3d": 3}.get(name, len(shape) - 2)
+        flat = y.reshape(-1, int(np.prod(shape[-spatial:])))
+        assert (flat == flat[:, :1]).all()  # one draw per (n, c) feature map
+        values = set(np.unique(y).tolist())
+        if name == "FeatureAlphaDropout":
+            a = 1 / np.sqrt((ALPHA**2 * 0.5 + 1) * 0.5)
+            expected = {np.float32(2 * a + ALPHA * a * 0.5), np.float32(-ALPHA * a * 0.5)}
+            ty = torch.nn.FeatureAlphaDropout(0.5)(torch.full(shape, 2.0)).numpy()
+            np.testing.assert_allclose(np.unique(ty), sorted(expected), rtol=1e-6)  # torch's two values
+        else:
+            expected = {np.float32(0.0), np.float32(4.0)}
+        assert values <= {float(v) for v in expected} and len(values) == 2
+
+
+def test_channel_dropout_rate_and_scale():
+    jnn.manual_seed(0)
+    y = np.asarray(jnn.Dropout2d(0.3)(jnp.ones((400, 50, 2, 2))))
+    kept = y[:, :, 0, 0] != 0
+    assert abs(kept.mean() - 0.7) < 5 * np.sqrt(0.21 / kept.size)
+    np.testing.assert_allclose(y[y != 0], 1 / 0.7, rtol=1e-6)
+
+
+def test_alpha_dropout_values_and_self_normalisation_like_torch():
+    p = 0.3
+    jnn.manual_seed(1)
+    x = jax.random.normal(jax.random.key(1), (200_000,))
+    y = np.asarray(jnn.AlphaDropout(p)(x))
+    a = 1 / np.sqrt((ALPHA**2 * p + 1) * (1 - p))
+    dropped = np.isclose(y, -ALPHA * a * (1 - p))
+    assert abs(dropped.mean() - p) < 0.01
+    np.testing.assert_allclose(y[~dropped], a * np.asarray(x)[~dropped] + ALPHA * a * p, rtol=1e-5, atol=1e-6)
+    assert abs(y.mean()) < 0.02 and abs(y.std() - 1) < 0.02  # zero mean, unit variance kept
+    ty = torch.nn.AlphaDropout(p)(torch.ones(10_000)).numpy()  # torch's two values for a constant input
+    ours = np.asarray(jnn.AlphaDropout(p)(jnp.ones(10_000)))
+    np.testing.assert_allclose(np.unique(ours), np.unique(ty), rtol=1e-6)
+    # p=1 gives zeros and p=0 the input, as torch; the functional default is training=False
+    np.testing.assert_array_equal(np.asarray(jnn.AlphaDropout(1.0)(jnp.ones(3))), np.zeros(3))
+    np.testing.assert_array_equal(np.asarray(jnn.functional.alpha_dropout(x[:5])), np.asarray(x[:5]))
+
+
+def test_feature_dropout_rank_errors_and_warnings_match_torch():
+    te = error_of(lambda: torch.nn.functional.dropout1d(torch.ones(2, 3, 4, 5)))
+    assert error_of(lambda: jnn.functional.dropout1d(jnp.ones((2, 3, 4, 5)))) == te
+    te = error_of(lambda: torch.nn.functional.feature_alpha_dropout(torch.ones(3), 0.5, True))
+    assert error_of(lambda: jnn.functional.feature_alpha_dropout(jnp.ones(3), 0.5, True)) == te
+    for fn, shape in (("dropout2d", (2, 3, 4)), ("dropout2d", (2, 3)), ("dropout3d", (2, 3, 4))):
+        with pytest.warns(UserWarning) as theirs:
+            getattr(torch.nn.functional, fn)(torch.ones(shape), 0.5, False)
+        with pytest.warns(UserWarning) as ours:
+            getattr(jnn.functional, fn)(jnp.ones(shape), 0.5, False)
+        assert [str(w.message) for w in ours] == [str(w.message) for w in theirs]
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_family_keys_under_transformations(name):
+    m = getattr(jnn, name)(0.5)
+    x = jnp.ones(FEATURE_SHAPES.get(name, [(4, 6, 5)])[0])
+    with pytest.raises(jnn.random.MissingKeyError):
+        jax.jit(lambda mm, v: mm(v))(m, x)
+
+    @jax.jit
+    def f(mm, v, key):
+        with jnn.random.fork(key):
+            return mm(v)
+
+    a, b, c = f(m, x, jax.random.key(0)), f(m, x, jax.random.key(0)), f(m, x, jax.random.key(1))
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+    apply, params, buffers = jnn.split(m)
+    d, _ = jax.jit(apply)(params, buffers, x, key=jax.random.key(0))
+    assert d.shape == x.shape and d.dtype == x.dtype
+    g = jax.grad(lambda v: f(m, v, jax.random.key(0)).sum())(x)
+    assert np.isfinite(np.asarray(g)).all() and len(np.unique(np.asarray(g))) == 2
+    for dtype in (jnp.bfloat16, jnp.float16):
+        assert f(m, x.astype(dtype), jax.random.key(0)).dtype == dtype
