@@ -52,7 +52,8 @@ def manual_seed(seed: int) -> None:
     seed = int(seed)
     with _lock:
         _global["seed"] = seed
-        _global["key"] = jax.random.key(seed % (2**32))
+        with jax.ensure_compile_time_eval():
+            _global["key"] = jax.random.key(seed % (2**32))
 
 
 def initial_seed() -> int:
@@ -76,7 +77,8 @@ def next_key(who: str = "this call") -> jax.Array:
         return sub
     with _lock:
         if _global["key"] is None:
-            _global["key"] = jax.random.key(_global["seed"] % (2**32))
+            with jax.ensure_compile_time_eval():  # a concrete key, even if the first draw happens while tracing
+                _global["key"] = jax.random.key(_global["seed"] % (2**32))
         new, sub = jax.random.split(_global["key"])
         if _is_traced(new):
             raise MissingKeyError(

@@ -253,3 +253,20 @@ def test_traced_train_flag_gets_a_clear_error():
         jax.jit(apply)(params, buffers, jnp.asarray(x_batch()), train=False)
     out, _ = jax.jit(apply, static_argnames="train")(params, buffers, jnp.asarray(x_batch()), train=False)
     assert out.shape == (5, 3)
+
+
+def test_first_draw_of_the_process_under_jit_raises_and_leaves_the_stream_usable():
+    import subprocess
+    import sys
+
+    code = (
+        "import jax, jax.numpy as jnp, jnn\n"
+        "try:\n"
+        "    jax.jit(lambda x: jnn.Dropout(0.5)(x))(jnp.ones(4))\n"
+        "except jnn.random.MissingKeyError:\n"
+        "    print('raised')\n"
+        "print(jnn.Dropout(0.5)(jnp.ones(4)).shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["raised", "(4,)"]

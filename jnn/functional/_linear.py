@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-__all__ = ["linear"]
+__all__ = ["linear", "bilinear"]
 
 
 def linear(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None) -> jax.Array:
@@ -34,5 +34,35 @@ def linear(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None) -
             ok = False
         if not ok:
             raise ValueError(f"linear: bias of shape {b.shape} does not broadcast to the output shape {y.shape}")
+        y = y + b
+    return y
+
+
+def bilinear(input1: ArrayLike, input2: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None) -> jax.Array:
+    """``y = x1^T A x2 + b`` with weight ``A`` of shape ``(out_features, in1_features, in2_features)``.
+
+    ``input1`` is ``(*, in1_features)`` and ``input2`` ``(*, in2_features)`` with the same leading dims.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.bilinear(jnp.ones((5, 2)), jnp.ones((5, 3)), jnp.ones((4, 2, 3)), jnp.zeros(4)).shape
+    (5, 4)
+    """
+    x1, x2, w = jnp.asarray(input1), jnp.asarray(input2), jnp.asarray(weight)
+    if w.ndim != 3:
+        raise ValueError(f"bilinear(): weight must be 3-dimensional, got shape {w.shape}")
+    if x1.shape[:-1] != x2.shape[:-1]:
+        raise ValueError(f"bilinear(): input batch dimensions do not match: got {x1.shape[:-1]} and {x2.shape[:-1]}")
+    if x1.ndim == 0 or x1.shape[-1] != w.shape[1]:
+        raise ValueError(f"bilinear(): input1 size does not match weight size: got {x1.shape[-1:]} but expected "
+                         f"{w.shape[1]}")
+    if x2.shape[-1] != w.shape[2]:
+        raise ValueError(f"bilinear(): input2 size does not match weight size: got {x2.shape[-1]} but expected "
+                         f"{w.shape[2]}")
+    y = jnp.einsum("...i,oij,...j->...o", x1, w, x2)
+    if bias is not None:
+        b = jnp.asarray(bias)
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"bilinear(): bias size does not match weight size: got {b.shape} but expected "
+                             f"({w.shape[0]},)")
         y = y + b
     return y

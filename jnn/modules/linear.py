@@ -1,4 +1,4 @@
-"""Linear layers: Identity and Linear."""
+"""Linear layers: Identity, Linear, Bilinear and LazyLinear."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from jnn import random
 from jnn.modules._utils import fan_in_bound, redraw_uniform, uniform
 from jnn.modules.module import Module, Parameter
 
-__all__ = ["Identity", "Linear"]
+__all__ = ["Identity", "Linear", "Bilinear", "LazyLinear"]
 
 
 class Identity(Module):
@@ -66,3 +66,114 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Bilinear(Module):
+    """``y = x1^T A x2 + b`` with weight ``(out_features, in1_features, in2_features)``; torch's init
+    U(-1/sqrt(in1_features), 1/sqrt(in1_features)) for weight and bias.
+
+    >>> import jax.numpy as jnp, jnn as nn
+    >>> m = nn.Bilinear(2, 3, 4)
+    >>> m
+    Bilinear(in1_features=2, in2_features=3, out_features=4, bias=True)
+    >>> m(jnp.ones((5, 2)), jnp.ones((5, 3))).shape
+    (5, 4)
+    """
+
+    def __init__(
+        self, in1_features: int, in2_features: int, out_features: int, bias: bool = True, device: Any = None,
+        dtype: Any = None, *, key: jax.Array | None = None,
+    ) -> None:
+        super().__init__()
+        self.in1_features = in1_features
+        self.in2_features = in2_features
+        self.out_features = out_features
+        bound = fan_in_bound(in1_features)
+        with random.fork(key):
+            self.weight = Parameter(uniform((out_features, in1_features, in2_features), bound, dtype, device,
+                                            "Bilinear"))
+            if bias:
+                self.bias = Parameter(uniform((out_features,), bound, dtype, device, "Bilinear"))
+            else:
+                self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        """Re-draw weight and bias from the default init (jnn's random stream), keeping dtype and device."""
+        bound = fan_in_bound(self.in1_features)
+        self.weight = redraw_uniform(self.weight, bound, "Bilinear")
+        if self.bias is not None:
+            self.bias = redraw_uniform(self.bias, bound, "Bilinear")
+
+    def forward(self, input1: jax.Array, input2: jax.Array) -> jax.Array:
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+class LazyLinear(Linear):
+    """A :class:`Linear` whose ``in_features`` is inferred from the first input; it then becomes a ``Linear``.
+
+    The first call must be eager (not under ``jit``/``grad``/``vmap``): parameters cannot be created inside
+    a transformation, so that raises an error. Until then ``weight`` and ``bias`` are ``None`` and absent
+    from ``state_dict`` (torch lists them as uninitialized parameters).
+
+    >>> import jax.numpy as jnp, jnn as nn
+    >>> m = nn.LazyLinear(4)
+    >>> m
+    LazyLinear(in_features=0, out_features=4, bias=True)
+    >>> m(jnp.ones((2, 3))).shape
+    (2, 4)
+    >>> m
+    Linear(in_features=3, out_features=4, bias=True)
+    """
+
+    cls_to_become = Linear
+
+    def __init__(self, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None, *,
+                 key: jax.Array | None = None) -> None:
+        Module.__init__(self)
+        self.in_features = 0
+        self.out_features = out_features
+        self._lazy_config = (bias, device, dtype, key)
+        self.register_parameter("weight", None)
+        self.register_parameter("bias", None)
+
+    def has_uninitialized_params(self) -> bool:
+        """True until the first forward call has created the parameters."""
+        return True
+
+    def reset_parameters(self) -> None:
+        """Nothing to re-draw before the parameters exist."""
+
+    def initialize_parameters(self, input: jax.Array) -> None:
+        """Infer ``in_features`` from ``input.shape[-1]``, draw the parameters and become a :class:`Linear`."""
+        if isinstance(input, jax.core.Tracer):
+            raise RuntimeError(
+                "LazyLinear: the first call infers in_features and creates the parameters, which cannot happen "
+                "inside a JAX transformation (jit/grad/vmap). Call the module once eagerly on an example input "
+                "(or use Linear with an explicit in_features) before transforming it.")
+        x = jax.numpy.asarray(input)
+        if x.ndim == 0:
+            raise ValueError("LazyLinear: expected an input of shape (*, in_features), got a scalar")
+        bias, device, dtype, key = self._lazy_config
+        in_features = x.shape[-1]
+        bound = fan_in_bound(in_features)
+        with random.fork(key):
+            weight = uniform((self.out_features, in_features), bound, dtype, device, "LazyLinear")
+            b = uniform((self.out_features,), bound, dtype, device, "LazyLinear") if bias else None
+        del self._lazy_config
+        self.in_features = in_features
+        self.weight = Parameter(weight)
+        if b is not None:
+            self.bias = Parameter(b)
+        object.__setattr__(self, "__class__", self.cls_to_become)
+        self._changed()
+
+    def forward(self, input: jax.Array) -> jax.Array:
+        self.initialize_parameters(input)
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self._lazy_config[0]}"

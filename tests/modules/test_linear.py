@@ -130,7 +130,7 @@ def test_linear_default_init_is_uniform_within_one_over_sqrt_fan_in():
         assert abs(v.mean()) < 4 * bound / np.sqrt(3 * n), name
     # torch's layer of the same shape has the same bound (a sanity check on the oracle)
     tw = torch.nn.Linear(in_features, 2000).weight.detach().numpy()
-    assert np.abs(tw).max() <= bound and abs(tw.std() - bound / np.sqrt(3)) < 0.02 * bound / np.sqrt(3)
+    assert np.abs(tw).max() <= np.float32(bound) and abs(tw.std() - bound / np.sqrt(3)) < 0.02 * bound / np.sqrt(3)
 
 
 def test_linear_reset_parameters_redraws_like_torch():
@@ -214,3 +214,89 @@ def test_linear_device_argument():
             jnn.Linear(2, 3, device="cuda")
     with pytest.raises(ValueError, match="unknown device"):
         jnn.Linear(2, 3, device="quantum")
+
+
+# --- Bilinear ----------------------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(
+    dims=st.sampled_from([(2, 3, 4), (1, 5, 1)]), bias=st.booleans(),
+    lead=st.sampled_from([(), (4,), (0,), (2, 3)]), seed=st.integers(0, 2**16),
+)
+def test_bilinear_matches_torch(dims, bias, lead, seed):
+    torch.manual_seed(seed)
+    t = torch.nn.Bilinear(*dims, bias=bias)
+    j = copy_torch_weights(jnn.Bilinear(*dims, bias=bias), t)
+    assert repr(j) == repr(t)
+    assert list(j.state_dict()) == list(torch_state(t))
+    rng = np.random.default_rng(seed)
+    x1 = rng.standard_normal((*lead, dims[0])).astype(np.float32)
+    x2 = rng.standard_normal((*lead, dims[1])).astype(np.float32)
+    t1, t2 = (torch.from_numpy(a.copy()).requires_grad_(True) for a in (x1, x2))
+    expected = t(t1, t2)
+    (expected ** 2).sum().backward()
+    apply, params, buffers = jnn.split(j)
+    loss = lambda p, a, b: (apply(p, buffers, a, b)[0] ** 2).sum()  # noqa: E731
+    gp, g1, g2 = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(params, x1, x2)
+    out = j(x1, x2)
+    assert out.shape == tuple(expected.shape)
+    assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    for name, p in t.named_parameters():
+        assert_close(gp[name], p.grad, rtol=1e-4, atol=1e-4)
+    assert_close(g1, t1.grad, rtol=1e-4, atol=1e-4)
+    assert_close(g2, t2.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_bilinear_init_and_errors():
+    jnn.manual_seed(0)
+    m = jnn.Bilinear(100, 30, 200)
+    bound = 1 / np.sqrt(100)
+    w = np.asarray(m.weight)
+    assert w.shape == (200, 100, 30) and np.abs(w).max() <= bound and np.abs(w).max() > 0.98 * bound
+    assert np.abs(np.asarray(m.bias)).max() <= bound
+    old = w.copy()
+    m.reset_parameters()
+    assert not np.allclose(np.asarray(m.weight), old)
+    a, b = jnn.Bilinear(2, 3, 4, key=jax.random.key(0)), jnn.Bilinear(2, 3, 4, key=jax.random.key(0))
+    np.testing.assert_array_equal(np.asarray(a.weight), np.asarray(b.weight))
+    with pytest.raises(ValueError, match="input1 size does not match weight size"):
+        a(jnp.ones((5, 3)), jnp.ones((5, 3)))
+    with pytest.raises(ValueError, match="input batch dimensions do not match"):
+        a(jnp.ones((5, 2)), jnp.ones((4, 3)))
+    assert jax.jit(lambda m, x, y: m(x, y))(a, jnp.ones((5, 2)), jnp.ones((5, 3))).shape == (5, 4)
+
+
+# --- LazyLinear --------------------------------------------------------------------------------------------
+
+
+def test_lazy_linear_becomes_linear_on_first_call():
+    t, j = torch.nn.LazyLinear(4), jnn.LazyLinear(4)
+    assert repr(j) == repr(t) == "LazyLinear(in_features=0, out_features=4, bias=True)"
+    assert list(j.state_dict()) == []  # torch lists uninitialized parameters here; jnn has none yet
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    t(torch.from_numpy(x))
+    out = j(jnp.asarray(x))
+    assert out.shape == (2, 4)
+    assert type(j) is jnn.Linear and type(t) is torch.nn.Linear
+    assert repr(j) == repr(t) == "Linear(in_features=3, out_features=4, bias=True)"
+    assert list(j.state_dict()) == list(torch_state(t)) == ["weight", "bias"]
+    bound = 1 / np.sqrt(3)
+    assert np.abs(np.asarray(j.weight)).max() <= bound
+    copy_torch_weights(j, t)
+    assert_close(jax.jit(lambda m, v: m(v))(j, jnp.asarray(x)), t(torch.from_numpy(x)))
+    assert sorted(jnn.split(j)[1]) == ["bias", "weight"]
+    nobias = jnn.LazyLinear(2, bias=False)
+    assert repr(nobias) == repr(torch.nn.LazyLinear(2, bias=False))
+    assert nobias(jnp.ones(5)).shape == (2,) and nobias.bias is None and nobias.in_features == 5
+    a, b = jnn.LazyLinear(3, key=jax.random.key(1)), jnn.LazyLinear(3, key=jax.random.key(1))
+    a(jnp.ones(2))
+    b(jnp.ones(2))
+    np.testing.assert_array_equal(np.asarray(a.weight), np.asarray(b.weight))
+
+
+def test_lazy_linear_under_a_transformation_before_init_is_a_clear_error():
+    j = jnn.LazyLinear(4)
+    with pytest.raises(RuntimeError, match="LazyLinear: the first call infers in_features"):
+        jax.jit(lambda m, v: m(v))(j, jnp.ones((2, 3)))
+    assert type(j) is jnn.LazyLinear and j.in_features == 0
