@@ -291,7 +291,7 @@ def test_conv2d_errors():
         F.conv2d(x, w, stride=0)
     with pytest.raises(ValueError, match="conv2d: given weight of shape .*, expected bias of shape \\(4,\\)"):
         F.conv2d(x, w, bias=jnp.zeros(3))
-    with pytest.raises(ValueError, match="conv2d: padding must be a single int or a tuple of two ints"):
+    with pytest.raises(ValueError, match="conv2d: padding must be a single int or a tuple of 2 ints"):
         F.conv2d(x, w, padding=(1, 2, 3))
 
 
