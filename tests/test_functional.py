@@ -2,10 +2,8 @@
 
 import ast
 import doctest
-import importlib
 import inspect
 import math
-import pkgutil
 import re
 import warnings
 
@@ -83,12 +81,11 @@ def test_signature_matches_torch(name):
     assert ours == _torch_params(name)
 
 
-def test_docstring_examples_run():
-    attempted = failed = 0
-    for info in pkgutil.iter_modules(F.__path__):  # one private file per family
-        result = doctest.testmod(importlib.import_module(f"{F.__name__}.{info.name}"), optionflags=doctest.ELLIPSIS)
-        attempted, failed = attempted + result.attempted, failed + result.failed
-    assert attempted >= len(F.__all__) and failed == 0
+def test_every_function_has_a_docstring_example():
+    # the examples themselves run under pytest's --doctest-modules (see pyproject.toml)
+    finder = doctest.DocTestFinder()
+    missing = [name for name in F.__all__ if not any(t.examples for t in finder.find(getattr(F, name), name))]
+    assert not missing
 
 
 # ----------------------------------------------------------------------------------------- activations
