@@ -121,7 +121,15 @@ class _ConvNd(Module):
 
 
 class _ConvForward(_ConvNd):
-    """Forward of Conv1d/2d/3d: explicit padding for the non-zero padding modes, then the N-d conv."""
+    """Constructor and forward of Conv1d/2d/3d: explicit padding for the non-zero padding modes, then the N-d conv."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+        dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+        device: Any = None, dtype: Any = None, *, key: jax.Array | None = None,
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups,
+                         bias, padding_mode, device, dtype, key=key)
 
     def _conv_forward(self, input: jax.Array, weight: jax.Array, bias: jax.Array | None) -> jax.Array:
         # torch's hook for subclasses that transform the weight (e.g. weight standardisation) before the conv
@@ -148,14 +156,6 @@ class Conv1d(_ConvForward):
 
     _dims = 1
 
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-        dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-        device: Any = None, dtype: Any = None, *, key: jax.Array | None = None,
-    ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups,
-                         bias, padding_mode, device, dtype, key=key)
-
 
 class Conv2d(_ConvForward):
     """2-D convolution over ``(N, C, H, W)`` or ``(C, H, W)`` input, with PyTorch's arguments and init.
@@ -170,14 +170,6 @@ class Conv2d(_ConvForward):
 
     _dims = 2
 
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-        dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-        device: Any = None, dtype: Any = None, *, key: jax.Array | None = None,
-    ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups,
-                         bias, padding_mode, device, dtype, key=key)
-
 
 class Conv3d(_ConvForward):
     """3-D convolution over ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input, with PyTorch's arguments and init.
@@ -191,14 +183,6 @@ class Conv3d(_ConvForward):
     """
 
     _dims = 3
-
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-        dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-        device: Any = None, dtype: Any = None, *, key: jax.Array | None = None,
-    ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups,
-                         bias, padding_mode, device, dtype, key=key)
 
 
 class _ConvTransposeNd(_ConvNd):
@@ -368,7 +352,33 @@ class _LazyConvXdMixin:
         return cls.forward(self, input, *args, **kwargs)  # type: ignore[arg-type]
 
 
-class LazyConv1d(_LazyConvXdMixin, Conv1d):
+class _LazyConv(_LazyConvXdMixin):
+    """The constructor of LazyConv1d/2d/3d: Conv's arguments without ``in_channels``."""
+
+    def __init__(
+        self, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+        groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device: Any = None, dtype: Any = None,
+        *, key: jax.Array | None = None,
+    ) -> None:
+        super().__init__(0, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
+                         device, dtype, key=key)
+        self._lazy_setup(bias, device, dtype, key)
+
+
+class _LazyConvTranspose(_LazyConvXdMixin):
+    """The constructor of LazyConvTranspose1d/2d/3d: ConvTranspose's arguments without ``in_channels``."""
+
+    def __init__(
+        self, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
+        groups: int = 1, bias: bool = True, dilation: Any = 1, padding_mode: str = "zeros", device: Any = None,
+        dtype: Any = None, *, key: jax.Array | None = None,
+    ) -> None:
+        super().__init__(0, out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation,
+                         padding_mode, device, dtype, key=key)
+        self._lazy_setup(bias, device, dtype, key)
+
+
+class LazyConv1d(_LazyConv, Conv1d):
     """:class:`Conv1d` with ``in_channels`` inferred from the first input (``input.shape[-2]``).
 
     >>> import jax.numpy as jnp, jnn as nn
@@ -381,17 +391,8 @@ class LazyConv1d(_LazyConvXdMixin, Conv1d):
 
     cls_to_become = Conv1d
 
-    def __init__(
-        self, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-        groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device: Any = None, dtype: Any = None,
-        *, key: jax.Array | None = None,
-    ) -> None:
-        super().__init__(0, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
-                         device, dtype, key=key)
-        self._lazy_setup(bias, device, dtype, key)
 
-
-class LazyConv2d(_LazyConvXdMixin, Conv2d):
+class LazyConv2d(_LazyConv, Conv2d):
     """:class:`Conv2d` with ``in_channels`` inferred from the first input (``input.shape[-3]``).
 
     >>> import jax.numpy as jnp, jnn as nn
@@ -402,17 +403,8 @@ class LazyConv2d(_LazyConvXdMixin, Conv2d):
 
     cls_to_become = Conv2d
 
-    def __init__(
-        self, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-        groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device: Any = None, dtype: Any = None,
-        *, key: jax.Array | None = None,
-    ) -> None:
-        super().__init__(0, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
-                         device, dtype, key=key)
-        self._lazy_setup(bias, device, dtype, key)
 
-
-class LazyConv3d(_LazyConvXdMixin, Conv3d):
+class LazyConv3d(_LazyConv, Conv3d):
     """:class:`Conv3d` with ``in_channels`` inferred from the first input (``input.shape[-4]``).
 
     >>> import jax.numpy as jnp, jnn as nn
@@ -423,17 +415,8 @@ class LazyConv3d(_LazyConvXdMixin, Conv3d):
 
     cls_to_become = Conv3d
 
-    def __init__(
-        self, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-        groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device: Any = None, dtype: Any = None,
-        *, key: jax.Array | None = None,
-    ) -> None:
-        super().__init__(0, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
-                         device, dtype, key=key)
-        self._lazy_setup(bias, device, dtype, key)
 
-
-class LazyConvTranspose1d(_LazyConvXdMixin, ConvTranspose1d):
+class LazyConvTranspose1d(_LazyConvTranspose, ConvTranspose1d):
     """:class:`ConvTranspose1d` with ``in_channels`` inferred from the first input.
 
     >>> import jax.numpy as jnp, jnn as nn
@@ -444,17 +427,8 @@ class LazyConvTranspose1d(_LazyConvXdMixin, ConvTranspose1d):
 
     cls_to_become = ConvTranspose1d
 
-    def __init__(
-        self, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
-        groups: int = 1, bias: bool = True, dilation: Any = 1, padding_mode: str = "zeros", device: Any = None,
-        dtype: Any = None, *, key: jax.Array | None = None,
-    ) -> None:
-        super().__init__(0, out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation,
-                         padding_mode, device, dtype, key=key)
-        self._lazy_setup(bias, device, dtype, key)
 
-
-class LazyConvTranspose2d(_LazyConvXdMixin, ConvTranspose2d):
+class LazyConvTranspose2d(_LazyConvTranspose, ConvTranspose2d):
     """:class:`ConvTranspose2d` with ``in_channels`` inferred from the first input.
 
     >>> import jax.numpy as jnp, jnn as nn
@@ -465,17 +439,8 @@ class LazyConvTranspose2d(_LazyConvXdMixin, ConvTranspose2d):
 
     cls_to_become = ConvTranspose2d
 
-    def __init__(
-        self, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
-        groups: int = 1, bias: bool = True, dilation: Any = 1, padding_mode: str = "zeros", device: Any = None,
-        dtype: Any = None, *, key: jax.Array | None = None,
-    ) -> None:
-        super().__init__(0, out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation,
-                         padding_mode, device, dtype, key=key)
-        self._lazy_setup(bias, device, dtype, key)
 
-
-class LazyConvTranspose3d(_LazyConvXdMixin, ConvTranspose3d):
+class LazyConvTranspose3d(_LazyConvTranspose, ConvTranspose3d):
     """:class:`ConvTranspose3d` with ``in_channels`` inferred from the first input.
 
     >>> import jax.numpy as jnp, jnn as nn
@@ -485,12 +450,3 @@ class LazyConvTranspose3d(_LazyConvXdMixin, ConvTranspose3d):
     """
 
     cls_to_become = ConvTranspose3d
-
-    def __init__(
-        self, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
-        groups: int = 1, bias: bool = True, dilation: Any = 1, padding_mode: str = "zeros", device: Any = None,
-        dtype: Any = None, *, key: jax.Array | None = None,
-    ) -> None:
-        super().__init__(0, out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation,
-                         padding_mode, device, dtype, key=key)
-        self._lazy_setup(bias, device, dtype, key)
