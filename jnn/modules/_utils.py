@@ -62,6 +62,22 @@ def redraw_uniform(like: jax.Array, bound: float, who: str) -> jax.Array:
     return value if isinstance(like, jax.core.Tracer) else jax.device_put(value, like.sharding)
 
 
+def affine_parameters(module: Any, shape: Any, affine: bool, bias: bool, dtype: Any, device: Any) -> None:
+    """The affine part of the normalisation layers: ``weight`` ones and ``bias`` zeros, or None."""
+    from jnn.modules.module import Parameter
+
+    module.register_parameter("weight", Parameter(place(jnp.ones(shape, dtype), device)) if affine else None)
+    module.register_parameter("bias", Parameter(place(jnp.zeros(shape, dtype), device)) if affine and bias else None)
+
+
+def reset_affine(module: Any) -> None:
+    """``weight`` back to ones and ``bias`` to zeros, where they exist."""
+    if module.weight is not None:
+        module.weight = jnp.ones_like(module.weight)
+    if module.bias is not None:
+        module.bias = jnp.zeros_like(module.bias)
+
+
 def fan_in_bound(fan_in: int) -> float:
     """kaiming_uniform_(a=sqrt(5)) and the bias rule both reduce to U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     return 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0

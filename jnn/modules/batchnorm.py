@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jnn import functional as F
-from jnn.modules._utils import factory_dtype, place
+from jnn.modules._utils import affine_parameters, factory_dtype, place, reset_affine
 from jnn.modules.module import Module, Parameter
 
 __all__ = [
@@ -33,15 +33,7 @@ class _NormBase(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         dtype = factory_dtype(dtype, type(self).__name__)
-        if affine:
-            self.weight = Parameter(place(jnp.ones(num_features, dtype), device))
-            if bias:
-                self.bias = Parameter(place(jnp.zeros(num_features, dtype), device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_parameters(self, num_features, affine, bias, dtype, device)
         if track_running_stats:
             self.register_buffer("running_mean", place(jnp.zeros(num_features, dtype), device))
             self.register_buffer("running_var", place(jnp.ones(num_features, dtype), device))
@@ -60,10 +52,7 @@ class _NormBase(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            self.weight = jnp.ones_like(self.weight)
-            if self.bias is not None:
-                self.bias = jnp.zeros_like(self.bias)
+        reset_affine(self)
 
     def extra_repr(self) -> str:
         return (

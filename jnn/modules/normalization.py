@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn import functional as F
-from jnn.modules._utils import factory_dtype, place
+from jnn.modules._utils import affine_parameters, factory_dtype, place, reset_affine
 from jnn.modules.module import Module, Parameter
 
 __all__ = ["LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm", "CrossMapLRN2d"]
@@ -42,21 +42,10 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         dtype = factory_dtype(dtype, type(self).__name__)
-        if elementwise_affine:
-            self.weight = Parameter(place(jnp.ones(self.normalized_shape, dtype), device))
-            if bias:
-                self.bias = Parameter(place(jnp.zeros(self.normalized_shape, dtype), device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_parameters(self, self.normalized_shape, elementwise_affine, bias, dtype, device)
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            self.weight = jnp.ones_like(self.weight)
-            if self.bias is not None:
-                self.bias = jnp.zeros_like(self.bias)
+        reset_affine(self)
 
     def forward(self, input: jax.Array) -> jax.Array:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -88,21 +77,10 @@ class GroupNorm(Module):
         self.eps = eps
         self.affine = affine
         dtype = factory_dtype(dtype, type(self).__name__)
-        if affine:
-            self.weight = Parameter(place(jnp.ones(num_channels, dtype), device))
-            if bias:
-                self.bias = Parameter(place(jnp.zeros(num_channels, dtype), device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_parameters(self, num_channels, affine, bias, dtype, device)
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            self.weight = jnp.ones_like(self.weight)
-            if self.bias is not None:
-                self.bias = jnp.zeros_like(self.bias)
+        reset_affine(self)
 
     def forward(self, input: jax.Array) -> jax.Array:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
