@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jnn.functional._distance import pairwise_distance
 from jnn.functional._utils import _get_reduction, _reduce
 
 __all__ = [
@@ -602,21 +603,6 @@ def cosine_embedding_loss(input1: ArrayLike, input2: ArrayLike, target: ArrayLik
     return _reduce(loss, reduction)
 
 
-def _pairwise_distance(x1: jax.Array, x2: jax.Array, p: float = 2.0, eps: float = 1e-6) -> jax.Array:
-    """torch.pairwise_distance: the p-norm of ``x1 - x2 + eps`` over the last dimension."""
-    d = x1 - x2 + eps
-    if p == 0:
-        return (d != 0).sum(-1).astype(d.dtype)
-    a = jnp.abs(d)
-    if p == float("inf"):
-        return a.max(-1)
-    if p == 1:
-        return a.sum(-1)
-    if p == 2:
-        return jnp.sqrt((d * d).sum(-1))
-    return (a**p).sum(-1) ** (1.0 / p)
-
-
 def _triplet_dims(fn: str, a: jax.Array, p: jax.Array, n: jax.Array) -> None:
     if not a.ndim == p.ndim == n.ndim:
         raise ValueError(f"{fn}: The anchor, positive, and negative tensors are expected to have the same number "
@@ -641,10 +627,10 @@ def triplet_margin_loss(anchor: ArrayLike, positive: ArrayLike, negative: ArrayL
     _triplet_dims("triplet_margin_loss", a, pos, neg)
     if a.ndim not in (1, 2):
         raise ValueError(f"triplet_margin_loss: expected 1D (D,) or 2D (N, D) inputs, got {a.ndim}D")
-    d_pos = _pairwise_distance(a, pos, p, eps)
-    d_neg = _pairwise_distance(a, neg, p, eps)
+    d_pos = pairwise_distance(a, pos, p, eps)
+    d_neg = pairwise_distance(a, neg, p, eps)
     if swap:
-        d_neg = jnp.minimum(d_neg, _pairwise_distance(pos, neg, p, eps))
+        d_neg = jnp.minimum(d_neg, pairwise_distance(pos, neg, p, eps))
     return _reduce(jnp.maximum(margin + d_pos - d_neg, 0.0), reduction)
 
 
@@ -664,7 +650,7 @@ def triplet_margin_with_distance_loss(anchor: ArrayLike, positive: ArrayLike, ne
         raise ValueError(f"triplet_margin_with_distance_loss: margin must be greater than 0, got {margin}")
     a, pos, neg = jnp.asarray(anchor), jnp.asarray(positive), jnp.asarray(negative)
     _triplet_dims("triplet_margin_with_distance_loss", a, pos, neg)
-    dist = _pairwise_distance if distance_function is None else distance_function
+    dist = pairwise_distance if distance_function is None else distance_function
     d_pos, d_neg = dist(a, pos), dist(a, neg)
     if swap:
         d_neg = jnp.minimum(d_neg, dist(pos, neg))
