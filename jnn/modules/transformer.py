@@ -14,7 +14,7 @@ import numpy as np
 from jnn import functional as F
 from jnn import random
 from jnn.modules._utils import factory_dtype, place, uniform
-from jnn.modules.attention import MultiheadAttention
+from jnn.modules.attention import MultiheadAttention, _canonical
 from jnn.modules.container import ModuleList
 from jnn.modules.dropout import Dropout
 from jnn.modules.linear import Linear
@@ -56,15 +56,6 @@ def _detect_is_causal_mask(mask: Any, is_causal: bool | None = None, size: int |
     if m.dtype == np.bool_:
         return bool((m == upper).all())
     return bool((m == np.where(upper, -np.inf, 0)).all())
-
-
-def _canonical(mask: Any, name: str, dtype: Any) -> jax.Array | None:
-    if mask is None:
-        return None
-    m = jnp.asarray(mask)
-    if m.dtype != jnp.bool_ and not jnp.issubdtype(m.dtype, jnp.floating):
-        raise TypeError(f"only bool and floating types of {name} are supported")
-    return jnp.where(m, -jnp.inf, 0).astype(dtype) if m.dtype == jnp.bool_ else m
 
 
 def _xavier_redraw(module: Module, key: jax.Array | None) -> None:
