@@ -2,4 +2,277 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+import warnings
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from jnn.functional._pooling import adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d
+
+__all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "pixel_shuffle", "pixel_unshuffle",
+           "channel_shuffle"]
+
+_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
+_RANK = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
+_f32 = np.float32
+
+
+def _input_scale(size: int, out: int, scale: float | None) -> np.float32:
+    """torch's compute_scales_value: ``1 / scale_factor`` when one was given, else ``in / out`` (float32)."""
+    return _f32(1.0 / scale) if scale is not None and scale > 0 else _f32(size) / _f32(out)
+
+
+def _nearest_index(size: int, out: int, scale: float | None, exact: bool, shortcut: bool) -> np.ndarray:
+    o = np.arange(out)
+    # torch's 2-d nearest kernel (only it) skips the scale for same-size and exact 2x outputs
+    if shortcut and out == size:
+        return o
+    if shortcut and out == 2 * size:
+        return o >> 1
+    sc = _input_scale(size, out, scale)
+    src = _f32((o + 0.5) * np.float64(sc)) if exact else o.astype(_f32) * sc
+    return np.minimum(np.floor(src).astype(np.int64), size - 1)
+
+
+def _source_coord(size: int, out: int, scale: float | None, align_corners: bool, cubic: bool) -> np.ndarray:
+    """torch's area_pixel_compute_source_index, in float32 like its CPU kernels."""
+    o = np.arange(out)
+    if align_corners:
+        sc = _f32(size - 1) / _f32(out - 1) if out > 1 else _f32(0)
+        return o.astype(_f32) * sc
+    src = _f32(np.float64(_input_scale(size, out, scale)) * (o + 0.5) - 0.5)
+    return src if cubic else np.maximum(src, _f32(0))
+
+
+def _taps(size: int, out: int, scale: float | None, mode: str, align_corners: bool, dims: int) -> list:
+    """``[(indices, weights), ...]`` per tap for one spatial dim: output[o] = sum_t w_t[o] * input[i_t[o]]."""
+    if mode in ("nearest", "nearest-exact"):
+        exact = mode == "nearest-exact"
+        return [(_nearest_index(size, out, scale, exact, shortcut=not exact and dims == 2), None)]
+    if mode != "bicubic" and out == size:  # torch's linear kernels keep a same-size dim as is, whatever the scale
+        scale = None
+    src = _source_coord(size, out, scale, align_corners, mode == "bicubic")
+    if mode == "bicubic":
+        i0 = np.floor(src).astype(np.int64)
+        t = (src - i0.astype(_f32)).astype(_f32)
+        a = _f32(-0.75)
+
+        def near(v):  # cubic_convolution1, |v| <= 1
+            return ((a + 2) * v - (a + 3)) * v * v + 1
+
+        def far(v):  # cubic_convolution2, 1 < |v| < 2
+            return ((a * v - 5 * a) * v + 8 * a) * v - 4 * a
+
+        one = _f32(1)
+        weights = [far(t + one), near(t), near(one - t), far(one - t + one)]
+        return [(np.clip(i0 - 1 + j, 0, size - 1), weights[j].astype(_f32)) for j in range(4)]
+    i0 = np.minimum(np.floor(src).astype(np.int64), size - 1)
+    lam = np.clip(src - i0.astype(_f32), 0, 1).astype(_f32)
+    return [(i0, (_f32(1) - lam).astype(_f32)), (np.minimum(i0 + 1, size - 1), lam)]
+
+
+def _resample(x: jax.Array, sizes: Sequence[int], scales: Sequence[float | None], mode: str,
+              align_corners: bool) -> jax.Array:
+    for i, out in enumerate(sizes):  # every mode but area is separable: one spatial dim at a time
+        axis = 2 + i
+        taps = _taps(x.shape[axis], out, scales[i], mode, align_corners, len(sizes))
+        if taps[0][1] is None:
+            x = jnp.take(x, taps[0][0], axis=axis)
+            continue
+        shape = [1] * x.ndim
+        shape[axis] = out
+        y = None
+        for idx, w in taps:
+            term = jnp.take(x, idx, axis=axis) * jnp.asarray(w.reshape(shape), x.dtype)
+            y = term if y is None else y + term
+        x = y
+    return x
+
+
+def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
+                scale_factor: float | Sequence[float] | None = None, mode: str = "nearest",
+                align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
+                antialias: bool = False) -> jax.Array:
+    """Resample ``(N, C, *spatial)`` input to ``size`` or by ``scale_factor``, like ``torch.nn.functional.interpolate``.
+
+    Modes: ``nearest``, ``nearest-exact`` (1-3 spatial dims), ``linear`` (3D input), ``bilinear``/``bicubic``
+    (4D), ``trilinear`` (5D), ``area`` (adaptive average pooling). Source coordinates are computed in
+    float32 as torch's CPU kernels do. ``antialias=True`` is not supported (it raises).
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.interpolate(jnp.array([[[1.0, 2.0]]]), scale_factor=2, mode="linear").tolist()
+    [[[1.0, 1.25, 1.75, 2.0]]]
+    """
+    x = jnp.asarray(input)
+    if mode not in _MODES:
+        raise NotImplementedError(f"interpolate: unknown mode {mode!r} (expected one of {', '.join(_MODES)})")
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating modes: "
+                             "linear | bilinear | bicubic | trilinear")
+    elif align_corners is None:
+        align_corners = False
+    if x.ndim not in (3, 4, 5):
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {x.ndim}D) for the "
+                                  f"modes: nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact "
+                                  f"(got {mode})")
+    if mode in _RANK and x.ndim != _RANK[mode]:
+        raise NotImplementedError(f"Got {x.ndim}D input, but {mode} mode needs {_RANK[mode]}D input")
+    dim = x.ndim - 2
+    scales: list[float | None] = [None] * dim
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is not None:
+        if isinstance(size, (list, tuple)):
+            if len(size) != dim:
+                raise ValueError(f"Input and output must have the same number of spatial dimensions, but got input "
+                                 f"with spatial dimensions of {list(x.shape[2:])} and output size of {size}. Please "
+                                 "provide input tensor in (N, C, d1, d2, ...,dK) format and output size in "
+                                 "(o1, o2, ...,oK) format.")
+            out = [int(s) for s in size]
+        else:
+            out = [int(size)] * dim
+        if recompute_scale_factor:
+            raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+    elif scale_factor is not None:
+        if isinstance(scale_factor, (list, tuple)):
+            if len(scale_factor) != dim:
+                raise ValueError(f"Input and scale_factor must have the same number of spatial dimensions, but got "
+                                 f"input with spatial dimensions of {list(x.shape[2:])} and scale_factor of shape "
+                                 f"{scale_factor}. Please provide input tensor in (N, C, d1, d2, ...,dK) format "
+                                 "and scale_factor in (s1, s2, ...,sK) format.")
+            factors = [float(s) for s in scale_factor]
+        else:
+            factors = [float(scale_factor)] * dim
+        out = [int(math.floor(x.shape[2 + i] * factors[i])) for i in range(dim)]
+        if not (recompute_scale_factor or mode == "area"):  # torch passes the factors on to its kernels
+            scales = factors
+    else:
+        raise ValueError("either size or scale_factor should be defined")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported by jnn")
+    if (min(out) <= 0 and mode != "area") or 0 in x.shape[1:]:
+        raise ValueError(f"interpolate: input and output sizes should be greater than 0, but got input "
+                         f"{tuple(x.shape[2:])} and output {tuple(out)}")
+    if mode == "area":
+        return (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d)[dim - 1](x, out)
+    return _resample(x, out, scales, mode, bool(align_corners))
+
+
+def upsample(input: ArrayLike, size: int | Sequence[int] | None = None,
+             scale_factor: float | Sequence[float] | None = None, mode: str = "nearest",
+             align_corners: bool | None = None) -> jax.Array:
+    """Deprecated alias of :func:`interpolate` (warns, like torch).
+
+    >>> import warnings, jnn.functional as F, jax.numpy as jnp
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     F.upsample(jnp.ones((1, 1, 2, 2)), scale_factor=2).shape
+    (1, 1, 4, 4)
+    """
+    warnings.warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: ArrayLike, size: int | Sequence[int] | None = None,
+                     scale_factor: float | Sequence[float] | None = None) -> jax.Array:
+    """Deprecated: ``interpolate(input, size, scale_factor, mode="nearest")`` (warns, like torch).
+
+    >>> import warnings, jnn.functional as F, jax.numpy as jnp
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     F.upsample_nearest(jnp.ones((1, 1, 2, 2)), 3).shape
+    (1, 1, 3, 3)
+    """
+    warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: ArrayLike, size: int | Sequence[int] | None = None,
+                      scale_factor: float | Sequence[float] | None = None) -> jax.Array:
+    """Deprecated: ``interpolate(..., mode="bilinear", align_corners=True)`` (warns, like torch).
+
+    >>> import warnings, jnn.functional as F, jax.numpy as jnp
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     F.upsample_bilinear(jnp.ones((1, 1, 2, 2)), scale_factor=2).shape
+    (1, 1, 4, 4)
+    """
+    warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def _check_factor(name: str, factor: int, what: str) -> int:
+    if int(factor) <= 0:
+        raise ValueError(f"{name} expects a positive {what}, but got {factor}")
+    return int(factor)
+
+
+def pixel_shuffle(input: ArrayLike, upscale_factor: int) -> jax.Array:
+    """``(*, C * r**2, H, W) -> (*, C, H * r, W * r)``.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.pixel_shuffle(jnp.ones((1, 8, 2, 3)), 2).shape
+    (1, 2, 4, 6)
+    """
+    x = jnp.asarray(input)
+    r = _check_factor("pixel_shuffle", upscale_factor, "upscale_factor")
+    if x.ndim < 3:
+        raise ValueError(f"pixel_shuffle expects input to have at least 3 dimensions, but got input with "
+                         f"{x.ndim} dimension(s)")
+    *lead, c, h, w = x.shape
+    if c % (r * r):
+        raise ValueError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+                         f"upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
+    n = len(lead)
+    y = x.reshape(*lead, c // (r * r), r, r, h, w)
+    y = y.transpose(*range(n + 1), n + 3, n + 1, n + 4, n + 2)
+    return y.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: ArrayLike, downscale_factor: int) -> jax.Array:
+    """``(*, C, H * r, W * r) -> (*, C * r**2, H, W)``, the inverse of :func:`pixel_shuffle`.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.pixel_unshuffle(jnp.ones((1, 2, 4, 6)), 2).shape
+    (1, 8, 2, 3)
+    """
+    x = jnp.asarray(input)
+    r = _check_factor("pixel_unshuffle", downscale_factor, "downscale_factor")
+    if x.ndim < 3:
+        raise ValueError(f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with "
+                         f"{x.ndim} dimension(s)")
+    *lead, c, h, w = x.shape
+    for name, v, i in (("height", h, -2), ("width", w, -1)):
+        if v % r:
+            raise ValueError(f"pixel_unshuffle expects {name} to be divisible by downscale_factor, but "
+                             f"input.size({i})={v} is not divisible by {r}")
+    n = len(lead)
+    y = x.reshape(*lead, c, h // r, r, w // r, r)
+    y = y.transpose(*range(n + 1), n + 2, n + 4, n + 1, n + 3)
+    return y.reshape(*lead, c * r * r, h // r, w // r)
+
+
+def channel_shuffle(input: ArrayLike, groups: int) -> jax.Array:
+    """Split the channels (dim 1) of ``(N, C, *)`` input into ``groups`` and interleave them.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.channel_shuffle(jnp.arange(4.0).reshape(1, 4, 1), 2)[0, :, 0].tolist()
+    [0.0, 2.0, 1.0, 3.0]
+    """
+    x = jnp.asarray(input)
+    if x.ndim <= 2:
+        raise ValueError(f"channel_shuffle expects input with > 2 dims, but got input with sizes {list(x.shape)}")
+    if int(groups) <= 0:
+        raise ValueError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    g, c = int(groups), x.shape[1]
+    if c % g:
+        raise ValueError(f"Number of channels must be divisible by groups. Got {c} channels and {g} groups.")
+    y = x.reshape(x.shape[0], g, c // g, *x.shape[2:])
+    return jnp.swapaxes(y, 1, 2).reshape(x.shape)

@@ -1,5 +1,29 @@
-"""channelshuffle layers."""
+"""Channel shuffle layer."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import jax
+
+from jnn import functional as F
+from jnn.modules.module import Module
+
+__all__ = ["ChannelShuffle"]
+
+
+class ChannelShuffle(Module):
+    """Split the channels (dim 1) of ``(N, C, *)`` input into ``groups`` and interleave them.
+
+    >>> import jax.numpy as jnp, jnn as nn
+    >>> nn.ChannelShuffle(2)(jnp.arange(4.0).reshape(1, 4, 1, 1)).ravel().tolist()
+    [0.0, 2.0, 1.0, 3.0]
+    """
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input: jax.Array) -> jax.Array:
+        return F.channel_shuffle(input, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"

@@ -197,3 +197,280 @@ def test_maxpool2d_rejects_wrong_rank():
         torch.nn.MaxPool2d(2)(torch.zeros(4, 4))
     with pytest.raises(ValueError, match="3D .* or 4D"):
         jnn.MaxPool2d(2)(jnp.zeros((4, 4)))
+
+
+# === the rest of the pooling family: 1-d/3-d max pooling, unpooling, average, adaptive, LP, fractional ======
+
+FAST = settings(max_examples=6, deadline=None)
+SPATIAL = {1: (7,), 2: (6, 5), 3: (5, 4, 5)}  # a few fixed shapes keep the number of XLA compiles down
+
+
+def _nt(v, n: int) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+def _first(y):
+    return y[0] if isinstance(y, tuple) else y
+
+
+def compare_with_grad(jfn, tfn, x: np.ndarray, *, atol: float = 1e-5, exact_indices: bool = True):
+    """Outputs (and indices) of jfn vs tfn, then d/dx of a weighted sum of the finite outputs."""
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    expected = tfn(tx)
+    out = jfn(jnp.asarray(x))
+    if isinstance(expected, tuple):
+        assert isinstance(out, tuple) and len(out) == 2
+        assert jnp.issubdtype(out[1].dtype, jnp.integer)
+        if exact_indices:
+            np.testing.assert_array_equal(np.asarray(out[1]), expected[1].numpy())
+    ty, y = _first(expected), _first(out)
+    assert y.shape == tuple(ty.shape) and y.dtype == jnp.float32
+    assert_close(y, ty, rtol=atol, atol=atol)
+    w = _cotangent(ty.numel()).reshape(tuple(ty.shape))
+    (torch.where(torch.isfinite(ty), ty, 0) * torch.from_numpy(w)).sum().backward()
+    g = jax.grad(lambda v: (jnp.where(jnp.isfinite(_first(jfn(v))), _first(jfn(v)), 0) * w).sum())(jnp.asarray(x))
+    assert_close(g, tx.grad, rtol=atol, atol=atol)
+
+
+def _input(n: int, batch, channels: int, seed: int, ties: bool = False) -> np.ndarray:
+    shape = ((channels,) if batch is None else (batch, channels)) + SPATIAL[n]
+    rng = np.random.default_rng(seed)
+    return (rng.integers(-2, 3, shape) if ties else rng.standard_normal(shape)).astype(np.float32)
+
+
+REPRS = [
+    ("MaxPool1d", (3,), {"stride": 2, "padding": 1, "return_indices": True}),
+    ("MaxPool3d", ((2, 1, 2),), {"dilation": 2, "ceil_mode": True}),
+    ("MaxUnpool1d", (2,), {}), ("MaxUnpool2d", (3, 2, 1), {}), ("MaxUnpool3d", ((2, 1, 2),), {}),
+    ("AvgPool1d", (3,), {"stride": 2, "padding": 1, "ceil_mode": True, "count_include_pad": False}),
+    ("AvgPool2d", (3,), {}), ("AvgPool2d", ((2, 3),), {"stride": 1, "padding": (1, 1), "divisor_override": 2}),
+    ("AvgPool3d", (2,), {"ceil_mode": True}),
+    ("AdaptiveAvgPool1d", (3,), {}), ("AdaptiveAvgPool2d", ((None, 3),), {}), ("AdaptiveAvgPool3d", (2,), {}),
+    ("AdaptiveMaxPool1d", (3,), {"return_indices": True}), ("AdaptiveMaxPool2d", ((2, None),), {}),
+    ("AdaptiveMaxPool3d", ((1, 2, 3),), {}),
+    ("LPPool1d", (2, 3), {}), ("LPPool2d", (1.5, (2, 3)), {"stride": 1, "ceil_mode": True}), ("LPPool3d", (2, 2), {}),
+    ("FractionalMaxPool2d", (2,), {"output_size": 3}), ("FractionalMaxPool3d", (2,), {"output_ratio": 0.5}),
+]
+
+
+@pytest.mark.parametrize("name, args, kw", REPRS)
+def test_pooling_layers_repr_attributes_and_state_match_torch(name, args, kw):
+    t, j = getattr(torch.nn, name)(*args, **kw), getattr(jnn, name)(*args, **kw)
+    assert repr(j) == repr(t)
+    assert list(j.state_dict()) == list(t.state_dict()) == []
+    for attr in ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "count_include_pad",
+                 "divisor_override", "output_size", "output_ratio", "return_indices", "norm_type"):
+        if hasattr(t, attr):
+            assert getattr(j, attr) == getattr(t, attr), attr
+
+
+def test_pooling_repr_literal_text():
+    assert repr(jnn.AvgPool1d(3)) == "AvgPool1d(kernel_size=(3,), stride=(3,), padding=(0,))"
+    assert repr(jnn.MaxUnpool2d(2)) == "MaxUnpool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))"
+    assert repr(jnn.LPPool2d(2, 3)) == "LPPool2d(norm_type=2, kernel_size=3, stride=None, ceil_mode=False)"
+    assert repr(jnn.AdaptiveAvgPool2d((None, 7))) == "AdaptiveAvgPool2d(output_size=(None, 7))"
+    assert repr(jnn.FractionalMaxPool2d(3, output_ratio=0.5)) == "FractionalMaxPool2d()"
+
+
+@st.composite
+def nd_pool_configs(draw, n: int, dilation: bool = True):
+    k = draw(st.one_of(st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * n)))
+    kk = _nt(k, n)
+    padding = draw(st.one_of(st.integers(0, min(kk) // 2), st.tuples(*[st.integers(0, e // 2) for e in kk])))
+    stride = draw(st.one_of(st.none(), st.integers(1, 3), st.tuples(*[st.integers(1, 2)] * n)))
+    kw = {"kernel_size": k, "stride": stride,
+          "padding": padding, "ceil_mode": draw(st.booleans())}
+    if dilation:
+        kw["dilation"] = draw(st.one_of(st.integers(1, 2), st.tuples(*[st.integers(1, 2)] * n)))
+    return kw
+
+
+@FAST
+@given(n=st.sampled_from([1, 3]), data=st.data(), batch=st.sampled_from([None, 0, 2]), ties=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_maxpool1d_3d_outputs_indices_and_gradients_match_torch(n, data, batch, ties, seed):
+    kw = data.draw(nd_pool_configs(n)) | {"return_indices": data.draw(st.booleans())}
+    t, j = getattr(torch.nn, f"MaxPool{n}d")(**kw), getattr(jnn, f"MaxPool{n}d")(**kw)
+    assert repr(j) == repr(t)
+    x = _input(n, batch, 2, seed, ties)
+    try:
+        t(torch.from_numpy(x))
+    except RuntimeError:  # a dilated kernel wider than the input: both reject it
+        with pytest.raises(ValueError, match=f"max_pool{n}d"):
+            j(jnp.asarray(x))
+        return
+    # a window wholly in padding has an index torch leaves meaningless; dilation 1 never has one
+    exact = all(e == 1 for e in _nt(kw["dilation"], n))
+    compare_with_grad(j, t, x, atol=0 if not ties else 1e-6, exact_indices=exact)
+
+
+def test_maxpool3d_indices_are_flat_volume_positions():
+    x = np.random.default_rng(3).standard_normal((2, 5, 6, 7)).astype(np.float32)
+    out, idx = jnn.MaxPool3d(2, 2, 1, return_indices=True)(jnp.asarray(x))
+    tout, tidx = torch.nn.MaxPool3d(2, 2, 1, return_indices=True)(torch.from_numpy(x))
+    np.testing.assert_array_equal(np.asarray(idx), tidx.numpy())
+    np.testing.assert_array_equal(np.asarray(out), tout.numpy())
+
+
+@FAST
+@given(n=st.sampled_from([1, 2, 3]), data=st.data(), batch=st.sampled_from([None, 0, 2]), seed=st.integers(0, 2**16))
+def test_avgpool_outputs_and_gradients_match_torch(n, data, batch, seed):
+    kw = data.draw(nd_pool_configs(n, dilation=False)) | {"count_include_pad": data.draw(st.booleans())}
+    if n > 1:
+        kw["divisor_override"] = data.draw(st.sampled_from([None, 1, 3]))
+    t, j = getattr(torch.nn, f"AvgPool{n}d")(**kw), getattr(jnn, f"AvgPool{n}d")(**kw)
+    assert repr(j) == repr(t)
+    compare_with_grad(j, t, _input(n, batch, 3, seed))
+
+
+@FAST
+@given(n=st.sampled_from([1, 2, 3]), data=st.data(), batch=st.sampled_from([None, 2]), ties=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_adaptive_pooling_outputs_indices_and_gradients_match_torch(n, data, batch, ties, seed):
+    entry = st.integers(1, 6) if n == 1 else st.one_of(st.none(), st.integers(1, 6))  # torch's 1-d takes no None
+    size = data.draw(st.one_of(st.integers(1, 8), st.tuples(*[entry] * n)))
+    x = _input(n, batch, 2, seed, ties)
+    ta, ja = getattr(torch.nn, f"AdaptiveAvgPool{n}d")(size), getattr(jnn, f"AdaptiveAvgPool{n}d")(size)
+    assert repr(ja) == repr(ta)
+    compare_with_grad(ja, ta, x)
+    tm = getattr(torch.nn, f"AdaptiveMaxPool{n}d")(size, return_indices=True)
+    jm = getattr(jnn, f"AdaptiveMaxPool{n}d")(size, return_indices=True)
+    compare_with_grad(jm, tm, x, atol=1e-6)
+
+
+@FAST
+@given(n=st.sampled_from([1, 2, 3]), data=st.data(), norm=st.sampled_from([1, 2, 3.5, float("inf")]),
+       batch=st.sampled_from([None, 2]), seed=st.integers(0, 2**16))
+def test_lppool_outputs_and_gradients_match_torch(n, data, norm, batch, seed):
+    kw = data.draw(nd_pool_configs(n, dilation=False))
+    kw.pop("padding")
+    if n == 1:
+        kw["kernel_size"] = _nt(kw["kernel_size"], 1)[0]  # torch's lp_pool1d multiplies by an int kernel_size
+    t, j = getattr(torch.nn, f"LPPool{n}d")(norm, **kw), getattr(jnn, f"LPPool{n}d")(norm, **kw)
+    assert repr(j) == repr(t)
+    x = np.abs(_input(n, batch, 2, seed)) + 0.1  # a fractional power of a negative sum is NaN in both
+    compare_with_grad(j, t, x, atol=2e-5)
+
+
+def test_lppool_zero_window_has_zero_gradient_like_torch():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    x[0, 0, 0, 0] = 1.0
+    compare_with_grad(jnn.LPPool2d(2, 2), torch.nn.LPPool2d(2, 2), x)
+
+
+@FAST
+@given(n=st.sampled_from([2, 3]), data=st.data(), batch=st.sampled_from([None, 1, 2]), ties=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_fractional_maxpool_with_given_samples_matches_torch(n, data, batch, ties, seed):
+    k = data.draw(st.one_of(st.integers(1, 2), st.tuples(*[st.integers(1, 2)] * n)))
+    if data.draw(st.booleans()):
+        kw = {"output_size": data.draw(st.one_of(st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * n)))}
+    else:
+        kw = {"output_ratio": data.draw(st.sampled_from([0.5, 0.75]))}
+    x = _input(n, batch, 2, seed, ties)
+    samples = torch.rand(1 if batch is None else batch, 2, n, generator=torch.Generator().manual_seed(seed))
+    t = getattr(torch.nn, f"FractionalMaxPool{n}d")(k, **kw, return_indices=True, _random_samples=samples)
+    j = getattr(jnn, f"FractionalMaxPool{n}d")(k, **kw, return_indices=True, _random_samples=samples.numpy())
+    assert list(j.state_dict()) == list(t.state_dict()) == ["_random_samples"]
+    try:
+        t(torch.from_numpy(x))
+    except RuntimeError:  # the output plus the kernel does not fit the input: both reject it
+        with pytest.raises(ValueError, match="too large"):
+            j(jnp.asarray(x))
+        return
+    compare_with_grad(j, t, x, atol=1e-6)
+
+
+def test_fractional_maxpool_draws_from_jnn_random():
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 3, 9, 9)).astype(np.float32))
+    m = jnn.FractionalMaxPool2d(2, output_size=4, return_indices=True)
+    with jnn.random.fork(jax.random.key(0)):
+        a = m(x)
+    with jnn.random.fork(jax.random.key(0)):
+        b = m(x)
+    with jnn.random.fork(jax.random.key(1)):
+        c = m(x)
+    np.testing.assert_array_equal(np.asarray(a[1]), np.asarray(b[1]))
+    assert not np.array_equal(np.asarray(a[1]), np.asarray(c[1]))  # different keys choose other windows
+    assert a[0].shape == (2, 3, 4, 4)
+    # every value is the maximum at its index
+    flat = np.asarray(x).reshape(2, 3, -1)
+    np.testing.assert_array_equal(np.take_along_axis(flat, np.asarray(a[1]).reshape(2, 3, -1), -1).reshape(2, 3, 4, 4),
+                                  np.asarray(a[0]))
+    with pytest.raises(jnn.random.MissingKeyError):
+        jax.jit(lambda mod, v: mod(v))(m, x)
+
+    def run(mod, v, key):
+        with jnn.random.fork(key):
+            return mod(v)
+    out = jax.jit(run)(m, x, jax.random.key(0))
+    np.testing.assert_array_equal(np.asarray(out[1]), np.asarray(a[1]))
+
+
+def test_fractional_maxpool_constructor_errors_match_torch():
+    for kw in ({}, {"output_size": 2, "output_ratio": 0.5}, {"output_ratio": 1.5}):
+        with pytest.raises(ValueError) as te:
+            torch.nn.FractionalMaxPool2d(2, **kw)
+        with pytest.raises(ValueError) as je:
+            jnn.FractionalMaxPool2d(2, **kw)
+        assert str(je.value) == str(te.value)
+    with pytest.raises(ValueError, match="too large"):
+        jnn.FractionalMaxPool2d(3, output_size=5)(jnp.zeros((1, 6, 6)))
+
+
+@FAST
+@given(n=st.sampled_from([1, 2, 3]), batch=st.sampled_from([None, 2]), stride=st.sampled_from([None, 1, 2]),
+       padding=st.integers(0, 1), sized=st.booleans(), seed=st.integers(0, 2**16))
+def test_maxunpool_inverts_maxpool_like_torch(n, batch, stride, padding, sized, seed):
+    x = _input(n, batch, 2, seed)
+    tp = getattr(torch.nn, f"MaxPool{n}d")(2, stride, padding, return_indices=True)
+    y, i = tp(torch.from_numpy(x))
+    size = SPATIAL[n] if sized else None
+    tu, ju = getattr(torch.nn, f"MaxUnpool{n}d")(2, stride, padding), getattr(jnn, f"MaxUnpool{n}d")(2, stride, padding)
+    assert repr(ju) == repr(tu)
+    try:
+        expected = tu(y, i, output_size=size)
+    except RuntimeError:  # an index outside the default output volume: both reject it
+        with pytest.raises(ValueError, match="invalid max index"):
+            ju(jnp.asarray(y.numpy()), jnp.asarray(i.numpy().astype(np.int32)), output_size=size)
+        return
+    out = ju(jnp.asarray(y.numpy()), jnp.asarray(i.numpy().astype(np.int32)), output_size=size)
+    np.testing.assert_array_equal(np.asarray(out), expected.numpy())
+    g = jax.grad(lambda v: (ju(v, jnp.asarray(i.numpy().astype(np.int32)), size) ** 2).sum())(jnp.asarray(y.numpy()))
+    ty = y.detach().clone().requires_grad_(True)
+    (tu(ty, i, output_size=size) ** 2).sum().backward()
+    assert_close(g, ty.grad)
+
+
+def test_maxunpool_output_size_errors_match_torch():
+    y, i = torch.nn.MaxPool2d(2, return_indices=True)(torch.randn(1, 1, 4, 4))
+    for size in ((7, 7), (4,)):
+        with pytest.raises(ValueError) as te:
+            torch.nn.MaxUnpool2d(2)(y, i, output_size=size)
+        with pytest.raises(ValueError) as je:
+            jnn.MaxUnpool2d(2)(jnp.asarray(y.numpy()), jnp.asarray(i.numpy().astype(np.int32)), output_size=size)
+        assert str(je.value) == str(te.value)
+
+
+@pytest.mark.parametrize("name, args, shape", [
+    ("MaxPool1d", (3, 2, 1), (2, 3, 9)), ("MaxPool3d", (2,), (1, 2, 4, 4, 4)),
+    ("AvgPool2d", (3, 2, 1), (2, 3, 7, 7)), ("AdaptiveAvgPool2d", (3,), (2, 3, 7, 8)),
+    ("AdaptiveMaxPool1d", (4,), (2, 3, 9)), ("LPPool2d", (2, 2), (1, 2, 4, 4)),
+])
+def test_pooling_layers_under_jit(name, args, shape):
+    x = np.abs(np.random.default_rng(0).standard_normal(shape)).astype(np.float32)
+    j, t = getattr(jnn, name)(*args), getattr(torch.nn, name)(*args)
+    assert_close(jax.jit(lambda m, v: m(v))(j, jnp.asarray(x)), t(torch.from_numpy(x)))
+
+
+@pytest.mark.parametrize("fn, args, shape", [
+    ("avg_pool2d", (3, 1, 2), (1, 1, 6, 6)),    # pad more than half the kernel
+    ("avg_pool1d", (4,), (1, 1, 3)),            # output size would be 0
+    ("max_pool3d", (2,), (1, 1, 1, 4, 4)),
+    ("max_pool1d", (2,), (4,)),                 # wrong rank
+])
+def test_pooling_functions_reject_what_torch_rejects(fn, args, shape):
+    with pytest.raises(RuntimeError):
+        getattr(torch.nn.functional, fn)(torch.zeros(shape), *args)
+    with pytest.raises(ValueError, match=fn):
+        getattr(jnn.functional, fn)(jnp.zeros(shape), *args)
