@@ -17,8 +17,8 @@ is small and documented:
 - Out-of-range class targets raise ``IndexError`` eagerly like torch; under ``jit`` the values cannot be
   inspected, so those losses come out NaN instead of silently wrong.
 - ``cross_entropy`` raises for ``label_smoothing < 0`` (torch silently ignores it for class-index targets).
-- ``max_pool2d``: where a window holds a NaN, values and indices match torch, but (without dilation) the
-  gradient goes to the window's largest number rather than to the NaN, as JAX's max-pool VJP does.
+- Max-type pools (``max_pool1d/2d/3d``, adaptive, fractional): where a window holds a NaN, values and indices
+  match torch, but the gradient may go to the window's largest number rather than to the NaN.
 - Errors raised by torch's C++ checks as ``RuntimeError`` are ``ValueError`` here (``TypeError``,
   ``IndexError`` and ``NotImplementedError`` where torch uses those), each naming the function.
 """
