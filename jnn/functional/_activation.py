@@ -15,6 +15,7 @@ __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "softmin",
     "threshold", "relu6", "hardtanh", "leaky_relu", "prelu", "rrelu", "elu", "celu", "selu", "gelu", "silu", "mish",
     "logsigmoid", "hardsigmoid", "hardswish", "hardshrink", "softshrink", "tanhshrink", "softplus", "softsign", "glu",
+    "gumbel_softmax",
 ]
 
 
@@ -451,3 +452,32 @@ def glu(input: ArrayLike, dim: int = -1) -> jax.Array:
         raise ValueError(f"glu: Halving dimension must be even, but dimension {dim} is size {x.shape[dim]}")
     a, b = jnp.split(x, 2, axis=dim)
     return (a * jax.nn.sigmoid(b)).astype(dtype)
+
+
+def gumbel_softmax(logits: ArrayLike, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1, *,
+                   key: jax.Array | None = None) -> jax.Array:
+    """Sample from the Gumbel-Softmax distribution: ``softmax((logits + g) / tau, dim)`` with Gumbel(0, 1) noise ``g``.
+
+    With ``hard=True`` the result is one-hot (at the argmax) in value, with the gradient of the soft sample
+    (straight-through: ``y_hard - stop_gradient(y_soft) + y_soft``). ``eps`` is deprecated and unused, as in
+    torch. The noise comes from ``key`` if given, else from ``jnn.random.next_key("gumbel_softmax")``; under
+    ``jax.jit`` with neither it raises :class:`jnn.random.MissingKeyError`.
+
+    >>> import jax, jnn.functional as F, jax.numpy as jnp
+    >>> F.gumbel_softmax(jnp.zeros((2, 3)), hard=True, key=jax.random.key(0)).sum(-1).tolist()
+    [1.0, 1.0]
+    """
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    x = _float(logits)
+    if key is None:
+        key = _jrandom.next_key("gumbel_softmax")
+    gumbels = jax.random.gumbel(key, x.shape, x.dtype)
+    y_soft = jax.nn.softmax((x + gumbels) / tau, axis=dim)
+    if not hard:
+        return y_soft
+    index = jnp.argmax(y_soft, axis=dim, keepdims=True)
+    axis = dim % x.ndim if x.ndim else 0
+    positions = jax.lax.broadcasted_iota(index.dtype, x.shape, axis) if x.ndim else jnp.zeros((), index.dtype)
+    y_hard = (positions == index).astype(y_soft.dtype)
+    return y_hard - jax.lax.stop_gradient(y_soft) + y_soft

@@ -1,4 +1,4 @@
-"""Resampling and rearranging images: interpolate, pixel_shuffle, channel_shuffle."""
+"""Resampling and rearranging images: interpolate, pixel_shuffle, channel_shuffle, affine_grid, grid_sample."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from jax.typing import ArrayLike
 from jnn.functional._pooling import adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d
 
 __all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "pixel_shuffle", "pixel_unshuffle",
-           "channel_shuffle"]
+           "channel_shuffle", "affine_grid", "grid_sample"]
 
 _MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
 _RANK = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
@@ -276,3 +276,212 @@ def channel_shuffle(input: ArrayLike, groups: int) -> jax.Array:
         raise ValueError(f"Number of channels must be divisible by groups. Got {c} channels and {g} groups.")
     y = x.reshape(x.shape[0], g, c // g, *x.shape[2:])
     return jnp.swapaxes(y, 1, 2).reshape(x.shape)
+
+
+_ALIGN_WARNING = ("Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. Please "
+                  "specify align_corners=True if the old behavior is desired. See the documentation of grid_sample "
+                  "for details.")
+
+
+def _linspace_from_neg_one(n: int, align_corners: bool, dtype) -> jax.Array:
+    if n <= 1:
+        return jnp.zeros((max(n, 0),), dtype)
+    r = jnp.linspace(-1.0, 1.0, n, dtype=dtype)
+    return r if align_corners else r * jnp.asarray((n - 1) / n, dtype)
+
+
+def affine_grid(theta: ArrayLike, size: Sequence[int], align_corners: bool | None = None) -> jax.Array:
+    """Sampling grid for :func:`grid_sample` from a batch of affine matrices, like ``torch.nn.functional.affine_grid``.
+
+    ``theta`` is ``(N, 2, 3)`` for ``size=(N, C, H, W)`` (grid ``(N, H, W, 2)``) or ``(N, 3, 4)`` for
+    ``size=(N, C, D, H, W)`` (grid ``(N, D, H, W, 3)``). ``align_corners=None`` means False, with torch's warning.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.affine_grid(jnp.array([[[1.0, 0, 0], [0, 1, 0]]]), (1, 1, 2, 2), align_corners=True)[0, 0].tolist()
+    [[-1.0, -1.0], [1.0, -1.0]]
+    """
+    if align_corners is None:
+        warnings.warn(_ALIGN_WARNING, stacklevel=2)
+        align_corners = False
+    t = jnp.asarray(theta)
+    if not jnp.issubdtype(t.dtype, jnp.floating):
+        raise ValueError(f"Expected theta to have floating point type, but got {t.dtype}")
+    size = tuple(int(v) for v in size)
+    if len(size) == 4:
+        if t.ndim != 3 or t.shape[-2:] != (2, 3):
+            raise ValueError(f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. Got "
+                             f"{tuple(t.shape)}.")
+        spatial = size[-2:]
+    elif len(size) == 5:
+        if t.ndim != 3 or t.shape[-2:] != (3, 4):
+            raise ValueError(f"Expected a batch of 3D affine matrices of shape Nx3x4 for size {size}. Got "
+                             f"{tuple(t.shape)}.")
+        spatial = size[-3:]
+    else:
+        raise NotImplementedError(f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
+                                  f"respectively. Got size {size}.")
+    if align_corners and min(spatial) == 1:
+        warnings.warn("Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
+                      "align_corners=True. This is not an intended use case of affine_grid. See the documentation "
+                      "of affine_grid for details.", stacklevel=2)
+    elif min(size) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {size}")
+    if t.shape[0] != size[0]:
+        raise ValueError(f"affine_grid: theta has batch size {t.shape[0]} but size asks for {size[0]}")
+    # base grid [..., (x, y[, z], 1)] with x along the last spatial dim
+    axes = [_linspace_from_neg_one(n, bool(align_corners), t.dtype) for n in spatial]
+    mesh = jnp.meshgrid(*axes, indexing="ij")  # one array per spatial dim, in (D,) H, W order
+    base = jnp.stack([*mesh[::-1], jnp.ones(spatial, t.dtype)], axis=-1)
+    grid = jnp.einsum("...k,njk->n...j", base, t, precision=jax.lax.Precision.HIGHEST)
+    return grid.astype(t.dtype)
+
+
+def _where_clip(c: jax.Array, size: int) -> jax.Array:
+    # torch's clip_coordinates: gradient 0 on and beyond either bound
+    hi = jnp.asarray(size - 1, c.dtype)
+    return jnp.where(c <= 0, jnp.zeros((), c.dtype), jnp.where(c >= hi, hi, c))
+
+
+def _reflect(c: jax.Array, twice_low: int, twice_high: int) -> jax.Array:
+    if twice_low == twice_high:
+        return jnp.zeros_like(c)
+    lo = twice_low / 2
+    span = (twice_high - twice_low) / 2
+    c = jnp.where(c < lo, lo - c, c - lo)
+    extra = jnp.fmod(c, span)
+    flips = jnp.floor(jax.lax.stop_gradient(c) / span)
+    return jnp.where(jnp.fmod(flips, 2) == 0, extra + lo, span - extra + lo)
+
+
+def _pad_coord(c: jax.Array, size: int, padding_mode: str, align_corners: bool) -> jax.Array:
+    if padding_mode == "border":
+        return _where_clip(c, size)
+    if padding_mode == "reflection":
+        c = _reflect(c, 0, 2 * (size - 1)) if align_corners else _reflect(c, -1, 2 * size - 1)
+        return _where_clip(c, size)
+    return c
+
+
+def _gather(x: jax.Array, idx: list, valid: jax.Array | None) -> jax.Array:
+    """``x[n, :, idx_0, idx_1, ...]`` for (N, *O) integer index arrays; zero where not ``valid``."""
+    n, c, *spatial = x.shape
+    flat = jnp.zeros_like(idx[0])
+    for i, size in zip(idx, spatial, strict=True):
+        flat = flat * size + jnp.clip(i, 0, size - 1)
+    out_shape = flat.shape[1:]
+    m = math.prod(out_shape)
+    flat = flat.reshape(n, 1, m)
+    v = jnp.take_along_axis(x.reshape(n, c, math.prod(spatial)), jnp.broadcast_to(flat, (n, c, m)), axis=2)
+    v = v.reshape(n, c, *out_shape)
+    if valid is not None:
+        v = jnp.where(valid[:, None], v, jnp.zeros((), v.dtype))
+    return v
+
+
+def _in_bounds(idx: list, spatial: Sequence[int]) -> jax.Array:
+    ok = None
+    for i, size in zip(idx, spatial, strict=True):
+        k = (i >= 0) & (i < size)
+        ok = k if ok is None else ok & k
+    return ok
+
+
+def _cubic_coeffs(t: jax.Array) -> list:
+    a = -0.75
+
+    def near(v):
+        return ((a + 2) * v - (a + 3)) * v * v + 1
+
+    def far(v):
+        return ((a * v - 5 * a) * v + 8 * a) * v - 4 * a
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+def grid_sample(input: ArrayLike, grid: ArrayLike, mode: str = "bilinear", padding_mode: str = "zeros",
+                align_corners: bool | None = None) -> jax.Array:
+    """Sample ``input`` at the normalised ``grid`` locations, like ``torch.nn.functional.grid_sample``.
+
+    ``input`` ``(N, C, H, W)`` with ``grid`` ``(N, Ho, Wo, 2)``, or ``(N, C, D, H, W)`` with ``(N, Do, Ho, Wo, 3)``;
+    ``grid[..., 0]`` is x (width), ``grid[..., 1]`` is y (height)[, ``grid[..., 2]`` is z (depth)], in [-1, 1].
+    Modes ``bilinear`` (trilinear for 5-D), ``nearest`` (round half to even) and ``bicubic`` (4-D only);
+    padding ``zeros``, ``border``, ``reflection``. ``align_corners=None`` means False, with torch's warning.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> x = jnp.arange(4.0).reshape(1, 1, 2, 2)
+    >>> F.grid_sample(x, jnp.zeros((1, 1, 1, 2)), align_corners=True).tolist()
+    [[[[1.5]]]]
+    """
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', but "
+                         f"got: '{mode}'")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+                         f"'reflection', but got: '{padding_mode}'")
+    if align_corners is None:
+        warnings.warn(_ALIGN_WARNING, stacklevel=2)
+        align_corners = False
+    x, g = jnp.asarray(input), jnp.asarray(grid)
+    if x.dtype != g.dtype:
+        raise ValueError(f"grid_sampler(): expected input and grid to have same dtype, but input has {x.dtype} and "
+                         f"grid has {g.dtype}")
+    if x.ndim == 0 or g.ndim == 0:
+        raise ValueError(f"grid_sampler(): expected 4D or 5D input and grid, but got input with sizes "
+                         f"{list(x.shape)} and grid with sizes {list(g.shape)}")
+    if x.shape[0] != g.shape[0]:
+        raise ValueError(f"grid_sampler(): expected grid and input to have same batch size, but got input with sizes "
+                         f"{list(x.shape)} and grid with sizes {list(g.shape)}")
+    d = x.ndim - 2
+    if g.shape[-1] != d:
+        raise ValueError(f"grid_sampler(): expected grid to have size {d} in last dimension, but got grid with sizes "
+                         f"{list(g.shape)}")
+    for i in range(2, x.ndim):
+        if x.shape[i] <= 0:
+            raise ValueError(f"grid_sampler(): expected input to have non-empty spatial dimensions, but input has "
+                             f"sizes {list(x.shape)} with dimension {i} being empty")
+    if mode == "bicubic" and d != 2:
+        raise ValueError("grid_sampler(): bicubic interpolation only supports 4D input")
+    if x.ndim not in (4, 5) or g.ndim != x.ndim:
+        raise ValueError(f"grid_sampler(): expected {4 if x.ndim == 4 else 5}D input and grid with same number of "
+                         f"dimensions, but got input with sizes {list(x.shape)} and grid with sizes {list(g.shape)}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise ValueError(f"grid_sample: expected floating point input and grid, but got {x.dtype}")
+    spatial = x.shape[2:]
+    ac = bool(align_corners)
+    # coordinate along spatial axis k (0 = first spatial dim) is grid[..., d - 1 - k]
+    coords = []
+    for k, size in enumerate(spatial):
+        c = g[..., d - 1 - k]
+        coords.append(((c + 1) / 2) * (size - 1) if ac else ((c + 1) * size - 1) / 2)
+    if mode == "bicubic":
+        bases = [jnp.floor(jax.lax.stop_gradient(c)) for c in coords]
+        ws = [_cubic_coeffs(c - b) for c, b in zip(coords, bases, strict=True)]
+        out = None
+        for iy in range(4):
+            for ix in range(4):
+                taps = []
+                for k, size in enumerate(spatial):
+                    j = iy if k == 0 else ix
+                    tap = _pad_coord(bases[k] - 1 + j, size, padding_mode, ac)
+                    taps.append(tap.astype(jnp.int32))
+                valid = _in_bounds(taps, spatial) if padding_mode == "zeros" else None
+                w = ws[1][ix] * ws[0][iy]
+                term = _gather(x, taps, valid) * w[:, None]
+                out = term if out is None else out + term
+        return out
+    coords = [_pad_coord(c, size, padding_mode, ac) for c, size in zip(coords, spatial, strict=True)]
+    if mode == "nearest":
+        idx = [jnp.round(jax.lax.stop_gradient(c)).astype(jnp.int32) for c in coords]
+        return _gather(x, idx, _in_bounds(idx, spatial))
+    lows = [jnp.floor(jax.lax.stop_gradient(c)) for c in coords]
+    out = None
+    for corner in np.ndindex(*([2] * d)):
+        w = None
+        for k in reversed(range(d)):  # weights multiplied x first, as torch does
+            lo, c = lows[k], coords[k]
+            wk = (c - lo) if corner[k] else (lo + 1 - c)
+            w = wk if w is None else w * wk
+        idx = [(lows[k] + corner[k]).astype(jnp.int32) for k in range(d)]
+        term = _gather(x, idx, _in_bounds(idx, spatial)) * w[:, None]
+        out = term if out is None else out + term
+    return out
