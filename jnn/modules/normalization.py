@@ -147,7 +147,7 @@ class LocalResponseNorm(Module):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
-class CrossMapLRN2d(Module):
+class CrossMapLRN2d(LocalResponseNorm):
     """torch's legacy cross-channel LRN for 4D ``(N, C, H, W)`` input:
     ``x / (k + alpha / size * sum of squares over a window of size channels) ** beta``.
 
@@ -158,11 +158,7 @@ class CrossMapLRN2d(Module):
     """
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1) -> None:
-        super().__init__()
-        self.size = size
-        self.alpha = alpha
-        self.beta = beta
-        self.k = k
+        super().__init__(size, alpha, beta, k)  # same attributes and repr; only torch's default k differs
 
     def forward(self, input: jax.Array) -> jax.Array:
         x = jnp.asarray(input)
@@ -178,6 +174,3 @@ class CrossMapLRN2d(Module):
         summed = csum[:, hi] - csum[:, lo] + jnp.where((lo >= 1)[:, None, None], sq[:, :1], 0.0)
         scale = self.k + (self.alpha / self.size) * summed
         return (x / scale**self.beta).astype(x.dtype)
-
-    def extra_repr(self) -> str:
-        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
