@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import warnings
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
@@ -117,6 +119,26 @@ def _bump() -> None:
     _version[0] += 1
 
 
+# Global forward hooks (torch's ``register_module_forward_hook`` & co.): they run around every module's forward.
+# Mutated in place; their ids go into every treedef (``_global_hook_ids``) so jitted functions retrace on change.
+_global_forward_pre_hooks: dict[int, Callable] = {}
+_global_forward_hooks: dict[int, Callable] = {}
+_global_forward_hooks_with_kwargs: dict[int, bool] = {}
+_global_forward_hooks_always_called: dict[int, bool] = {}
+_GLOBAL_HOOK_SLOTS = {
+    "_forward_pre_hooks": _global_forward_pre_hooks,
+    "_forward_hooks": _global_forward_hooks,
+    "_forward_hooks_with_kwargs": _global_forward_hooks_with_kwargs,
+    "_forward_hooks_always_called": _global_forward_hooks_always_called,
+}
+
+
+def _global_hook_ids() -> tuple:
+    if not (_global_forward_pre_hooks or _global_forward_hooks):
+        return ()
+    return (*_global_forward_pre_hooks, None, *_global_forward_hooks)
+
+
 # The last parameters/buffers handed out (by attribute access or named_parameters/buffers), so that
 # ``jnn.init.zeros_(layer.bias)`` can write its result back into the slot the array came from.
 _recent_handouts: deque = deque(maxlen=16)
@@ -190,14 +212,19 @@ class _ModuleDef:
 
 
 class _TreeDef:
-    """The whole module graph: one node per distinct module, slots pointing at leaf or node indices (-1: None)."""
+    """The whole module graph: one node per distinct module, slots pointing at leaf or node indices (-1: None).
 
-    __slots__ = ("nodes", "num_leaves", "_hash")
+    ``global_hooks`` is the set of global forward hooks at flattening time (their ids), so that a jitted function
+    taking a module retraces when ``register_module_forward_hook`` & co. add or remove one.
+    """
 
-    def __init__(self, nodes: tuple, num_leaves: int) -> None:
+    __slots__ = ("nodes", "num_leaves", "global_hooks", "_hash")
+
+    def __init__(self, nodes: tuple, num_leaves: int, global_hooks: tuple = ()) -> None:
         self.nodes = nodes
         self.num_leaves = num_leaves
-        self._hash = hash(nodes)
+        self.global_hooks = global_hooks
+        self._hash = hash((nodes, global_hooks))
 
     def __hash__(self) -> int:
         return self._hash
@@ -205,6 +232,7 @@ class _TreeDef:
     def __eq__(self, other: object) -> bool:
         return self is other or (
             isinstance(other, _TreeDef) and self._hash == other._hash and self.nodes == other.nodes
+            and self.global_hooks == other.global_hooks
         )
 
     def __repr__(self) -> str:
@@ -253,7 +281,7 @@ def _walk(root: Module, with_names: bool) -> tuple[list, _TreeDef, list[str] | N
         return index
 
     visit(root, "")
-    return leaves, _TreeDef(tuple(nodes), len(leaves)), names
+    return leaves, _TreeDef(tuple(nodes), len(leaves), _global_hook_ids()), names
 
 
 def _build(treedef: _TreeDef, leaves: list) -> list[Module]:
@@ -397,8 +425,13 @@ class Module:
         d["_non_persistent_buffers_set"] = frozenset()
         d["_frozen_parameters"] = frozenset()
         d["_modules"] = {}
+        # Hooks live in the static part of the pytree and are replaced, never mutated (copy-on-write): copies made
+        # by transformations share these dicts, and jax.jit retraces when a hook is added or removed.
         d["_forward_pre_hooks"] = {}
+        d["_forward_pre_hooks_with_kwargs"] = {}
         d["_forward_hooks"] = {}
+        d["_forward_hooks_with_kwargs"] = {}
+        d["_forward_hooks_always_called"] = {}
 
     forward: Callable[..., Any]
 
@@ -409,21 +442,66 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         d = self.__dict__
-        if d.get("_forward_pre_hooks") or d.get("_forward_hooks"):
-            return self._call_with_hooks(*args, **kwargs)
+        if d.get("_forward_pre_hooks") or d.get("_forward_hooks") or _global_forward_pre_hooks or _global_forward_hooks:
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
 
-    def _call_with_hooks(self, *args: Any, **kwargs: Any) -> Any:
-        for hook in list(self._forward_pre_hooks.values()):
-            result = hook(self, args)
-            if result is not None:
-                args = result if isinstance(result, tuple) else (result,)
-        output = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, output)
-            if result is not None:
-                output = result
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        """torch's order: global pre-hooks, pre-hooks, forward, global hooks, hooks; ``always_call`` hooks also
+        run when something before them raised (their own errors then become warnings)."""
+        d = self.__dict__
+        output = None
+        called: set[int] = set()
+        try:
+            pre_with_kwargs = d.get("_forward_pre_hooks_with_kwargs", {})
+            for hook_id, hook in (*_global_forward_pre_hooks.items(), *d.get("_forward_pre_hooks", {}).items()):
+                if hook_id in pre_with_kwargs:
+                    result = hook(self, args, kwargs)
+                    if result is not None:
+                        if not (isinstance(result, tuple) and len(result) == 2):
+                            raise RuntimeError(
+                                "forward pre-hook must return None or a tuple of (new_args, new_kwargs), but got "
+                                f"{result}."
+                            )
+                        args, kwargs = result
+                else:
+                    result = hook(self, args)
+                    if result is not None:
+                        args = result if isinstance(result, tuple) else (result,)
+            output = self.forward(*args, **kwargs)
+            for hook_id, hook, with_kwargs, always in self._forward_hook_entries():
+                if always:
+                    called.add(hook_id)
+                result = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
+                if result is not None:
+                    output = result
+        except Exception:
+            for hook_id, hook, with_kwargs, always in self._forward_hook_entries():
+                if not always or hook_id in called:
+                    continue
+                try:
+                    result = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
+                    if result is not None:
+                        output = result
+                except Exception as error:
+                    warnings.warn(
+                        f"{'global module' if hook_id in _global_forward_hooks else 'module'} forward hook with "
+                        "``always_call=True`` raised an exception that was silenced as another error was raised "
+                        f"in forward: {error}",
+                        stacklevel=2,
+                    )
+            raise
         return output
+
+    def _forward_hook_entries(self) -> list[tuple[int, Callable, bool, bool]]:
+        d = self.__dict__
+        entries = [
+            (i, hook, i in _global_forward_hooks_with_kwargs, i in _global_forward_hooks_always_called)
+            for i, hook in _global_forward_hooks.items()
+        ]
+        with_kwargs, always = d.get("_forward_hooks_with_kwargs", {}), d.get("_forward_hooks_always_called", {})
+        entries += [(i, hook, i in with_kwargs, i in always) for i, hook in d.get("_forward_hooks", {}).items()]
+        return entries
 
     # -- static-structure cache --------------------------------------------------------------------------
 
@@ -920,13 +998,71 @@ class Module:
 
     # -- hooks --------------------------------------------------------------------------------------------
 
-    def register_forward_pre_hook(self, hook: Callable) -> _RemovableHandle:
-        """``hook(module, args) -> None or new args`` runs before ``forward`` (also while tracing)."""
-        return _RemovableHandle(self, "_forward_pre_hooks", hook)
+    def _add_hook(self, slots: str, hook: Callable, prepend: bool, flags: tuple[str, ...], who: str):
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}.{who}: the hook must be callable, got {type(hook).__name__}")
+        handle = _RemovableHandle(self, (slots, *flags))
+        d = self.__dict__
+        hooks = d.get(slots, {})
+        self._set_static(slots, {handle.id: hook, **hooks} if prepend else {**hooks, handle.id: hook})
+        for flag in flags:
+            self._set_static(flag, {**d.get(flag, {}), handle.id: True})
+        return handle
 
-    def register_forward_hook(self, hook: Callable) -> _RemovableHandle:
-        """``hook(module, args, output) -> None or new output`` runs after ``forward`` (also while tracing)."""
-        return _RemovableHandle(self, "_forward_hooks", hook)
+    def register_forward_pre_hook(
+        self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> _RemovableHandle:
+        """Run ``hook(module, args) -> None or new args`` before every ``forward`` (a non-tuple result is wrapped
+        in a tuple). With ``with_kwargs=True``: ``hook(module, args, kwargs) -> None or (new_args, new_kwargs)``.
+        ``prepend=True`` runs it before the hooks already registered.
+
+        Hooks are part of the module's static pytree structure: they run while ``jax.jit`` traces, and adding or
+        removing one makes jit retrace. Returns a handle; ``handle.remove()`` (or a ``with`` block) takes it off.
+
+        >>> import jax.numpy as jnp, jnn as nn
+        >>> net = nn.Identity()
+        >>> with net.register_forward_pre_hook(lambda module, args: args[0] * 2):
+        ...     print(net(jnp.ones(2)))
+        [2. 2.]
+        >>> print(net(jnp.ones(2)))
+        [1. 1.]
+        """
+        flags = ("_forward_pre_hooks_with_kwargs",) if with_kwargs else ()
+        return self._add_hook("_forward_pre_hooks", hook, prepend, flags, "register_forward_pre_hook")
+
+    def register_forward_hook(
+        self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False, always_call: bool = False
+    ) -> _RemovableHandle:
+        """Run ``hook(module, args, output) -> None or new output`` after every ``forward``; with
+        ``with_kwargs=True`` the hook is ``hook(module, args, kwargs, output)``. ``always_call=True`` runs it
+        even if forward (or an earlier hook) raised. Under ``jax.jit`` the hook runs while tracing: to take
+        intermediate outputs out of a jitted function, return them (see :func:`jnn.capture_outputs`).
+
+        >>> import jax.numpy as jnp, jnn as nn
+        >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+        >>> shapes = []
+        >>> handle = net[1].register_forward_hook(lambda module, args, output: shapes.append(output.shape))
+        >>> _ = net(jnp.ones((5, 3)))
+        >>> handle.remove()
+        >>> shapes
+        [(5, 4)]
+        """
+        flags = (("_forward_hooks_with_kwargs",) if with_kwargs else ()) + (
+            ("_forward_hooks_always_called",) if always_call else ()
+        )
+        return self._add_hook("_forward_hooks", hook, prepend, flags, "register_forward_hook")
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False) -> _RemovableHandle:
+        """Not available in JAX (raises NotImplementedError with the alternatives)."""
+        raise NotImplementedError(_no_backward_hooks(f"{type(self).__name__}.register_full_backward_hook"))
+
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False) -> _RemovableHandle:
+        """Not available in JAX (raises NotImplementedError with the alternatives)."""
+        raise NotImplementedError(_no_backward_hooks(f"{type(self).__name__}.register_full_backward_pre_hook"))
+
+    def register_backward_hook(self, hook: Callable) -> _RemovableHandle:
+        """Not available in JAX (raises NotImplementedError with the alternatives)."""
+        raise NotImplementedError(_no_backward_hooks(f"{type(self).__name__}.register_backward_hook"))
 
     # -- printing -----------------------------------------------------------------------------------------
 
@@ -952,24 +1088,108 @@ class Module:
 
 
 class _RemovableHandle:
-    """Returned by the hook registrations; ``handle.remove()`` takes the hook off again."""
+    """What the hook registrations return (torch.utils.hooks.RemovableHandle): ``handle.remove()`` takes the
+    hook off the module it was registered on; ``with handle:`` removes it at the end of the block. ``handle.id``
+    is the hook's key in the module's hook dicts.
+
+    Copies of the module made before the removal (e.g. a module returned from a jitted function) keep the hook.
+    """
 
     _ids = itertools.count()
 
-    def __init__(self, module: Module, slots: str, hook: Callable) -> None:
-        self.module, self.slots, self.id = module, slots, next(self._ids)
-        module._set_static(slots, {**module.__dict__[slots], self.id: hook})  # copy-on-write: copies share dicts
+    def __init__(self, module: Module | None, slots: tuple[str, ...]) -> None:
+        self.id = next(self._ids)
+        self._module = None if module is None else weakref.ref(module)
+        self._slots = slots
 
     def remove(self) -> None:
-        hooks = dict(self.module.__dict__[self.slots])
-        if hooks.pop(self.id, None) is not None:
-            self.module._set_static(self.slots, hooks)
+        if self._module is None:  # a global hook
+            if any([_GLOBAL_HOOK_SLOTS[name].pop(self.id, None) is not None for name in self._slots]):
+                _bump()
+            return
+        module = self._module()
+        if module is None:
+            return
+        d = module.__dict__
+        for name in self._slots:
+            hooks = d.get(name, {})
+            if self.id in hooks:  # copy-on-write: copies made earlier keep sharing the old dict
+                module._set_static(name, {k: v for k, v in hooks.items() if k != self.id})
 
     def __enter__(self) -> _RemovableHandle:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.remove()
+
+    def __repr__(self) -> str:
+        return f"<RemovableHandle id={self.id}>"
+
+
+RemovableHandle = _RemovableHandle
+
+
+def _no_backward_hooks(who: str) -> str:
+    return (
+        f"{who}: jnn modules have no backward pass of their own to hook. JAX differentiates whole functions "
+        "(jax.grad, jax.vjp), so there is no per-module backward call. Alternatives: take gradients with respect "
+        "to the params dict of `apply, params, buffers = jnn.split(net)` (keyed by state_dict names, e.g. "
+        "grads['fc.weight']); for the gradient with respect to a module's output, use jax.vjp on a function "
+        "of that output; to change gradients flowing through a module, return a jax.custom_vjp function of "
+        "the output from a forward hook."
+    )
+
+
+def _register_global(slots: tuple[str, ...], hook: Callable, who: str) -> _RemovableHandle:
+    if not callable(hook):
+        raise TypeError(f"{who}: the hook must be callable, got {type(hook).__name__}")
+    handle = _RemovableHandle(None, slots)
+    _GLOBAL_HOOK_SLOTS[slots[0]][handle.id] = hook
+    for flag in slots[1:]:
+        _GLOBAL_HOOK_SLOTS[flag][handle.id] = True
+    _bump()  # cached flattenings carry the global hook ids: recompute them
+    return handle
+
+
+def register_module_forward_pre_hook(hook: Callable) -> _RemovableHandle:
+    """A forward pre-hook for every module (``hook(module, args)``), run before the modules' own pre-hooks.
+
+    >>> import jax.numpy as jnp, jnn as nn
+    >>> from jnn.modules.module import register_module_forward_pre_hook
+    >>> seen = []
+    >>> with register_module_forward_pre_hook(lambda module, args: seen.append(type(module).__name__)):
+    ...     _ = nn.Sequential(nn.Linear(2, 2), nn.Tanh())(jnp.ones(2))
+    >>> seen
+    ['Sequential', 'Linear', 'Tanh']
+    """
+    return _register_global(("_forward_pre_hooks",), hook, "register_module_forward_pre_hook")
+
+
+def register_module_forward_hook(
+    hook: Callable, *, with_kwargs: bool = False, always_call: bool = False
+) -> _RemovableHandle:
+    """A forward hook for every module (``hook(module, args, output)``), run before the modules' own hooks.
+    A jitted function that takes a module retraces when global hooks change; one that closes over a split
+    ``apply`` does not."""
+    slots = ("_forward_hooks",) + (("_forward_hooks_with_kwargs",) if with_kwargs else ()) + (
+        ("_forward_hooks_always_called",) if always_call else ()
+    )
+    return _register_global(slots, hook, "register_module_forward_hook")
+
+
+def register_module_full_backward_hook(hook: Callable) -> _RemovableHandle:
+    """Not available in JAX (raises NotImplementedError with the alternatives)."""
+    raise NotImplementedError(_no_backward_hooks("register_module_full_backward_hook"))
+
+
+def register_module_full_backward_pre_hook(hook: Callable) -> _RemovableHandle:
+    """Not available in JAX (raises NotImplementedError with the alternatives)."""
+    raise NotImplementedError(_no_backward_hooks("register_module_full_backward_pre_hook"))
+
+
+def register_module_backward_hook(hook: Callable) -> _RemovableHandle:
+    """Not available in JAX (raises NotImplementedError with the alternatives)."""
+    raise NotImplementedError(_no_backward_hooks("register_module_backward_hook"))
 
 
 jax.tree_util.register_pytree_with_keys(Module, _flatten_with_keys, _unflatten, flatten_func=_flatten)
