@@ -8,13 +8,18 @@
 (10,)
 """
 
-from jnn import functional, init, random
+from jnn import amp, functional, init, optim, random, sharding, transforms, utils
 from jnn.modules import *  # noqa: F403
 from jnn.modules import __all__ as _modules_all
 from jnn.random import manual_seed
 from jnn.serialization import load, save
 from jnn.stateless import Apply, merge, split
+from jnn.summary import capture_outputs, feature_extractor, summary
+from jnn.transforms import scan_layers
+from jnn.utils.checkpoint import checkpoint
 
 __version__ = "0.1.0"
 
-__all__ = [*_modules_all, "functional", "init", "random", "manual_seed", "save", "load", "split", "merge", "Apply"]
+__all__ = [*_modules_all, "amp", "functional", "init", "optim", "random", "sharding", "manual_seed", "save", "load",
+           "split", "merge", "Apply", "transforms", "utils", "scan_layers", "checkpoint",
+           "summary", "capture_outputs", "feature_extractor"]
