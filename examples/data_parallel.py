@@ -58,15 +58,8 @@ def train(mode: str, mesh, args, data) -> dict:
     optimizer = optax.adamw(args.lr, weight_decay=1e-4)
     opt_state = optimizer.init(params)  # the moments take the parameters' shardings
 
-    def loss_fn(params, buffers, x, y, key):
-        logits, new_buffers = apply(params, buffers, x, train=True, key=key)
-        return F.cross_entropy(logits, y), new_buffers
-
-    @jax.jit
-    def train_step(params, opt_state, buffers, x, y, key):
-        (loss, buffers), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, buffers, x, y, key)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, buffers, loss
+    # loss, gradients, AdamW update and the new BatchNorm statistics in one jitted, buffer-donating step
+    train_step = jnn.optim.make_train_step(apply, optimizer, F.cross_entropy)
 
     rng = np.random.default_rng(args.seed)
     batches = []
@@ -82,7 +75,7 @@ def train(mode: str, mesh, args, data) -> dict:
         if mesh is not None:
             x, y = jnn.sharding.shard_batch((x, y), mesh)  # one global array, split on dim 0 over "data"
         key, step_key = jax.random.split(key)
-        params, opt_state, buffers, loss = train_step(params, opt_state, buffers, x, y, step_key)
+        params, buffers, opt_state, loss = train_step(params, buffers, opt_state, x, y, key=step_key)
         losses.append(float(loss))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     logits, _ = jax.jit(lambda p, b, x: apply(p, b, x, train=False))(params, buffers, x_test)

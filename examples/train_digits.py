@@ -72,15 +72,8 @@ def main() -> None:
     optimizer = optax.adamw(args.lr, weight_decay=1e-4)
     opt_state = optimizer.init(params)
 
-    def loss_fn(params, buffers, x, y, key):
-        logits, new_buffers = apply(params, buffers, x, train=True, key=key)
-        return F.cross_entropy(logits, y), new_buffers
-
-    @jax.jit
-    def train_step(params, opt_state, buffers, x, y, key):
-        (loss, buffers), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, buffers, x, y, key)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, buffers, loss
+    # loss, gradients, AdamW update and the new BatchNorm statistics in one jitted, buffer-donating step
+    train_step = jnn.optim.make_train_step(apply, optimizer, F.cross_entropy)
 
     evaluate = jax.jit(lambda p, b, x: apply(p, b, x, train=False)[0])
     key = jax.random.key(args.seed)
@@ -93,8 +86,8 @@ def main() -> None:
         for i in range(0, len(order) - args.batch_size + 1, args.batch_size):
             batch = order[i : i + args.batch_size]
             key, step_key = jax.random.split(key)
-            params, opt_state, buffers, loss = train_step(
-                params, opt_state, buffers, x_train[batch], y_train[batch], step_key)
+            params, buffers, opt_state, loss = train_step(
+                params, buffers, opt_state, x_train[batch], y_train[batch], key=step_key)
             epoch_losses.append(loss)
         losses.append(float(np.mean(jax.device_get(epoch_losses))))
         accuracies.append(float((evaluate(params, buffers, x_test).argmax(-1) == y_test).mean()))
