@@ -1,11 +1,14 @@
 """Compile time against depth: a stack of identical Transformer-encoder blocks, unrolled vs ``jnn.scan_layers``.
 
-    python benchmarks/scan_depth.py [--depths 8 32 64] [--d-model 64] [--block transformer|mlp] [--tiny]
+    python benchmarks/scan_depth.py [--depths 8 32 64] [--d-model 64] [--nhead 4] [--block transformer|mlp] [--tiny]
 
 For each depth, a jitted training step (forward + backward + SGD update through ``jnn.split``) is lowered and
-compiled (``jax.jit(step).lower(...).compile()``, timed together), then run ``steps`` times; the table shows
-the compile time, the median step time, and the unrolled/scanned compile-time ratio. The target is 64
-scanned blocks compiling in at most 1/5 of the unrolled time. ``run()`` returns the rows for other scripts.
+compiled (``jax.jit(step).lower(...).compile()``, timed together), then run ``steps`` times. Three modes: the
+blocks in a Python loop ('unrolled'); ``jnn.scan_layers`` with per-layer parameters in the training state
+('scanned': stacked inside the step, gradients split again); and ``jnn.scan_layers`` with the parameters kept
+stacked by ``jnn.split(net, stacked=["layers"])`` ('scanned, stacked params'). The table shows the compile time,
+the median step time, and the unrolled/scanned compile-time ratio. The target is 64 scanned blocks compiling in
+at most 1/5 of the unrolled time. ``run()`` returns the rows for other scripts.
 """
 
 from __future__ import annotations
@@ -59,10 +62,14 @@ class Encoder(nn.Module):
         return x
 
 
-def _measure(depth: int, scan: bool, d_model: int, nhead: int, batch: int, seq: int, steps: int,
+MODES = ("unrolled", "scanned", "scanned, stacked params")
+
+
+def _measure(depth: int, mode: str, d_model: int, nhead: int, batch: int, seq: int, steps: int,
              block: str) -> dict:
     jnn.manual_seed(0)
-    apply, params, buffers = jnn.split(Encoder(depth, d_model, nhead, scan, block))
+    net = Encoder(depth, d_model, nhead, mode != "unrolled", block)
+    apply, params, buffers = jnn.split(net, stacked=["layers"] if mode == "scanned, stacked params" else ())
     x = jax.random.normal(jax.random.key(0), (batch, seq, d_model))
 
     def step(params: dict, buffers: dict, x: jax.Array) -> tuple[dict, jax.Array]:
@@ -87,7 +94,7 @@ def _measure(depth: int, scan: bool, d_model: int, nhead: int, batch: int, seq: 
         start = time.perf_counter()
         jax.block_until_ready(compiled(params, buffers, x))
         times.append(time.perf_counter() - start)
-    return {"depth": depth, "mode": "scanned" if scan else "unrolled", "compile_s": compile_s,
+    return {"depth": depth, "mode": mode, "compile_s": compile_s,
             "forward_compile_s": forward_compile_s,
             "step_ms": 1e3 * statistics.median(times), "block": block, "d_model": d_model,
             "device": jax.devices()[0].platform}
@@ -95,28 +102,28 @@ def _measure(depth: int, scan: bool, d_model: int, nhead: int, batch: int, seq: 
 
 def run(depths: tuple[int, ...] = (8, 32, 64), d_model: int = 64, nhead: int = 4, batch: int = 8, seq: int = 16,
         steps: int = 10, block: str = "transformer") -> list[dict]:
-    """One row per (depth, mode): ``depth``, ``mode`` ('unrolled'/'scanned'), ``compile_s`` (lower + compile of
-    the jitted training step), ``forward_compile_s`` (the same for the forward pass alone), ``step_ms`` (median
-    steady-state step), ``block`` ('transformer': nn.TransformerEncoderLayer, or 'mlp'), ``d_model``,
-    ``device``; scanned rows also carry ``compile_speedup`` (unrolled compile time / scanned) and
-    ``step_ratio`` (scanned / unrolled)."""
+    """One row per (depth, mode): ``depth``, ``mode`` ('unrolled', 'scanned' or 'scanned, stacked params'),
+    ``compile_s`` (lower + compile of the jitted training step), ``forward_compile_s`` (the same for the forward
+    pass alone), ``step_ms`` (median steady-state step), ``block`` ('transformer': nn.TransformerEncoderLayer,
+    or 'mlp'), ``d_model``, ``device``; scanned rows also carry ``compile_speedup`` (unrolled compile time /
+    this row's) and ``step_ratio`` (this row's step time / unrolled)."""
     rows = []
     for depth in depths:
-        unrolled = _measure(depth, False, d_model, nhead, batch, seq, steps, block)
-        scanned = _measure(depth, True, d_model, nhead, batch, seq, steps, block)
-        scanned["compile_speedup"] = unrolled["compile_s"] / scanned["compile_s"]
-        scanned["step_ratio"] = scanned["step_ms"] / unrolled["step_ms"]
-        rows += [unrolled, scanned]
+        unrolled, *scanned = (_measure(depth, mode, d_model, nhead, batch, seq, steps, block) for mode in MODES)
+        for row in scanned:
+            row["compile_speedup"] = unrolled["compile_s"] / row["compile_s"]
+            row["step_ratio"] = row["step_ms"] / unrolled["step_ms"]
+        rows += [unrolled, *scanned]
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"{'depth':>5}  {'mode':<9} {'fwd compile s':>13} {'step compile s':>14} {'step ms':>9} "
+    lines = [f"{'depth':>5}  {'mode':<23} {'fwd compile s':>13} {'step compile s':>14} {'step ms':>9} "
              f"{'compile speed-up':>17} {'step ratio':>11}"]
     for r in rows:
         speedup = f"{r['compile_speedup']:.1f}x" if "compile_speedup" in r else ""
         ratio = f"{r['step_ratio']:.2f}" if "step_ratio" in r else ""
-        lines.append(f"{r['depth']:>5}  {r['mode']:<9} {r['forward_compile_s']:>13.2f} {r['compile_s']:>14.2f} "
+        lines.append(f"{r['depth']:>5}  {r['mode']:<23} {r['forward_compile_s']:>13.2f} {r['compile_s']:>14.2f} "
                      f"{r['step_ms']:>9.2f} {speedup:>17} {ratio:>11}")
     return "\n".join(lines)
 
@@ -131,12 +138,13 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="smoke test: depths 2 and 4, d_model 16, 2 steps")
     args = parser.parse_args()
     if args.tiny:
-        rows = run(depths=(2, 4), d_model=16, nhead=2, batch=2, seq=4, steps=2, block=args.block)
+        d_model, nhead = 16, 2
+        rows = run(depths=(2, 4), d_model=d_model, nhead=nhead, batch=2, seq=4, steps=2, block=args.block)
     else:
-        rows = run(depths=tuple(args.depths), d_model=args.d_model, nhead=args.nhead, steps=args.steps,
-                   block=args.block)
-    print(f"Training step of N identical {args.block} blocks on {jax.devices()[0].device_kind}; "
-          "compile = lower + compile of the jitted step")
+        d_model, nhead = args.d_model, args.nhead
+        rows = run(depths=tuple(args.depths), d_model=d_model, nhead=nhead, steps=args.steps, block=args.block)
+    print(f"Training step of N identical {args.block} blocks (d_model {d_model}, {nhead} heads) on "
+          f"{jax.devices()[0].device_kind}; compile = lower + compile of the jitted step")
     print(table(rows))
 
 

@@ -178,7 +178,8 @@ def decay_mask(
     """Which parameters get weight decay: a pytree of bools shaped like ``params``, for ``optax.adamw(mask=...)``.
 
     The usual convention: decay weight matrices and kernels (``ndim >= min_ndim``), not biases or
-    normalisation weights. Names matching a glob in ``include`` are always decayed, names matching one in
+    normalisation weights; the stacked axis of a ``jnn.split(..., stacked=...)`` entry (``layers.*.bias``)
+    does not count. Names matching a glob in ``include`` are always decayed, names matching one in
     ``exclude`` never (a name in both raises ``ValueError``). Pass it as the mask itself, or with
     ``functools.partial`` to set the options: ``optax.adamw(1e-3, mask=jnn.optim.decay_mask)``.
 
@@ -199,7 +200,8 @@ def decay_mask(
         excluded = any(fnmatch.fnmatchcase(name, p) for p in exclude)
         if included and excluded:
             raise ValueError(f"jnn.optim.decay_mask: {name!r} matches both include and exclude")
-        return included or (not excluded and jax.numpy.ndim(value) >= min_ndim)
+        # A stacked entry of jnn.split(..., stacked=...) ('layers.*.bias') has one more axis per '*' in its name.
+        return included or (not excluded and jax.numpy.ndim(value) - name.split(".").count("*") >= min_ndim)
 
     return jax.tree_util.tree_map_with_path(decays, params)
 

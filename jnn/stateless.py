@@ -10,18 +10,43 @@
 >>> out, buffers = jax.jit(apply)(params, buffers, jnp.ones((2, 3)))
 >>> int(buffers['1.num_batches_tracked'])
 1
+
+With ``stacked=``, a list of identical blocks keeps one array per block parameter, stacked along a leading axis,
+under the key ``<list>.*.<name>`` (what :func:`jnn.scan_layers` scans over):
+
+>>> net = nn.Sequential(nn.ModuleList([nn.Linear(4, 4) for _ in range(3)]))
+>>> apply, params, buffers = nn.split(net, stacked=["0"])
+>>> {k: v.shape for k, v in params.items()}
+{'0.*.weight': (3, 4, 4), '0.*.bias': (3, 4)}
+>>> list(nn.merge(apply, params, buffers).state_dict())[:3]
+['0.0.weight', '0.0.bias', '0.1.weight']
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from jnn import random
-from jnn.modules.module import Module, _build, _walk
+from jnn.modules.container import ModuleList, Sequential
+from jnn.modules.module import Module, _build, _flatten, _walk
+from jnn.transforms import _check_identical, _StackedLeaves
 
 __all__ = ["split", "merge", "Apply"]
+
+
+class _Stack(NamedTuple):
+    """A list split with stacked arrays: its name, its node in the treedef, ``leaves[i][j]`` the model's leaf
+    index of block i's leaf j, and ``keys[j]`` the stacked key of leaf j (``<path>.*.<name in the block>``)."""
+
+    path: str
+    node: int
+    leaves: tuple[tuple[int, ...], ...]
+    keys: tuple[str, ...]
 
 
 class Apply:
@@ -31,53 +56,158 @@ class Apply:
     module's forward on a fresh copy built from the two dicts: no mutation, safe under jit/grad/vmap.
     ``train`` sets train/eval mode on every submodule for this call (None: the modes at split time);
     ``key`` is the randomness for Dropout and friends (see :mod:`jnn.random`).
+    With ``jnn.split(net, stacked=...)``, :meth:`stack` and :meth:`unstack` convert a dict between per-layer
+    entries (``layers.0.w`` … ``layers.{N-1}.w``, as in ``state_dict``) and stacked ones (``layers.*.w``).
     """
 
-    __slots__ = ("_treedef", "_names", "_trainable", "_buffer_slots", "_hash", "__weakref__")
+    __slots__ = ("_treedef", "_names", "_trainable", "_buffer_slots", "_stacks", "_plan", "_restack",
+                 "_layer_keys", "_stacked_keys", "_hash", "__weakref__")
 
-    def __init__(self, treedef: Any, names: list[str], trainable: list[bool], buffer_slots: list) -> None:
+    def __init__(self, treedef: Any, names: list[str], trainable: list[bool], buffer_slots: list,
+                 stacks: Sequence[_Stack] = ()) -> None:
         self._treedef = treedef
         self._names = tuple(names)
         self._trainable = tuple(trainable)
-        self._buffer_slots = tuple(buffer_slots)  # (name, node index, slot dict, attribute) per buffer leaf
-        self._hash = hash((treedef, self._names, self._trainable))
+        self._stacks = tuple(stacks)
+        self._hash = hash((treedef, self._names, self._trainable, self._stacks))
+        where = {g: (s, i, j) for s, stack in enumerate(self._stacks)
+                 for i, row in enumerate(stack.leaves) for j, g in enumerate(row)}
+        # Per leaf of the model: (trainable, key in params/buffers, stack index or -1, block index).
+        self._plan = tuple((t, n, -1, 0) if g not in where else
+                           (t, self._stacks[where[g][0]].keys[where[g][2]], where[g][0], where[g][1])
+                           for g, (n, t) in enumerate(zip(self._names, self._trainable, strict=True)))
+        index_of = {n: g for g, n in enumerate(self._names)}
+        # (key, node index, slot dict, attribute) per buffer key; a stacked key points at block 0's slot and
+        # ``_restack[key]`` has (stack index, leaf in the block, the slot of every block).
+        slots, self._restack = [], {}
+        slot_of = {name: (node, slot, attr) for name, node, slot, attr in buffer_slots}
+        for name, node, slot, attr in buffer_slots:
+            g = index_of[name]
+            if g not in where:
+                slots.append((name, node, slot, attr))
+            elif where[g][1] == 0:
+                s, _, j = where[g]
+                stack = self._stacks[s]
+                slots.append((stack.keys[j], node, slot, attr))
+                self._restack[stack.keys[j]] = (s, j, tuple(slot_of[self._names[row[j]]] for row in stack.leaves))
+        self._buffer_slots = tuple(slots)
+        # stacked key -> (its stack, the per-layer keys it holds); per-layer key -> (stacked key, per-layer keys)
+        self._stacked_keys = {key: (stack, tuple(self._names[row[j]] for row in stack.leaves))
+                              for stack in self._stacks for j, key in enumerate(stack.keys)}
+        self._layer_keys = {layer_key: (key, layer_keys) for key, (_, layer_keys) in self._stacked_keys.items()
+                            for layer_key in layer_keys}
+
+    def _keys(self, trainable: bool) -> list[str]:
+        return [key for t, key, s, i in self._plan if t == trainable and i == 0]
 
     @property
     def param_names(self) -> list[str]:
-        return [n for n, t in zip(self._names, self._trainable, strict=True) if t]
+        return self._keys(True)
 
     @property
     def buffer_names(self) -> list[str]:
-        return [n for n, t in zip(self._names, self._trainable, strict=True) if not t]
+        return self._keys(False)
 
-    def _leaves(self, params: dict, buffers: dict) -> list:
+    def _slices(self, key: str, value: Any, stack: _Stack) -> list:
+        n = len(stack.leaves)
+        if jnp.ndim(value) == 0 or jnp.shape(value)[0] != n:
+            raise ValueError(f"jnn apply: '{key}' must have a leading axis of {n} (one entry per block of stacked "
+                             f"'{stack.path}'), got shape {tuple(jnp.shape(value))}")
+        return list(_unstacker(n)(value))
+
+    def _gather(self, params: dict, buffers: dict) -> tuple[list, list[_StackedLeaves]]:
+        """The model's leaves (blocks of stacked lists get slices of the stacked arrays) and, per stacked list,
+        the record that lets scan_layers use the stacked arrays directly."""
         try:
-            return [(params if t else buffers)[n] for n, t in zip(self._names, self._trainable, strict=True)]
+            if not self._stacks:
+                return [(params if t else buffers)[key] for t, key, _, _ in self._plan], []
+            leaves, sliced = [], {}
+            for t, key, s, i in self._plan:
+                value = (params if t else buffers)[key]
+                if s >= 0:
+                    if key not in sliced:
+                        sliced[key] = self._slices(key, value, self._stacks[s])
+                    value = sliced[key][i]
+                leaves.append(value)
         except (KeyError, TypeError):
-            pass
+            self._missing(params, buffers)
+            raise
+        records = [_StackedLeaves([(params if self._plan[g][0] else buffers)[k]
+                                   for g, k in zip(stack.leaves[0], stack.keys, strict=True)],
+                                  [tuple(sliced[k][i] for k in stack.keys) for i in range(len(stack.leaves))])
+                   for stack in self._stacks]
+        return leaves, records
+
+    def _missing(self, params: Any, buffers: Any) -> None:
         for what, given, wanted in (("params", params, self.param_names), ("buffers", buffers, self.buffer_names)):
             if not hasattr(given, "keys"):
                 raise TypeError(
                     f"jnn apply: {what} must be a dict keyed by state_dict names, got {type(given).__name__}")
             missing = [k for k in wanted if k not in given]
             if missing:
+                hint = ""
+                if self._stacks:
+                    hint = (f"; this apply was split with stacked={[s.path for s in self._stacks]}, and "
+                            "apply.stack(d) turns per-layer entries into stacked ones")
                 raise KeyError(
                     f"jnn apply: {what} is missing {missing}; expected the keys that jnn.split returned for "
-                    f"this model ({len(wanted)} keys: {wanted[:4]}{'...' if len(wanted) > 4 else ''})"
+                    f"this model ({len(wanted)} keys: {wanted[:4]}{'...' if len(wanted) > 4 else ''}){hint}"
                 )
-        raise AssertionError("unreachable")
 
     def module(self, params: dict, buffers: dict) -> Module:
         """A Module (fresh objects) holding these arrays; what :func:`merge` returns."""
-        return _build(self._treedef, self._leaves(params, buffers))[0]
+        return _build(self._treedef, self._gather(params, buffers)[0])[0]
+
+    def stack(self, arrays: dict) -> dict:
+        """``arrays`` with the per-layer entries of each stacked list (``layers.0.w`` … ``layers.{N-1}.w``)
+        replaced by one stacked array (``layers.*.w``); other keys pass unchanged. For a ``state_dict`` or a
+        checkpoint: ``params = {k: v for k, v in apply.stack(sd).items() if k in apply.param_names}``."""
+        out = {}
+        for key, value in arrays.items():
+            hit = self._layer_keys.get(key)
+            if hit is None:
+                out[key] = value
+            elif hit[0] not in out:
+                missing = [k for k in hit[1] if k not in arrays]
+                if missing:
+                    raise KeyError(f"jnn apply.stack: '{hit[0]}' needs the entry of every block; missing {missing}")
+                out[hit[0]] = jnp.stack([jnp.asarray(arrays[k]) for k in hit[1]])
+        return out
+
+    def unstack(self, arrays: dict) -> dict:
+        """The inverse of :meth:`stack`: each stacked entry (``layers.*.w``) becomes the per-layer entries
+        ``layers.0.w`` … ``layers.{N-1}.w`` (PyTorch's names); other keys pass unchanged."""
+        out: dict = {}
+        per_stack: dict[str, dict] = {}
+        for key, value in arrays.items():
+            hit = self._stacked_keys.get(key)
+            if hit is None:
+                out[key] = value
+                continue
+            if hit[0].path not in per_stack:  # a placeholder (not a str key) keeps the list's position
+                out[(hit[0].path,)] = per_stack[hit[0].path] = {}
+            per_stack[hit[0].path].update(zip(hit[1], self._slices(key, value, hit[0]), strict=True))
+        if not per_stack:
+            return out
+        order = {n: g for g, n in enumerate(self._names)}  # state_dict order inside each list
+        result = {}
+        for key, value in out.items():
+            if isinstance(key, tuple) and value is per_stack.get(key[0]):
+                result.update(sorted(value.items(), key=lambda item: order[item[0]]))
+            else:
+                result[key] = value
+        return result
 
     def __call__(
         self, params: dict, buffers: dict, *args: Any, train: bool | None = None, key: jax.Array | None = None,
         **kwargs: Any,
     ) -> tuple[Any, dict]:
-        modules = _build(self._treedef, self._leaves(params, buffers))
+        leaves, records = self._gather(params, buffers)
+        modules = _build(self._treedef, leaves)
         for module in modules:
             module.__dict__["_jnn_private"] = True  # this call's own copies: buffers may change under a trace
+        for stack, record in zip(self._stacks, records, strict=True):
+            modules[stack.node].__dict__["_jnn_private"] = record  # read by scan_layers
         root = modules[0]
         if train is not None:
             if isinstance(train, jax.core.Tracer):
@@ -89,25 +219,124 @@ class Apply:
             root.train(bool(train))
         with random.fork(key):
             output = root(*args, **kwargs)
-        new_buffers = {name: modules[node].__dict__[slots][attr] for name, node, slots, attr in self._buffer_slots}
+        new_buffers = {}
+        for name, node, slots, attr in self._buffer_slots:
+            restack = self._restack.get(name)
+            if restack is None:
+                new_buffers[name] = modules[node].__dict__[slots][attr]
+            else:
+                s, j, places = restack
+                values = [modules[nd].__dict__[sl][at] for nd, sl, at in places]
+                new_buffers[name] = _restacked(records[s], j, values)
         return output, new_buffers
 
     def __hash__(self) -> int:
         return self._hash
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Apply) and (self._treedef, self._names, self._trainable) == (
-            other._treedef, other._names, other._trainable)
+        return isinstance(other, Apply) and (self._treedef, self._names, self._trainable, self._stacks) == (
+            other._treedef, other._names, other._trainable, other._stacks)
 
     def __repr__(self) -> str:
+        stacked = f", stacked {[s.path for s in self._stacks]}" if self._stacks else ""
         return f"<jnn apply of {self._treedef.nodes[0][0].cls.__name__}: {len(self.param_names)} params, " \
-               f"{len(self.buffer_names)} buffers>"
+               f"{len(self.buffer_names)} buffers{stacked}>"
 
 
-def split(module: Module) -> tuple[Apply, dict[str, jax.Array], dict[str, jax.Array]]:
+@functools.lru_cache(maxsize=64)
+def _unstacker(n: int) -> Any:
+    """The n slices of an array's leading axis as one jitted call, and its derivative as one more: tracing and
+    differentiating a stacked array's N slices costs two operations, not 2N (most slices go unused)."""
+    slices = jax.jit(lambda value: tuple(jax.lax.index_in_dim(value, i, keepdims=False) for i in range(n)))
+
+    @jax.custom_jvp
+    def unstack(value: Any) -> tuple:
+        return slices(value)
+
+    @unstack.defjvp
+    def _(primals: tuple, tangents: tuple) -> tuple:
+        return slices(primals[0]), slices(tangents[0])
+
+    return unstack
+
+
+def _restacked(record: _StackedLeaves, j: int, values: list) -> Any:
+    """Leaf j of a stacked list after the call: the stacked array given (unchanged), the one scan_layers
+    produced (its slices are what the blocks hold), or else the blocks' values stacked."""
+    if all(v is mine[j] for v, mine in zip(values, record.slices, strict=True)):
+        return record.stacked[j]
+    scanned = record.new_buffers.get(j)
+    if scanned is not None and all(v is w for v, w in zip(values, scanned[1], strict=True)):
+        return scanned[0]
+    return jnp.stack(values)
+
+
+def _find_stacks(module: Module, leaves: list, names: list[str], stacked: Any) -> list[_Stack]:
+    if isinstance(stacked, str):
+        stacked = [stacked]
+    try:
+        paths = list(stacked)
+    except TypeError:
+        paths = [stacked]
+    if not all(isinstance(p, str) for p in paths):
+        raise TypeError(f"jnn.split: stacked must be a list of submodule names such as ['encoder.layers'], got "
+                        f"{stacked!r}")
+    if not paths:
+        return []
+    named = list(module.named_modules())
+    by_name = dict(named)
+    node_of = {id(m): k for k, (_, m) in enumerate(named)}  # named_modules visits in treedef node order
+    index_of = {n: g for g, n in enumerate(names)}
+    owner: dict[int, str] = {}
+    stacks = []
+    for path in paths:
+        who = f"jnn.split: stacked={path!r}"
+        sub = by_name.get(path)
+        if not isinstance(sub, (ModuleList, Sequential)):
+            lists = [n for n, m in named if isinstance(m, (ModuleList, Sequential))]
+            what = "names no submodule of the model" if sub is None else \
+                f"is a {type(sub).__name__}, not a ModuleList or Sequential of blocks"
+            error = ValueError if sub is None else TypeError
+            raise error(f"{who} {what}; the model's ModuleLists and Sequentials are {lists}")
+        blocks = list(sub)
+        if not blocks:
+            raise ValueError(f"{who}: the list is empty, there is nothing to stack")
+        flat = [_flatten(block) for block in blocks]
+        _check_identical(blocks, flat, who)
+        local = _walk(blocks[0], with_names=True)[2]
+        prefix = f"{path}." if path else ""
+        table = []
+        for i, (block_leaves, _) in enumerate(flat):
+            row = []
+            for name, value in zip(local, block_leaves, strict=True):
+                g = index_of.get(f"{prefix}{i}.{name}")
+                if g is None or leaves[g] is not value:
+                    raise ValueError(f"{who}: block {i}'s '{name}' is also used elsewhere in the model (tied arrays "
+                                     "or a block listed twice), but a stacked list needs arrays of its own in "
+                                     "every block")
+                if g in owner:
+                    raise ValueError(f"{who} overlaps stacked={owner[g]!r}: a list cannot be stacked twice or "
+                                     "inside another stacked list")
+                owner[g] = path
+                row.append(g)
+            table.append(tuple(row))
+        stacks.append(_Stack(path, node_of[id(sub)], tuple(table), tuple(f"{prefix}*.{n}" for n in local)))
+    return stacks
+
+
+def split(module: Module, *, stacked: str | Sequence[str] = ()) -> tuple[Apply, dict[str, jax.Array],
+                                                                          dict[str, jax.Array]]:
     """``apply, params, buffers = jnn.split(net)``: trainable parameters and everything else forward needs
     (buffers, frozen parameters), each a flat dict keyed by state_dict names, and the pure apply function.
-    Tied parameters appear once, under their first name. ``net`` itself is not changed."""
+    Tied parameters appear once, under their first name. ``net`` itself is not changed.
+
+    ``stacked`` names ``ModuleList``/``Sequential`` submodules of structurally identical blocks (e.g.
+    ``["encoder.layers"]``) whose arrays the dicts hold stacked: the entries ``encoder.layers.0.fc.weight`` …
+    ``encoder.layers.{N-1}.fc.weight`` become one array with a leading axis of N under
+    ``encoder.layers.*.fc.weight``. :func:`jnn.scan_layers` over that list then scans the stacked arrays as
+    they are, so a training step's compile time does not grow with depth; the blocks can still be used one by
+    one. :func:`merge` gives back an ordinary module with PyTorch's names; ``apply.stack``/``apply.unstack``
+    convert other dicts (checkpoints, gradients)."""
     if not isinstance(module, Module):
         raise TypeError(f"jnn.split expects a jnn.Module, got {type(module).__name__}")
     leaves, treedef, names = _walk(module, with_names=True)
@@ -127,11 +356,15 @@ def split(module: Module) -> tuple[Apply, dict[str, jax.Array], dict[str, jax.Ar
     params = {n: v for n, v, t in zip(names, leaves, trainable, strict=True) if t}
     buffers = {n: v for n, v, t in zip(names, leaves, trainable, strict=True) if not t}
     slots = [buffer_slots[i] for i in sorted(buffer_slots)]
-    return Apply(treedef, names, trainable, slots), params, buffers
+    apply = Apply(treedef, names, trainable, slots, _find_stacks(module, leaves, names, stacked))
+    if apply._stacks:
+        params, buffers = apply.stack(params), apply.stack(buffers)
+    return apply, params, buffers
 
 
 def merge(apply: Apply, params: dict[str, jax.Array], buffers: dict[str, jax.Array]) -> Module:
-    """The inverse of :func:`split`: a Module holding ``params`` and ``buffers``."""
+    """The inverse of :func:`split`: a Module holding ``params`` and ``buffers`` (stacked entries are given
+    back to their blocks, so ``state_dict`` has PyTorch's per-layer names)."""
     if not isinstance(apply, Apply):
         raise TypeError(f"jnn.merge expects the apply function returned by jnn.split, got {type(apply).__name__}")
     return apply.module(params, buffers)

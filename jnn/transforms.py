@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import contextvars
 import types
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -29,7 +30,13 @@ from jnn.modules.module import Module, _build, _flatten, _TreeDef, _walk
 
 __all__ = ["scan_layers"]
 
+# set by jnn.summary: run the blocks one by one even while tracing, so each layer gets its own row
+_loop_layers: contextvars.ContextVar[bool] = contextvars.ContextVar("jnn_loop_layers", default=False)
+
 _HOOK_SLOTS = ("_forward_pre_hooks", "_forward_hooks")
+# id -> flag dicts that qualify the hooks above (with_kwargs, always_call): compared with their hook, not by id
+_HOOK_FLAGS = {"_forward_pre_hooks_with_kwargs": "_forward_pre_hooks", "_forward_hooks_with_kwargs": "_forward_hooks",
+               "_forward_hooks_always_called": "_forward_hooks"}
 
 
 # --- helpers shared with jnn.utils.checkpoint ---------------------------------------------------------------
@@ -108,7 +115,16 @@ class _SameCode:
 
 def _hooks_key(static: tuple) -> tuple:
     """Static attributes with hook dicts compared by the code they run, not by their registration ids."""
-    return tuple((k, tuple(_SameCode(h) for h in v.values()) if k in _HOOK_SLOTS else v) for k, v in static)
+    attrs = dict(static)
+
+    def key(name: str, value: Any) -> Any:
+        if name in _HOOK_SLOTS:
+            return tuple(_SameCode(h) for h in value.values())
+        if name in _HOOK_FLAGS:  # which of the hooks (by position) carry the flag
+            return tuple(i in value for i in attrs.get(_HOOK_FLAGS[name], {}))
+        return value
+
+    return tuple((k, key(k, v)) for k, v in static)
 
 
 def _static_same(a: Any, b: Any) -> bool:
@@ -176,7 +192,7 @@ def _as_blocks(blocks: Any) -> list[Module]:
     return items
 
 
-def _check_leaves(blocks: list[Module], flat: list[tuple[tuple, _TreeDef]]) -> None:
+def _check_leaves(blocks: list[Module], flat: list[tuple[tuple, _TreeDef]], who: str) -> None:
     """Leaf j of every block must have the same shape and dtype (a clear error names the first that differs)."""
     first = flat[0][0]
     names = None
@@ -185,9 +201,45 @@ def _check_leaves(blocks: list[Module], flat: list[tuple[tuple, _TreeDef]]) -> N
             if jnp.shape(a) != jnp.shape(b) or jnp.result_type(a) != jnp.result_type(b):
                 names = names or _walk(blocks[0], with_names=True)[2]
                 raise ValueError(
-                    f"jnn.scan_layers: blocks must be structurally identical, but block {i}'s '{names[j]}' is "
+                    f"{who}: blocks must be structurally identical, but block {i}'s '{names[j]}' is "
                     f"{jnp.result_type(b)}{list(jnp.shape(b))} where block 0's is "
                     f"{jnp.result_type(a)}{list(jnp.shape(a))}")
+
+
+def _check_identical(blocks: list[Module], flat: list[tuple[tuple, _TreeDef]], who: str) -> None:
+    """Raise a ValueError (prefixed by ``who``) naming the first block that differs from block 0, and how."""
+    treedef = flat[0][1]
+    paths = None
+    for i, (_, other) in enumerate(flat[1:], 1):
+        if other is treedef or other == treedef:
+            continue
+        paths = paths or [name for name, _ in blocks[0].named_modules()]
+        difference = _structure_difference(treedef, other, paths)
+        if difference is not None:
+            raise ValueError(
+                f"{who}: blocks must be structurally identical, but block {i} "
+                f"({type(blocks[i]).__name__}) differs from block 0: {difference}.")
+    _check_leaves(blocks, flat, who)
+
+
+class _StackedLeaves:
+    """What ``jnn.split(..., stacked=...)``'s apply records on its private copy of a stacked list (in the list's
+    ``_jnn_private`` slot): ``stacked[j]``, the arrays of leaf j of every block along a leading axis, and
+    ``slices[i][j]``, the slice of it that block i was built with. While the blocks still hold exactly these
+    slices, :func:`scan_layers` scans over ``stacked`` itself instead of stacking the blocks' arrays again, and
+    leaves the buffers it changed in ``new_buffers`` (leaf j -> (stacked, the per-block slices written back))."""
+
+    __slots__ = ("stacked", "slices", "new_buffers")
+
+    def __init__(self, stacked: list, slices: list[tuple]) -> None:
+        self.stacked = stacked
+        self.slices = slices
+        self.new_buffers: dict[int, tuple[Any, list]] = {}
+
+    def holds(self, flat: list[tuple[tuple, _TreeDef]]) -> bool:
+        return len(flat) == len(self.slices) and all(
+            len(leaves) == len(mine) and all(a is b for a, b in zip(leaves, mine, strict=True))
+            for (leaves, _), mine in zip(flat, self.slices, strict=True))
 
 
 def _aval_text(tree: Any) -> str:
@@ -223,7 +275,8 @@ def scan_layers(blocks: Any, x: Any, *args: Any, checkpoint: bool = False, unrol
     axis for the call; the blocks themselves stay separate modules, so ``state_dict`` names and PyTorch
     checkpoints are unchanged. The block is traced and compiled once instead of once per layer; what still
     grows with depth is stacking the parameters and, under ``jax.grad``, splitting their gradients again
-    (one small copy per parameter per layer).
+    (one small copy per parameter per layer). Training through ``jnn.split(net, stacked=["layers"])`` avoids
+    that too: its params hold one stacked array per block parameter, which the scan uses as they are.
 
     * ``args``/``kwargs`` (masks, flags) are passed unchanged to every block.
     * Carry contract: ``block(x, ...)`` must return the same structure, shapes and dtypes as ``x`` (``x`` may
@@ -251,6 +304,7 @@ def scan_layers(blocks: Any, x: Any, *args: Any, checkpoint: bool = False, unrol
     >>> list(net.state_dict())[:2]
     ['layers.0.self_attn.in_proj_weight', 'layers.0.self_attn.in_proj_bias']
     """
+    record = blocks.__dict__.get("_jnn_private") if isinstance(blocks, Module) else None
     blocks = _as_blocks(blocks)
     if not isinstance(checkpoint, bool):
         raise TypeError(f"jnn.scan_layers: checkpoint must be a bool, got {type(checkpoint).__name__}")
@@ -258,30 +312,25 @@ def scan_layers(blocks: Any, x: Any, *args: Any, checkpoint: bool = False, unrol
         return x
     flat = [_flatten(block) for block in blocks]
     treedef = flat[0][1]
-    paths = None
-    for i, (_, other) in enumerate(flat[1:], 1):
-        if other is treedef or other == treedef:
-            continue
-        paths = paths or [name for name, _ in blocks[0].named_modules()]
-        difference = _structure_difference(treedef, other, paths)
-        if difference is not None:
-            raise ValueError(
-                f"jnn.scan_layers: blocks must be structurally identical, but block {i} "
-                f"({type(blocks[i]).__name__}) differs from block 0: {difference}.")
-    _check_leaves(blocks, flat)
+    _check_identical(blocks, flat, "jnn.scan_layers")
     key = _key_or_none("scan_layers") if _any_training(blocks[0]) else None
     keys = None if key is None else jax.random.split(key, len(blocks))
     inputs = jax.tree_util.tree_leaves((x, args, kwargs, [leaves for leaves, _ in flat]))
-    if not any(isinstance(v, jax.core.Tracer) for v in inputs):
-        # Eager: nothing to compile, so run the blocks one by one (breakpoints and prints in a block work per
-        # layer); same checks, same per-layer keys, buffers written by the blocks themselves.
+    if _loop_layers.get() or not any(isinstance(v, jax.core.Tracer) for v in inputs):
+        # Eager (or jnn.summary, which wants a row per layer): nothing to compile, so run the blocks one by one
+        # (breakpoints and prints in a block work per layer); same checks, same per-layer keys, buffers written
+        # by the blocks themselves.
         for block, block_key in zip(blocks, [None] * len(blocks) if keys is None else keys, strict=True):
             with random.fork(block_key):
                 out = block(x, *args, **kwargs)
             _check_carry(out, x, block)
             x = out
         return x
-    stacked = [jnp.stack([leaves[j] for leaves, _ in flat]) for j in range(len(flat[0][0]))]
+    if isinstance(record, _StackedLeaves) and record.holds(flat):
+        stacked = list(record.stacked)  # split(..., stacked=...): the arrays are stacked already
+    else:
+        record = None
+        stacked = [jnp.stack([leaves[j] for leaves, _ in flat]) for j in range(len(flat[0][0]))]
     slots = _buffer_slots(treedef)
     changed = [False] * len(slots)
 
@@ -304,7 +353,11 @@ def scan_layers(blocks: Any, x: Any, *args: Any, checkpoint: bool = False, unrol
                 "jnn.scan_layers: the blocks share buffers that the forward pass changes (e.g. the same BatchNorm "
                 "in several blocks). A loop would update them once per layer, one after the other; a scan cannot. "
                 "Give each block its own modules, or use a Python loop for this stack.")
+        per_block = [[b[i] for i in range(len(blocks))] if c else None for b, c in zip(new_buffers, changed,
+                                                                                          strict=True)]
         for i, block in enumerate(blocks):
-            _write_buffers(block, slots, changed, [b[i] if c else None for b, c in zip(new_buffers, changed,
-                                                                                         strict=True)])
+            _write_buffers(block, slots, changed, [b[i] if b is not None else None for b in per_block])
+        if record is not None:
+            record.new_buffers = {leaf: (b, written) for (_, _, leaf), b, written in zip(slots, new_buffers, per_block,
+                                                                                         strict=True) if written}
     return out

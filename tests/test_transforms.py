@@ -414,3 +414,165 @@ def test_checkpoint_bad_arguments():
         checkpoint(3, jnp.ones(2))
     with pytest.raises(ValueError, match="segments must be an int between 1 and the number of functions"):
         checkpoint_sequential(nn.Sequential(nn.ReLU()), 2, jnp.ones(2))
+
+
+# --- split(..., stacked=...): stacked parameters in the training state ------------------------------------
+
+
+def _loss_step(apply, buffers):
+    def loss(p):
+        out, new_buffers = apply(p, buffers, X, train=True)
+        return (out**2).sum(), (out, new_buffers)
+
+    return jax.jit(jax.grad(loss, has_aux=True))
+
+
+@pytest.mark.parametrize("scan", [True, False])
+def test_stacked_split_matches_ordinary_split(scan):
+    jnn.manual_seed(0)
+    net = Stack(scan=scan)
+    apply, params, buffers = jnn.split(net)
+    apply_s, params_s, buffers_s = jnn.split(net, stacked=["layers"])
+    assert list(params_s) == apply_s.param_names == ["layers.*.fc.weight", "layers.*.fc.bias", "layers.*.bn.weight",
+                                                     "layers.*.bn.bias"]
+    assert list(buffers_s) == apply_s.buffer_names == ["layers.*.bn.running_mean", "layers.*.bn.running_var",
+                                                       "layers.*.bn.num_batches_tracked"]
+    assert params_s["layers.*.fc.weight"].shape == (4, 6, 6)
+    assert buffers_s["layers.*.bn.num_batches_tracked"].shape == (4,)
+    grads, (out, new_buffers) = _loss_step(apply, buffers)(params)
+    grads_s, (out_s, new_buffers_s) = _loss_step(apply_s, buffers_s)(params_s)
+    assert_close(out_s, out, atol=1e-6)
+    assert set(grads_s) == set(params_s) and set(new_buffers_s) == set(buffers_s)  # jit sorts dict keys
+    expected_grads, expected_buffers = apply_s.stack(grads), apply_s.stack(new_buffers)
+    for k in grads_s:
+        assert_close(grads_s[k], expected_grads[k], atol=1e-5)
+    for k in new_buffers_s:
+        assert_close(new_buffers_s[k], expected_buffers[k], atol=1e-6)
+    np.testing.assert_array_equal(new_buffers_s["layers.*.bn.num_batches_tracked"], np.ones(4))
+    # eager evaluation changes no buffer: the stacked arrays given come back as they are
+    _, unchanged = apply_s(params_s, buffers_s, X, train=False)
+    assert all(unchanged[k] is buffers_s[k] for k in buffers_s)
+
+
+def test_stacked_merge_round_trip_and_conversions():
+    jnn.manual_seed(0)
+    net = Stack()
+    net.layers[1].fc.requires_grad_(False)  # frozen in one block only: not identical, so refused...
+    with pytest.raises(ValueError, match="stacked='layers': blocks must be structurally identical, but block 1"):
+        jnn.split(net, stacked="layers")
+    for layer in net.layers:  # ...frozen in every block: the stacked arrays go to buffers
+        layer.fc.requires_grad_(False)
+    apply, params, buffers = jnn.split(net)
+    apply_s, params_s, buffers_s = jnn.split(net, stacked="layers")
+    assert "layers.*.fc.weight" in buffers_s and "layers.*.fc.weight" not in params_s
+    again = jnn.split(net, stacked=["layers"])[0]
+    assert again == apply_s and hash(again) == hash(apply_s) and apply_s != apply  # jit caches by apply
+    merged = jnn.merge(apply_s, params_s, buffers_s)
+    assert_same_state(merged, net, atol=0)
+    assert list(merged.state_dict()) == list(net.state_dict())
+    unstacked = apply_s.unstack(params_s)
+    assert list(unstacked) == list(params)
+    for k in params:
+        np.testing.assert_array_equal(unstacked[k], params[k])
+    state = apply_s.stack(torch_state(torch.nn.Module()) | dict(net.state_dict()))
+    for k in (*params_s, *buffers_s):
+        np.testing.assert_array_equal(state[k], (params_s | buffers_s)[k])
+    with pytest.raises(KeyError, match=r"'layers.\*.bn.weight' needs the entry of every block; missing "
+                                       r"\['layers.3.bn.weight'\]"):
+        apply_s.stack({f"layers.{i}.bn.weight": jnp.ones(6) for i in range(3)})
+
+
+def test_stacked_split_of_torch_transformer_stack_matches_torch():
+    torch.manual_seed(0)
+    torch_net = torch.nn.Module()
+    torch_net.layers = torch.nn.ModuleList([torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+                                            for _ in range(3)])
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList([nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+                                         for _ in range(3)])
+
+        def forward(self, x):
+            return jnn.scan_layers(self.layers, x)
+
+    net = copy_torch_weights(Encoder(), torch_net)  # strict=True
+    x = np.random.default_rng(0).standard_normal((2, 5, 8)).astype(np.float32)
+    out_t = torch.from_numpy(x)
+    for layer in torch_net.layers:
+        out_t = layer(out_t)
+    (out_t**2).sum().backward()
+    apply, params, buffers = jnn.split(net, stacked=["layers"])
+    assert params["layers.*.self_attn.in_proj_weight"].shape == (3, 24, 8)
+
+    def loss(p):
+        out = apply(p, buffers, jnp.asarray(x))[0]
+        return (out**2).sum(), out
+
+    grads, out = jax.jit(jax.grad(loss, has_aux=True))(params)
+    assert_close(out, out_t, atol=1e-5)
+    grads = apply.unstack(grads)
+    for name, p in torch_net.named_parameters():
+        assert_close(grads[name], p.grad, atol=1e-4, rtol=1e-4)
+    assert list(jnn.merge(apply, params, buffers).state_dict()) == list(torch_net.state_dict())
+
+
+def _step_ops(depth: int, stacked: tuple) -> dict[str, int]:
+    """Op counts in the lowered training step (fwd + bwd + SGD) of a scanned stack of `depth` blocks."""
+    jnn.manual_seed(0)
+    apply, params, buffers = jnn.split(Stack(depth=depth), stacked=stacked)
+
+    def step(params, buffers):
+        def loss(p):
+            out, new_buffers = apply(p, buffers, X, train=True)
+            return (out**2).sum(), new_buffers
+
+        grads, new_buffers = jax.grad(loss, has_aux=True)(params)
+        return jax.tree.map(lambda p, g: p - 0.1 * g, params, grads), new_buffers
+
+    text = jax.jit(step).lower(params, buffers).as_text()
+    return {op: text.count(f"stablehlo.{op} ") + text.count(f"stablehlo.{op}(") for op in
+            ("concatenate", "slice", "dynamic_slice", "dynamic_update_slice", "while", "subtract")}
+
+
+def test_stacked_training_step_does_not_grow_with_depth():
+    shallow, deep = _step_ops(3, ("layers",)), _step_ops(7, ("layers",))
+    assert shallow == deep  # no per-layer stacking, slicing or update: the same program at any depth
+    assert deep["while"] == 2 and deep["concatenate"] == 0
+    per_layer = _step_ops(7, ())  # per-layer arrays: N-operand concatenates, N slices, N updates per parameter
+    assert per_layer["concatenate"] > deep["concatenate"] and per_layer["slice"] >= deep["slice"] + 7 * 4
+
+
+def test_stacked_split_errors():
+    net = Stack(depth=2)
+    with pytest.raises(ValueError, match=r"stacked='layer' names no submodule of the model; the model's "
+                                         r"ModuleLists and Sequentials are \['layers'\]"):
+        jnn.split(net, stacked=["layer"])
+    with pytest.raises(TypeError, match="stacked='layers.0.fc' is a Linear, not a ModuleList or Sequential"):
+        jnn.split(net, stacked=["layers.0.fc"])
+    with pytest.raises(TypeError, match="stacked must be a list of submodule names"):
+        jnn.split(net, stacked=[3])
+    odd = nn.Sequential(nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 5)]))
+    with pytest.raises(ValueError, match=r"jnn.split: stacked='0': blocks must be structurally identical, but "
+                                         r"block 1 \(Linear\) differs from block 0: .*out_features=5"):
+        jnn.split(odd, stacked=["0"])
+    block = nn.Linear(4, 4)
+    with pytest.raises(ValueError, match="block 1's 'weight' is also used elsewhere in the model"):
+        jnn.split(nn.Sequential(nn.ModuleList([block, block])), stacked=["0"])
+    nested = nn.Sequential(nn.Sequential(nn.Sequential(nn.Linear(2, 2)), nn.Sequential(nn.Linear(2, 2))))
+    with pytest.raises(ValueError, match="stacked='0.0' overlaps stacked='0'"):
+        jnn.split(nested, stacked=["0", "0.0"])
+    apply, params, buffers = jnn.split(net, stacked=["layers"])
+    with pytest.raises(ValueError, match=r"'layers.\*.fc.weight' must have a leading axis of 2 .* got shape "
+                                         r"\(6, 6\)"):
+        apply({**params, "layers.*.fc.weight": jnp.ones((6, 6))}, buffers, X)
+    with pytest.raises(KeyError, match=r"this apply was split with stacked=\['layers'\], and apply.stack"):
+        apply(apply.unstack(params), buffers, X)
+
+
+def test_decay_mask_does_not_count_the_stacked_axis():
+    apply, params, _ = jnn.split(Stack(depth=2), stacked=["layers"])
+    assert params["layers.*.fc.bias"].ndim == 2
+    assert jnn.optim.decay_mask(params) == {"layers.*.fc.weight": True, "layers.*.fc.bias": False,
+                                            "layers.*.bn.weight": False, "layers.*.bn.bias": False}
