@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import get_opaque_trace_state
 
-from jnn import random
+from jnn import random, transforms
 from jnn.modules.module import Module
 
 __all__ = ["summary", "ModelSummary", "capture_outputs", "feature_extractor"]
@@ -509,9 +509,12 @@ def _trace(model: Module, leaves: list, treedef: Any, arrays: list, mode: str, r
         with random.fork(key):
             return copy(*args, **kwargs)
 
+    looping = transforms._loop_layers.set(True)  # a row per block of a jnn.scan_layers stack
     try:
         return jax.eval_shape(run, model, arrays)
     except Exception as error:
         ran = [f"{row['type']}" for row in rows]
         raise RuntimeError(f"jnn.summary: the forward of {type(model).__name__} failed on the given inputs "
                            f"({type(error).__name__}: {error}). Layers that ran: {ran}") from error
+    finally:
+        transforms._loop_layers.reset(looping)

@@ -192,3 +192,23 @@ def test_summary_errors():
         jnn.summary(net, input_size=(1, 5))
     with pytest.raises(TypeError, match="expects a jnn.Module"):
         jnn.summary(torch.nn.Linear(3, 2), input_size=(1, 3))
+
+
+def test_scanned_stack_gets_a_row_per_block_like_the_loop_it_replaces():
+    class Stack(jnn.Module):
+        def __init__(self, scan: bool) -> None:
+            super().__init__()
+            self.layers = jnn.ModuleList([jnn.Sequential(jnn.Linear(4, 4), jnn.Tanh()) for _ in range(3)])
+            self.scan = scan
+
+        def forward(self, x):
+            if self.scan:
+                return jnn.scan_layers(self.layers, x)
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    looped, scanned = jnn.summary(Stack(False), input_size=(2, 4)), jnn.summary(Stack(True), input_size=(2, 4))
+    assert [(r["name"], r["output_size"], r["num_params"]) for r in scanned.rows] == [
+        (r["name"], r["output_size"], r["num_params"]) for r in looped.rows]
+    assert [r["name"] for r in scanned.rows].count("layers.2.0") == 1 and scanned.total_params == 60
