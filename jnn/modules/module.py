@@ -9,6 +9,7 @@ instance ``.train()`` / ``.eval()``).
 
 from __future__ import annotations
 
+import gc
 import itertools
 import re
 import warnings
@@ -286,6 +287,12 @@ def _walk(root: Module, with_names: bool) -> tuple[list, _TreeDef, list[str] | N
 
 def _build(treedef: _TreeDef, leaves: list) -> list[Module]:
     """Create fresh module objects for a treedef and leaves; returns them in node order (root first)."""
+    if gc.isenabled():  # many small allocations at once: a collection pass in the middle would cost a quarter
+        gc.disable()
+        try:
+            return _build(treedef, leaves)
+        finally:
+            gc.enable()
     modules = []
     for mdef, params, buffers, _ in treedef.nodes:
         module = object.__new__(mdef.cls)
@@ -916,9 +923,10 @@ class Module:
             new = _as_array(incoming, type(self).__name__, "a state_dict value")
             if not assign:
                 new = new.astype(current.dtype)
-                sharding = getattr(current, "sharding", None)
-                if sharding is not None and not _is_tracer(current):
-                    new = jax.device_put(new, sharding)
+                # keep a placed (committed) array's sharding; an uncommitted one stays uncommitted, or a jitted
+                # step mixing it with uncommitted optimizer state would compile twice
+                if not _is_tracer(current) and getattr(current, "committed", False):
+                    new = jax.device_put(new, current.sharding)
             replacement[id(current)] = new  # later keys win, as with PyTorch's in-place copies
         self._replace_arrays(lambda value: replacement.get(id(value), value))
         return _IncompatibleKeys(missing, unexpected)

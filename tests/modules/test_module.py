@@ -460,3 +460,13 @@ def test_hooks_run_under_jit_and_remove():
     pre.remove()
     assert float(jnp.abs(net(jnp.ones((2, 64))) - reference).max()) > 0
     assert seen == [(2, 64)]
+
+
+def test_load_state_dict_keeps_placement_committed_or_not():
+    # an uncommitted array that came back committed would make a jitted step compile a second time
+    net = jnn.Linear(2, 2)
+    net.load_state_dict({k: np.ones(v.shape, np.float32) for k, v in net.state_dict().items()})
+    assert not net.weight.committed and not net.bias.committed
+    net.to(jax.devices()[0])
+    net.load_state_dict({k: np.zeros(v.shape, np.float32) for k, v in net.state_dict().items()})
+    assert net.weight.committed and net.weight.devices() == {jax.devices()[0]}
