@@ -1,0 +1,1 @@
+"""jnn's benchmarks against hand-written JAX, Flax NNX, Equinox and PyTorch: ``python -m benchmarks.run``."""
