@@ -34,19 +34,28 @@ NOTES = """\
   takes minutes (pass `--torch-compile all` to include them).
 - **Noise.** On a loaded machine PyTorch's OpenMP threads spin-wait against XLA's thread pool; small PyTorch
   steps then become erratic (tens of ms). Run on a quiet machine; the IQR columns show how steady each row was.
-- **What remains for jnn (profiled).** (1) The module-as-pytree path rebuilds Python module objects for every
+- **What remains for jnn (profiled).** The module-as-pytree path rebuilds Python module objects for every
   module a jitted function returns (`_build` in `jnn/modules/module.py`: one `object.__new__`, one `__dict__`
-  update and two dict comprehensions per submodule, plus the garbage collection those allocations trigger): about
-  4-6 µs per submodule on this CPU. A training step returns three module-shaped trees (the model, Adam's `mu` and
-  `nu`), which is the pytree path's remaining gap on the batch-8 MLP and the slope of its `update` rows in workload
-  5. Flattening an unchanged module is O(1) (a cached walk), so the `call` rows stay flat; but the cache is keyed by
-  one global version counter that any change to any module bumps, after which the next flatten walks the whole
-  tree (about 10 µs per submodule). The split path has none of this: it is a dict in, a dict out.
-  (2) `Module.load_state_dict` places each loaded array with `jax.device_put(new, current.sharding)`, which commits
-  it to the device even when the array it replaces was uncommitted. A jitted step whose inputs mix committed
-  parameters and uncommitted optimizer state then compiles twice (the first step's outputs are all committed, so
-  the second call's signature differs). The benchmarks warm up with at least two calls, so the tables are not
-  affected; users see one extra compile after `load_state_dict`.
+  update and two dict comprehensions per submodule; the garbage collector is paused while it runs, which halved
+  it): a few µs per submodule on this CPU. A training step returns three module-shaped trees (the model, Adam's
+  `mu` and `nu`), which is the pytree path's remaining gap on the batch-8 MLP and the slope of its `update` rows
+  in workload 5 (still under Equinox's and Flax NNX's). Flattening an unchanged module is O(1) (a cached walk), so
+  the `call` rows stay flat; the cache is keyed by one global version counter that any change to any module bumps,
+  after which the next flatten walks the whole tree once. The split path has none of this: a dict in, a dict out.
+  (Fixed while measuring: `load_state_dict` used to commit loaded arrays to the device, so a jitted step mixing
+  them with uncommitted optimizer state compiled twice.)
+- **Compile time against depth (workload 6).** Three modes: a Python loop over the blocks (*unrolled*),
+  `jnn.scan_layers` over per-layer parameters (*scanned*), and `jnn.scan_layers` with
+  `jnn.split(net, stacked=["layers"])` (*scanned, stacked params*). Scanning alone makes the forward compile
+  constant, but a training step over per-layer arrays still slices the stacked gradient back into N x L arrays and
+  updates each one, a small XLA:CPU kernel apiece, so its compile time keeps growing; with the parameters kept
+  stacked in the training state the step compiles in nearly constant time. The target (64 blocks at most a fifth
+  of the unrolled compile time) is met for the Transformer layer of workload 4 (d_model 256) and narrowly missed
+  for the small d_model-64 layer, whose unrolled copies XLA:CPU compiles cheaply; hand-written JAX with stacked
+  parameters reaches the same ratio (about 3-5x on this CPU for that block), so that is XLA:CPU's floor, not jnn's
+  overhead. Run time: a scanned step costs about the same as the unrolled one at depth 64 and up to ~1.7x at
+  depth 32 with d_model 256 (XLA:CPU fuses less across a while loop; hand-written JAX shows the same), so scan is
+  for compile time and deep models, not for speed on CPU.
 - **GPU mode** (`--gpu`): JAX on the GPU with `jax_default_matmul_precision="highest"` and PyTorch on CUDA with
   `torch.backends.cuda.matmul.allow_tf32 = False` and `torch.backends.cudnn.allow_tf32 = False`: TF32 off in both.
 """
@@ -171,7 +180,7 @@ def write(path: Path, info: dict, command: str, results: dict[str, list[dict]], 
              f"Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}` "
              f"({seconds / 60:.1f} min).", "", "## Machine", ""]
     lines += [f"- {k}: {v}" for k, v in info.items()]
-    all_rows = [r for rows in results.values() for r in rows if "workload" in r]
+    all_rows = [r for rows in results.values() for r in rows if "workload" in r or "compile_speedup" in r]
     found = targets(all_rows)
     if found:
         lines += ["", "## Targets", ""] + found
