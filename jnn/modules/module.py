@@ -69,10 +69,13 @@ def _as_array(value: Any, owner: str, what: str) -> Array:
     """Turn numpy input into a JAX array; refuse anything that is not an array."""
     if isinstance(value, jax.Array):
         return value
+    # The caller may change its buffer right after (torch training on, `.numpy()` views of its tensors), and JAX
+    # transfers host data asynchronously: take a private copy now, as torch's load_state_dict does.
     if isinstance(value, (np.ndarray, np.generic)):
-        return jnp.asarray(value)
+        return jnp.asarray(np.array(value, copy=True))
     if hasattr(value, "__dlpack__"):  # e.g. a torch tensor, bfloat16 included; copied, never shared
-        return jnp.array(jnp.from_dlpack(value.detach() if hasattr(value, "detach") else value), copy=True)
+        shared = jnp.from_dlpack(value.detach() if hasattr(value, "detach") else value)
+        return jnp.array(shared, copy=True).block_until_ready()
     raise TypeError(
         f"{owner}: cannot use '{type(value).__name__}' object as {what} (jax.Array or numpy.ndarray required)"
     )

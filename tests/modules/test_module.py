@@ -470,3 +470,19 @@ def test_load_state_dict_keeps_placement_committed_or_not():
     net.to(jax.devices()[0])
     net.load_state_dict({k: np.zeros(v.shape, np.float32) for k, v in net.state_dict().items()})
     assert net.weight.committed and net.weight.devices() == {jax.devices()[0]}
+
+
+def test_load_state_dict_copies_numpy_views_before_the_caller_changes_them():
+    # torch's load_state_dict copies at once; JAX transfers host memory asynchronously, so a torch model trained
+    # right after its `.numpy()` views were loaded must not leak its updates into jnn (this raced under load)
+    for seed in range(100):
+        torch.manual_seed(seed)
+        t = torch.nn.Linear(4, 8)
+        net = jnn.Linear(4, 8)
+        net.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
+        expected = {k: v.detach().numpy().copy() for k, v in t.state_dict().items()}
+        with torch.no_grad():
+            for p in t.parameters():
+                p.add_(1.0)
+        for k, v in net.state_dict().items():
+            np.testing.assert_array_equal(np.asarray(v), expected[k])
