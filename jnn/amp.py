@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jnn.modules.module import Module, _as_dtype
+from jnn.modules.module import Module, _as_dtype, _check_float_dtype, _is_array
 from jnn.stateless import Apply, split
 
 __all__ = ["Policy", "autocast", "MixedPrecisionApply", "cast_floating"]
@@ -40,14 +40,11 @@ def _floating_dtype(dtype: Any, who: str) -> np.dtype:
     if resolved is None or not jnp.issubdtype(resolved, jnp.floating):
         raise TypeError(f"{who} must be a floating-point dtype (jnp.bfloat16, jnp.float16 or jnp.float32), "
                         f"got {dtype!r}")
-    if resolved.itemsize == 8 and not jax.config.jax_enable_x64:
-        raise TypeError(f"{who}: {resolved} needs 64-bit mode in JAX, which is off. Enable it at start-up with "
-                        "jax.config.update('jax_enable_x64', True) (or JAX_ENABLE_X64=1).")
-    return resolved
+    return _check_float_dtype(resolved, who)  # float64 needs x64
 
 
 def _is_floating_array(x: Any) -> bool:
-    return isinstance(x, (jax.Array, np.ndarray, np.generic)) and jnp.issubdtype(x.dtype, jnp.floating)
+    return _is_array(x) and jnp.issubdtype(x.dtype, jnp.floating)
 
 
 def cast_floating(tree: Any, dtype: Any) -> Any:

@@ -21,10 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import numpy as np
 
 from jnn import random
-from jnn.modules.module import Module, _flatten
+from jnn.modules.module import Module, _flatten, _is_array
 from jnn.transforms import _any_training, _buffer_slots, _key_or_none, _private_copies, _read_buffers, _write_buffers
 
 __all__ = ["checkpoint", "checkpoint_sequential"]
@@ -89,10 +88,6 @@ def _independent_roots(modules: list[Module]) -> list[Module]:
             roots.append(module)
             covered.update(id(m) for m in module.modules())
     return roots
-
-
-def _is_array(value: Any) -> bool:
-    return isinstance(value, (jax.Array, np.ndarray, np.generic))
 
 
 def checkpoint(function: Callable[..., Any], *args: Any, use_reentrant: bool | None = None,
