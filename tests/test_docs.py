@@ -178,12 +178,38 @@ def test_catalogue_lists_every_module_class():
         assert [n for n in names if n not in defined] == [], f"docs/catalogue.md: not defined in {module}"
 
 
-def test_griffe_extension_turns_doctests_and_roles_into_markdown():
+def _docs_extension() -> types.ModuleType:
     spec = importlib.util.spec_from_file_location("griffe_doctest", DOCS / "_ext" / "griffe_doctest.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_griffe_extension_turns_doctests_and_roles_into_markdown():
+    module = _docs_extension()
     text = "See :func:`jnn.split` and :class:`~jnn.Module`.\n\n>>> 1 + 1\n2\n\nGiven explicitly::\n\n    >>> x = 1\n"
     assert module.markdown_docstring(text) == (
         "See `jnn.split` and `jnn.Module`.\n\n```pycon\n>>> 1 + 1\n2\n```\n\n"
         "Given explicitly:\n\n```pycon\n>>> x = 1\n```\n\n"
     )
+
+
+def test_every_layer_and_functional_links_an_existing_torch_name():
+    torch = pytest.importorskip("torch")
+    module = _docs_extension()
+    paths = [f"jnn.modules.x.{n}" for n in jnn.modules.__all__]
+    paths += [f"jnn.functional.{n}" for n in jnn.functional.__all__]
+    linked = [t for t in map(module.torch_counterpart, paths) if t is not None]
+    assert len(linked) >= len(jnn.modules.__all__) + len(jnn.functional.__all__) - len(module._JNN_ONLY)
+    missing = []
+    for name in linked:
+        obj = torch
+        for part in name.split(".")[1:]:
+            obj = getattr(obj, part, None)
+        if obj is None:
+            missing.append(name)
+    assert missing == [], f"docs link these to PyTorch pages, but torch has no such name: {missing}"
+    text = module.with_torch_link("Summary.\n\nMore.\n\nArgs:\n    x: y", "torch.nn.Conv2d")
+    assert text.split("\n\n")[:3] == [
+        "Summary.", "PyTorch: [`torch.nn.Conv2d`](https://docs.pytorch.org/docs/stable/generated/torch.nn.Conv2d.html)",
+        "More."]

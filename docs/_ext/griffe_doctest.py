@@ -91,3 +91,41 @@ class DoctestToMarkdown(griffe.Extension):
 
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
         self.on_object(obj=pkg, loader=loader)
+
+
+_TORCH_DOCS = "https://docs.pytorch.org/docs/stable/generated/"
+# jnn names whose torch counterpart lives elsewhere, and jnn additions that have none
+_TORCH_NAME = {"Parameter": "torch.nn.parameter.Parameter", "Buffer": "torch.nn.parameter.Buffer"}
+_JNN_ONLY = frozenset({"batch_norm_with_stats", "instance_norm_with_stats", "embedding_renorm"})
+
+
+def torch_counterpart(path: str) -> str | None:
+    """The torch name a public jnn layer or functional mirrors (``jnn.modules.conv.Conv2d`` -> ``torch.nn.Conv2d``)."""
+    import jnn.functional
+    import jnn.modules
+
+    parts = path.split(".")
+    name = parts[-1]
+    if parts[:2] == ["jnn", "modules"] and name in jnn.modules.__all__:
+        return _TORCH_NAME.get(name, f"torch.nn.{name}")
+    if parts[:2] == ["jnn", "functional"] and name in jnn.functional.__all__ and name not in _JNN_ONLY:
+        return f"torch.nn.functional.{name}"
+    return None
+
+
+def with_torch_link(text: str, torch_name: str) -> str:
+    """``text`` with a link to ``torch_name``'s PyTorch page after its summary paragraph."""
+    link = f"PyTorch: [`{torch_name}`]({_TORCH_DOCS}{torch_name}.html)"
+    summary, sep, rest = text.partition("\n\n")
+    return f"{summary}\n\n{link}{sep}{rest}"
+
+
+class TorchLinks(griffe.Extension):
+    """Link every public layer (``jnn.modules``) and functional (``jnn.functional``) to its PyTorch page."""
+
+    def on_object(self, *, obj: griffe.Object, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
+        if obj.docstring is None or not (obj.is_class or obj.is_function):
+            return
+        torch_name = torch_counterpart(obj.path)
+        if torch_name is not None:
+            obj.docstring.value = with_torch_link(obj.docstring.value, torch_name)

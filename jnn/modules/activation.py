@@ -22,6 +22,9 @@ __all__ = [
 class ReLU(Module):
     """``max(x, 0)`` elementwise. ``inplace`` is accepted for compatibility (JAX arrays are immutable).
 
+    Args:
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ReLU()(jnp.array([-1.0, 2.0])).tolist()
     [0.0, 2.0]
@@ -55,6 +58,10 @@ class Tanh(Module):
 class Softmax(Module):
     """Softmax along ``dim``.
 
+    Args:
+        dim: the dimension the softmax is computed over (negative counts from the end). ``None`` picks PyTorch's legacy
+            choice (0 for 0-, 1- and 3-d input, else 1).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Softmax(dim=-1)(jnp.zeros(4)).tolist()
     [0.25, 0.25, 0.25, 0.25]
@@ -77,6 +84,11 @@ def _inplace(inplace: bool, first: bool = False) -> str:
 
 class Threshold(Module):
     """``x`` where ``x > threshold``, else ``value``.
+
+    Args:
+        threshold: values at or below it are replaced.
+        value: the replacement.
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Threshold(0.1, 20.0)(jnp.array([0.0, 1.0])).tolist()
@@ -103,6 +115,11 @@ class RReLU(Module):
     Slopes come from jnn's stream (``jnn.manual_seed``) in eager code, and from the key given to
     ``apply(..., key=key)`` or ``with jnn.random.fork(key):`` under a transformation.
 
+    Args:
+        lower: lower bound of the random negative slope drawn in training mode.
+        upper: upper bound of that slope; eval mode uses ``(lower + upper) / 2``.
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.RReLU(0.1, 0.3)
     RReLU(lower=0.1, upper=0.3)
@@ -125,6 +142,13 @@ class RReLU(Module):
 
 class Hardtanh(Module):
     """``x`` clipped to ``[min_val, max_val]``. ``min_value``/``max_value`` are torch's deprecated spellings.
+
+    Args:
+        min_val: lower clipping value.
+        max_val: upper clipping value.
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
+        min_value: deprecated alias of ``min_val``.
+        max_value: deprecated alias of ``max_val``.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Hardtanh(-2, 2)(jnp.array([-3.0, 1.0, 3.0])).tolist()
@@ -158,6 +182,9 @@ class Hardtanh(Module):
 class ReLU6(Hardtanh):
     """``min(max(0, x), 6)``; a :class:`Hardtanh` with bounds 0 and 6, as in torch.
 
+    Args:
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ReLU6()(jnp.array([-1.0, 7.0])).tolist()
     [0.0, 6.0]
@@ -190,6 +217,9 @@ class _InplaceOnly(Module):
 class Hardsigmoid(_InplaceOnly):
     """``0`` for ``x <= -3``, ``1`` for ``x >= 3``, else ``x / 6 + 1 / 2``.
 
+    Args:
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Hardsigmoid()(jnp.array([-4.0, 0.0, 4.0])).tolist()
     [0.0, 0.5, 1.0]
@@ -201,6 +231,9 @@ class Hardsigmoid(_InplaceOnly):
 
 class Hardswish(_InplaceOnly):
     """``x * hardsigmoid(x)``.
+
+    Args:
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Hardswish()(jnp.array([-4.0, 4.0])).tolist()
@@ -214,6 +247,9 @@ class Hardswish(_InplaceOnly):
 class SiLU(_InplaceOnly):
     """``x * sigmoid(x)``.
 
+    Args:
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.SiLU()(jnp.array([0.0])).tolist()
     [0.0]
@@ -225,6 +261,9 @@ class SiLU(_InplaceOnly):
 class Mish(_InplaceOnly):
     """``x * tanh(softplus(x))``.
 
+    Args:
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Mish()(jnp.array([0.0])).tolist()
     [0.0]
@@ -235,6 +274,9 @@ class Mish(_InplaceOnly):
 
 class SELU(_InplaceOnly):
     """``scale * elu(x, alpha)`` with the self-normalising constants.
+
+    Args:
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.SELU()(jnp.array([0.0])).tolist()
@@ -257,6 +299,10 @@ class _AlphaActivation(Module):
 class ELU(_AlphaActivation):
     """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``.
 
+    Args:
+        alpha: the scale of the negative part, ``alpha * (exp(x) - 1)``.
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ELU(alpha=0.5)
     ELU(alpha=0.5)
@@ -269,6 +315,10 @@ class ELU(_AlphaActivation):
 class CELU(_AlphaActivation):
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.
 
+    Args:
+        alpha: the ``alpha`` of ``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.CELU(alpha=2.0)
     CELU(alpha=2.0)
@@ -280,6 +330,9 @@ class CELU(_AlphaActivation):
 
 class GLU(Module):
     """Gated linear unit along ``dim``: ``a * sigmoid(b)`` for the two halves ``a, b`` of the input.
+
+    Args:
+        dim: the dimension split in two halves (its size must be even).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.GLU()(jnp.ones((4, 2))).shape
@@ -299,6 +352,9 @@ class GLU(Module):
 
 class GELU(Module):
     """``x * Phi(x)``; ``approximate='tanh'`` uses the tanh approximation.
+
+    Args:
+        approximate: ``'none'`` for the exact erf form, ``'tanh'`` for the tanh approximation.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.GELU(approximate="tanh")
@@ -328,6 +384,9 @@ class _LambdActivation(Module):
 class Hardshrink(_LambdActivation):
     """``0`` for ``-lambd <= x <= lambd``, else ``x``.
 
+    Args:
+        lambd: values with ``|x| <= lambd`` become 0.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Hardshrink()(jnp.array([0.25, 1.0])).tolist()
     [0.0, 1.0]
@@ -340,6 +399,9 @@ class Hardshrink(_LambdActivation):
 class Softshrink(_LambdActivation):
     """``x - lambd`` for ``x > lambd``, ``x + lambd`` for ``x < -lambd``, else ``0``.
 
+    Args:
+        lambd: values with ``|x| <= lambd`` become 0, the others move ``lambd`` towards 0.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Softshrink()(jnp.array([0.25, 1.0])).tolist()
     [0.0, 0.5]
@@ -351,6 +413,10 @@ class Softshrink(_LambdActivation):
 
 class LeakyReLU(Module):
     """``x`` for ``x > 0``, else ``negative_slope * x``.
+
+    Args:
+        negative_slope: the slope for negative inputs.
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.LeakyReLU(0.5)(jnp.array([-2.0, 2.0])).tolist()
@@ -384,6 +450,10 @@ class LogSigmoid(Module):
 class Softplus(Module):
     """``log(1 + exp(beta * x)) / beta``, linear where ``beta * x > threshold``.
 
+    Args:
+        beta: the ``beta`` of ``log(1 + exp(beta * x)) / beta``.
+        threshold: above ``beta * x > threshold`` the layer is linear (for numerical stability).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Softplus(beta=2.0)
     Softplus(beta=2.0, threshold=20.0)
@@ -405,6 +475,12 @@ class PReLU(Module):
     """``x`` for ``x > 0``, else ``weight * x``: a learnable slope per channel (dim 1) or one shared slope.
 
     ``weight`` has shape ``(num_parameters,)`` and starts at ``init``.
+
+    Args:
+        num_parameters: number of learnable slopes: 1, or the number of channels (dimension 1 of the input).
+        init: the initial slope.
+        device: where the weight is placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the weight's floating dtype (default float32).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> m = nn.PReLU(3)
@@ -460,6 +536,10 @@ class Tanhshrink(Module):
 class Softmin(Module):
     """Softmin (softmax of the negated input) along ``dim``.
 
+    Args:
+        dim: the dimension the softmin is computed over (negative counts from the end). ``None`` picks PyTorch's legacy
+            choice.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Softmin(dim=1)(jnp.zeros((1, 2))).tolist()
     [[0.5, 0.5]]
@@ -493,6 +573,10 @@ class Softmax2d(Module):
 
 class LogSoftmax(Module):
     """Log of the softmax along ``dim``, computed stably.
+
+    Args:
+        dim: the dimension the log-softmax is computed over (negative counts from the end). ``None`` picks PyTorch's
+            legacy choice.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.LogSoftmax(dim=1)

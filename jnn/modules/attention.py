@@ -52,6 +52,20 @@ class MultiheadAttention(Module):
     weights draws from :mod:`jnn.random`. torch's inference fast path is not separate here: results are the
     same math.
 
+    Args:
+        embed_dim: the model dimension (query size and output size).
+        num_heads: number of heads; ``embed_dim`` must be divisible by it.
+        dropout: dropout probability on the attention weights (training mode).
+        bias: add biases to the input and output projections.
+        add_bias_kv: append a learnable bias to the key and value sequences.
+        add_zero_attn: append a batch of zeros to the key and value sequences.
+        kdim: the key's feature size (default ``embed_dim``).
+        vdim: the value's feature size (default ``embed_dim``).
+        batch_first: inputs and outputs are ``(batch, seq, feature)`` instead of ``(seq, batch, feature)``.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> mha = nn.MultiheadAttention(8, 2, batch_first=True)
     >>> out, w = mha(jnp.ones((3, 5, 8)), jnp.ones((3, 7, 8)), jnp.ones((3, 7, 8)))

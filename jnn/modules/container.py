@@ -76,6 +76,9 @@ class _IndexedModules(Module):
 class Sequential(_IndexedModules):
     """Modules called one after another; built from modules, ``*list`` or an ``OrderedDict`` of names.
 
+    Args:
+        *args: modules run in order, or one ``OrderedDict`` of name -> module.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> net = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10), nn.ReLU())
     >>> net(jnp.ones(20)).shape
@@ -143,6 +146,9 @@ class Sequential(_IndexedModules):
 class ModuleList(_IndexedModules):
     """A list of modules whose parameters are registered (``hidden_layers.0.weight``, ...); no forward.
 
+    Args:
+        modules: an iterable of modules to hold (optional).
+
     >>> import jnn as nn
     >>> layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
     >>> len(layers), type(layers[-1]).__name__
@@ -197,6 +203,9 @@ class ModuleList(_IndexedModules):
 
 class ModuleDict(Module):
     """An ordered dict of modules, registered under their keys.
+
+    Args:
+        modules: a mapping or an iterable of (name, module) pairs (optional).
 
     >>> import jnn as nn
     >>> acts = nn.ModuleDict({"relu": nn.ReLU(), "tanh": nn.Tanh()})
@@ -274,6 +283,9 @@ def _describe(value: Any, legacy_type_name: bool) -> str:
 class ParameterList(Module):
     """A list of parameters (arrays are wrapped in :class:`Parameter`), registered as '0', '1', ...
 
+    Args:
+        values: an iterable of arrays, each registered as a parameter (optional).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> params = nn.ParameterList([jnp.ones(3), jnp.zeros(2)])
     >>> [name for name, _ in params.named_parameters()]
@@ -329,6 +341,9 @@ class ParameterList(Module):
 
 class ParameterDict(Module):
     """An ordered dict of parameters (arrays are wrapped in :class:`Parameter`), registered under their keys.
+
+    Args:
+        parameters: a mapping or an iterable of (name, array) pairs, registered as parameters (optional).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> params = nn.ParameterDict({"scale": jnp.ones(3)})

@@ -13,6 +13,10 @@ __all__ = ["CosineSimilarity", "PairwiseDistance"]
 class CosineSimilarity(Module):
     """Cosine similarity of ``x1`` and ``x2`` along ``dim`` (norms clamped to ``eps``).
 
+    Args:
+        dim: the dimension the similarity is computed over (negative counts from the end).
+        eps: lower bound of each norm, against division by zero.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.CosineSimilarity(dim=1)(jnp.ones((4, 3)), jnp.ones((4, 3))).shape
     (4,)
@@ -29,6 +33,11 @@ class CosineSimilarity(Module):
 
 class PairwiseDistance(Module):
     """``||x1 - x2 + eps||_p`` over the last dimension.
+
+    Args:
+        p: the norm degree.
+        eps: added to the difference, against a zero norm's gradient.
+        keepdim: keep the reduced last dimension as size 1.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.PairwiseDistance(p=1.0, eps=0.0)(jnp.zeros((2, 3)), jnp.ones((2, 3))).tolist()

@@ -35,6 +35,10 @@ class Dropout(_DropoutNd):
     Randomness comes from jnn's stream (``jnn.manual_seed``) in eager code, and from the key given to
     ``apply(..., key=key)`` or ``with jnn.random.fork(key):`` under a transformation.
 
+    Args:
+        p: probability of an element (or channel) being zeroed, in ``[0, 1]``.
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Dropout(0.5).eval()(jnp.ones(3)).tolist()
     [1.0, 1.0, 1.0]
@@ -46,6 +50,10 @@ class Dropout(_DropoutNd):
 
 class Dropout1d(_DropoutNd):
     """Zeroes whole channels of ``(N, C, L)`` or ``(C, L)`` input with probability ``p`` in training mode.
+
+    Args:
+        p: probability of an element (or channel) being zeroed, in ``[0, 1]``.
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Dropout1d(0.2)
@@ -60,6 +68,10 @@ class Dropout2d(_DropoutNd):
     """Zeroes whole channels of ``(N, C, H, W)`` input with probability ``p`` in training mode (a 3D input is
     taken as ``(N, C, L)`` with torch's warning).
 
+    Args:
+        p: probability of an element (or channel) being zeroed, in ``[0, 1]``.
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Dropout2d().eval()(jnp.ones((1, 2, 2, 2))).shape
     (1, 2, 2, 2)
@@ -71,6 +83,10 @@ class Dropout2d(_DropoutNd):
 
 class Dropout3d(_DropoutNd):
     """Zeroes whole channels of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input with probability ``p`` in training.
+
+    Args:
+        p: probability of an element (or channel) being zeroed, in ``[0, 1]``.
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Dropout3d().eval()(jnp.ones((2, 2, 2, 2))).shape
@@ -85,6 +101,10 @@ class AlphaDropout(_DropoutNd):
     """Dropout that keeps SELU activations' zero mean and unit variance (see
     :func:`jnn.functional.alpha_dropout`).
 
+    Args:
+        p: probability of an element (or channel) being zeroed, in ``[0, 1]``.
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.AlphaDropout(0.2).eval()(jnp.ones(2)).tolist()
     [1.0, 1.0]
@@ -96,6 +116,10 @@ class AlphaDropout(_DropoutNd):
 
 class FeatureAlphaDropout(_DropoutNd):
     """:class:`AlphaDropout` of whole channels (dim 1) of ``(N, C, *)`` input.
+
+    Args:
+        p: probability of an element (or channel) being zeroed, in ``[0, 1]``.
+        inplace: accepted for PyTorch compatibility; JAX arrays are immutable, so the result is always a new array.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.FeatureAlphaDropout(0.2)

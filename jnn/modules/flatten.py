@@ -15,6 +15,10 @@ __all__ = ["Flatten", "Unflatten"]
 class Flatten(Module):
     """Flattens dims ``start_dim`` to ``end_dim`` into one.
 
+    Args:
+        start_dim: first dimension to flatten.
+        end_dim: last dimension to flatten (inclusive).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Flatten()(jnp.ones((2, 3, 4, 5))).shape
     (2, 60)
@@ -44,6 +48,10 @@ class Flatten(Module):
 
 class Unflatten(Module):
     """Expands dim ``dim`` into ``unflattened_size`` (a tuple of ints; one of them may be ``-1``).
+
+    Args:
+        dim: the dimension to unflatten.
+        unflattened_size: the shape it becomes (one entry may be -1).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Unflatten(1, (2, 5, 5))(jnp.ones((2, 50))).shape

@@ -15,6 +15,13 @@ __all__ = ["Fold", "Unfold"]
 class Fold(Module):
     """Sum sliding blocks ``(N, C * prod(kernel_size), L)`` back into ``(N, C, *output_size)`` (see ``F.fold``).
 
+    Args:
+        output_size: spatial shape of the output ``(H, W)``.
+        kernel_size: size of the sliding blocks (an int or a tuple).
+        dilation: spacing between kernel elements (an int or a tuple).
+        padding: implicit zero padding on both sides (an int or a tuple).
+        stride: step of the sliding blocks (an int or a tuple).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> fold = nn.Fold(output_size=(4, 5), kernel_size=(2, 2))
     >>> fold
@@ -42,6 +49,12 @@ class Fold(Module):
 
 class Unfold(Module):
     """Extract sliding local blocks: ``(N, C, H, W) -> (N, C * prod(kernel_size), L)`` (see ``F.unfold``).
+
+    Args:
+        kernel_size: size of the sliding blocks (an int or a tuple).
+        dilation: spacing between kernel elements (an int or a tuple).
+        padding: implicit zero padding on both sides (an int or a tuple).
+        stride: step of the sliding blocks (an int or a tuple).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> unfold = nn.Unfold(kernel_size=(2, 3))

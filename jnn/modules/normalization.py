@@ -27,6 +27,14 @@ class LayerNorm(Module):
     """Normalises over the trailing ``normalized_shape`` dims; ``weight`` (ones) and ``bias`` (zeros) have that
     shape when ``elementwise_affine``.
 
+    Args:
+        normalized_shape: the trailing shape normalised over (an int or a tuple).
+        eps: added to the variance for numerical stability.
+        elementwise_affine: learn a per-element ``weight`` (ones) and ``bias`` (zeros).
+        bias: learn the ``bias`` too (with ``elementwise_affine``).
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> ln = nn.LayerNorm((2, 3))
     >>> ln, ln(jnp.ones((4, 2, 3))).shape
@@ -58,6 +66,15 @@ class LayerNorm(Module):
 class GroupNorm(Module):
     """Normalises ``(N, C, *)`` input over groups of ``num_channels // num_groups`` channels; per-channel
     ``weight``/``bias`` when ``affine``.
+
+    Args:
+        num_groups: number of groups the channels are split into.
+        num_channels: number of channels, dimension 1 of the input; divisible by ``num_groups``.
+        eps: added to the variance for numerical stability.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros).
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> gn = nn.GroupNorm(2, 4)
@@ -93,6 +110,13 @@ class GroupNorm(Module):
 class RMSNorm(Module):
     """Divides by the root mean square over the trailing ``normalized_shape`` dims, then scales by ``weight``.
 
+    Args:
+        normalized_shape: the trailing shape normalised over (an int or a tuple).
+        eps: added to the mean square; ``None`` uses the input dtype's machine epsilon, as PyTorch.
+        elementwise_affine: learn a per-element ``weight`` (ones).
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.RMSNorm([2, 3])
     RMSNorm((2, 3), eps=None, elementwise_affine=True)
@@ -127,6 +151,12 @@ class LocalResponseNorm(Module):
     """Local response normalisation across channels (dim 1) of ``(N, C, *)`` input; see
     :func:`jnn.functional.local_response_norm`.
 
+    Args:
+        size: number of neighbouring channels normalised over.
+        alpha: multiplicative factor.
+        beta: exponent.
+        k: additive factor.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> lrn = nn.LocalResponseNorm(2)
     >>> lrn, lrn(jnp.ones((1, 4, 3, 3))).shape
@@ -150,6 +180,12 @@ class LocalResponseNorm(Module):
 class CrossMapLRN2d(LocalResponseNorm):
     """torch's legacy cross-channel LRN for 4D ``(N, C, H, W)`` input:
     ``x / (k + alpha / size * sum of squares over a window of size channels) ** beta``.
+
+    Args:
+        size: number of neighbouring channels normalised over.
+        alpha: multiplicative factor.
+        beta: exponent.
+        k: additive factor.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> lrn = nn.CrossMapLRN2d(3)

@@ -50,6 +50,9 @@ class _CircularPadNd(_PadNd):
 class CircularPad1d(_CircularPadNd):
     """Pad the last dimension of ``(N, C, W)`` / ``(C, W)`` input by wrapping around.
 
+    Args:
+        padding: the same amount on every side (an int), or a 2-tuple (left, right).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.CircularPad1d((1, 2))(jnp.arange(3.0)[None]).tolist()
     [[2.0, 0.0, 1.0, 2.0, 0.0, 1.0]]
@@ -61,6 +64,9 @@ class CircularPad1d(_CircularPadNd):
 class CircularPad2d(_CircularPadNd):
     """Pad the last two dimensions of ``(N, C, H, W)`` / ``(C, H, W)`` input by wrapping around.
 
+    Args:
+        padding: the same amount on every side (an int), or a 4-tuple (left, right, top, bottom).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.CircularPad2d(1)(jnp.ones((1, 2, 3))).shape
     (1, 4, 5)
@@ -71,6 +77,9 @@ class CircularPad2d(_CircularPadNd):
 
 class CircularPad3d(_CircularPadNd):
     """Pad the last three dimensions of ``(N, C, D, H, W)`` / ``(C, D, H, W)`` input by wrapping around.
+
+    Args:
+        padding: the same amount on every side (an int), or a 6-tuple (left, right, top, bottom, front, back).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.CircularPad3d((1, 0, 0, 1, 2, 2))(jnp.ones((1, 3, 3, 3))).shape
@@ -97,6 +106,10 @@ class _ConstantPadNd(_PadNd):
 class ConstantPad1d(_ConstantPadNd):
     """Pad the last dimension with ``value`` (negative padding crops).
 
+    Args:
+        padding: the same amount on every side (an int), or a 2-tuple (left, right).
+        value: the fill value.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> pad = nn.ConstantPad1d((2, 1), 3.5)
     >>> pad, pad(jnp.zeros((1, 2))).tolist()
@@ -109,6 +122,10 @@ class ConstantPad1d(_ConstantPadNd):
 class ConstantPad2d(_ConstantPadNd):
     """Pad the last two dimensions with ``value``.
 
+    Args:
+        padding: the same amount on every side (an int), or a 4-tuple (left, right, top, bottom).
+        value: the fill value.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ConstantPad2d((1, 1, 2, 0), 1.0)(jnp.zeros((2, 3, 3))).shape
     (2, 5, 5)
@@ -120,6 +137,10 @@ class ConstantPad2d(_ConstantPadNd):
 class ConstantPad3d(_ConstantPadNd):
     """Pad the last three dimensions with ``value``.
 
+    Args:
+        padding: the same amount on every side (an int), or a 6-tuple (left, right, top, bottom, front, back).
+        value: the fill value.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ConstantPad3d(1, 0.5)(jnp.zeros((2, 3, 3, 3))).shape
     (2, 5, 5, 5)
@@ -130,6 +151,9 @@ class ConstantPad3d(_ConstantPadNd):
 
 class ZeroPad1d(ConstantPad1d):
     """Pad the last dimension with zeros.
+
+    Args:
+        padding: the same amount on every side (an int), or a 2-tuple (left, right).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ZeroPad1d((1, 2))(jnp.ones((1, 2))).tolist()
@@ -146,6 +170,9 @@ class ZeroPad1d(ConstantPad1d):
 class ZeroPad2d(ConstantPad2d):
     """Pad the last two dimensions with zeros.
 
+    Args:
+        padding: the same amount on every side (an int), or a 4-tuple (left, right, top, bottom).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ZeroPad2d(1), nn.ZeroPad2d(1)(jnp.ones((1, 2, 2))).shape
     (ZeroPad2d((1, 1, 1, 1)), (1, 4, 4))
@@ -160,6 +187,9 @@ class ZeroPad2d(ConstantPad2d):
 
 class ZeroPad3d(ConstantPad3d):
     """Pad the last three dimensions with zeros.
+
+    Args:
+        padding: the same amount on every side (an int), or a 6-tuple (left, right, top, bottom, front, back).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ZeroPad3d((1, 1, 0, 0, 2, 2))(jnp.ones((1, 1, 2, 2, 2))).shape
@@ -176,6 +206,9 @@ class ZeroPad3d(ConstantPad3d):
 class ReflectionPad1d(_PadNd):
     """Pad the last dimension of ``(N, C, W)`` / ``(C, W)`` input with its reflection (edge not repeated).
 
+    Args:
+        padding: the same amount on every side (an int), or a 2-tuple (left, right).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ReflectionPad1d(2)(jnp.arange(4.0)[None]).tolist()
     [[2.0, 1.0, 0.0, 1.0, 2.0, 3.0, 2.0, 1.0]]
@@ -186,6 +219,9 @@ class ReflectionPad1d(_PadNd):
 
 class ReflectionPad2d(_PadNd):
     """Pad the last two dimensions with their reflection.
+
+    Args:
+        padding: the same amount on every side (an int), or a 4-tuple (left, right, top, bottom).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ReflectionPad2d((1, 1, 2, 0))(jnp.ones((1, 3, 3))).shape
@@ -198,6 +234,9 @@ class ReflectionPad2d(_PadNd):
 class ReflectionPad3d(_PadNd):
     """Pad the last three dimensions with their reflection.
 
+    Args:
+        padding: the same amount on every side (an int), or a 6-tuple (left, right, top, bottom, front, back).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ReflectionPad3d(1)(jnp.ones((1, 1, 2, 2, 2))).shape
     (1, 1, 4, 4, 4)
@@ -208,6 +247,9 @@ class ReflectionPad3d(_PadNd):
 
 class ReplicationPad1d(_PadNd):
     """Pad the last dimension by repeating its edge values.
+
+    Args:
+        padding: the same amount on every side (an int), or a 2-tuple (left, right).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ReplicationPad1d((2, 1))(jnp.arange(3.0)[None]).tolist()
@@ -220,6 +262,9 @@ class ReplicationPad1d(_PadNd):
 class ReplicationPad2d(_PadNd):
     """Pad the last two dimensions by repeating their edge values.
 
+    Args:
+        padding: the same amount on every side (an int), or a 4-tuple (left, right, top, bottom).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ReplicationPad2d(2)(jnp.ones((1, 1, 3, 3))).shape
     (1, 1, 7, 7)
@@ -230,6 +275,9 @@ class ReplicationPad2d(_PadNd):
 
 class ReplicationPad3d(_PadNd):
     """Pad the last three dimensions by repeating their edge values.
+
+    Args:
+        padding: the same amount on every side (an int), or a 6-tuple (left, right, top, bottom, front, back).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.ReplicationPad3d(1)(jnp.ones((1, 1, 2, 2, 2))).shape

@@ -13,6 +13,9 @@ __all__ = ["PixelShuffle", "PixelUnshuffle"]
 class PixelShuffle(Module):
     """``(*, C * r**2, H, W) -> (*, C, H * r, W * r)`` with ``r = upscale_factor``.
 
+    Args:
+        upscale_factor: factor ``r``: ``(C * r**2, H, W)`` becomes ``(C, H * r, W * r)``.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.PixelShuffle(3)(jnp.ones((1, 9, 4, 4))).shape
     (1, 1, 12, 12)
@@ -31,6 +34,9 @@ class PixelShuffle(Module):
 
 class PixelUnshuffle(Module):
     """``(*, C, H * r, W * r) -> (*, C * r**2, H, W)`` with ``r = downscale_factor``.
+
+    Args:
+        downscale_factor: factor ``r``: ``(C, H * r, W * r)`` becomes ``(C * r**2, H, W)``.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.PixelUnshuffle(3)(jnp.ones((1, 1, 12, 12))).shape

@@ -49,6 +49,15 @@ class _MaxPoolNd(Module):
 class MaxPool1d(_MaxPoolNd):
     """1-D max pooling over ``(N, C, L)`` or ``(C, L)`` input; ``stride`` defaults to ``kernel_size``.
 
+    Args:
+        kernel_size: size of the pooling window (an int or a tuple).
+        stride: step of the window; default ``kernel_size``.
+        padding: implicit padding on both sides (``-inf`` for max pooling, zeros for average pooling); at most half the
+            window.
+        dilation: spacing between window elements.
+        return_indices: also return the flat indices of the maxima (for ``MaxUnpool``).
+        ceil_mode: round the output size up instead of down (windows starting in the padding are dropped).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.MaxPool1d(3, stride=2)(jnp.ones((2, 4, 9))).shape
     (2, 4, 4)
@@ -60,6 +69,15 @@ class MaxPool1d(_MaxPoolNd):
 class MaxPool2d(_MaxPoolNd):
     """2-D max pooling over ``(N, C, H, W)`` or ``(C, H, W)`` input; ``stride`` defaults to ``kernel_size``.
 
+    Args:
+        kernel_size: size of the pooling window (an int or a tuple).
+        stride: step of the window; default ``kernel_size``.
+        padding: implicit padding on both sides (``-inf`` for max pooling, zeros for average pooling); at most half the
+            window.
+        dilation: spacing between window elements.
+        return_indices: also return the flat indices of the maxima (for ``MaxUnpool``).
+        ceil_mode: round the output size up instead of down (windows starting in the padding are dropped).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.MaxPool2d(2)(jnp.ones((1, 3, 8, 8))).shape
     (1, 3, 4, 4)
@@ -70,6 +88,15 @@ class MaxPool2d(_MaxPoolNd):
 
 class MaxPool3d(_MaxPoolNd):
     """3-D max pooling over ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input; ``stride`` defaults to ``kernel_size``.
+
+    Args:
+        kernel_size: size of the pooling window (an int or a tuple).
+        stride: step of the window; default ``kernel_size``.
+        padding: implicit padding on both sides (``-inf`` for max pooling, zeros for average pooling); at most half the
+            window.
+        dilation: spacing between window elements.
+        return_indices: also return the flat indices of the maxima (for ``MaxUnpool``).
+        ceil_mode: round the output size up instead of down (windows starting in the padding are dropped).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.MaxPool3d(2)(jnp.ones((1, 2, 4, 4, 4))).shape
@@ -99,6 +126,11 @@ class _MaxUnpoolNd(Module):
 class MaxUnpool1d(_MaxUnpoolNd):
     """Partial inverse of :class:`MaxPool1d`: ``forward(input, indices, output_size=None)``.
 
+    Args:
+        kernel_size: the window size of the max pooling being inverted.
+        stride: its stride; default ``kernel_size``.
+        padding: its padding.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> y, i = nn.MaxPool1d(2, return_indices=True)(jnp.ones((1, 1, 4)))
     >>> nn.MaxUnpool1d(2)(y, i).shape
@@ -111,6 +143,11 @@ class MaxUnpool1d(_MaxUnpoolNd):
 class MaxUnpool2d(_MaxUnpoolNd):
     """Partial inverse of :class:`MaxPool2d`: ``forward(input, indices, output_size=None)``.
 
+    Args:
+        kernel_size: the window size of the max pooling being inverted.
+        stride: its stride; default ``kernel_size``.
+        padding: its padding.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> y, i = nn.MaxPool2d(2, return_indices=True)(jnp.ones((1, 1, 5, 5)))
     >>> nn.MaxUnpool2d(2)(y, i, output_size=(5, 5)).shape
@@ -122,6 +159,11 @@ class MaxUnpool2d(_MaxUnpoolNd):
 
 class MaxUnpool3d(_MaxUnpoolNd):
     """Partial inverse of :class:`MaxPool3d`: ``forward(input, indices, output_size=None)``.
+
+    Args:
+        kernel_size: the window size of the max pooling being inverted.
+        stride: its stride; default ``kernel_size``.
+        padding: its padding.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> y, i = nn.MaxPool3d(2, return_indices=True)(jnp.ones((1, 4, 4, 4)))
@@ -139,6 +181,14 @@ class _AvgPoolNd(Module):
 
 class AvgPool1d(_AvgPoolNd):
     """1-D average pooling over ``(N, C, L)`` or ``(C, L)`` input.
+
+    Args:
+        kernel_size: size of the pooling window (an int or a tuple).
+        stride: step of the window; default ``kernel_size``.
+        padding: implicit padding on both sides (``-inf`` for max pooling, zeros for average pooling); at most half the
+            window.
+        ceil_mode: round the output size up instead of down (windows starting in the padding are dropped).
+        count_include_pad: count the zero padding in the average's divisor.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.AvgPool1d(2)(jnp.ones((3, 6))).shape
@@ -184,6 +234,15 @@ class _AvgPool23d(_AvgPoolNd):
 class AvgPool2d(_AvgPool23d):
     """2-D average pooling over ``(N, C, H, W)`` or ``(C, H, W)`` input.
 
+    Args:
+        kernel_size: size of the pooling window (an int or a tuple).
+        stride: step of the window; default ``kernel_size``.
+        padding: implicit padding on both sides (``-inf`` for max pooling, zeros for average pooling); at most half the
+            window.
+        ceil_mode: round the output size up instead of down (windows starting in the padding are dropped).
+        count_include_pad: count the zero padding in the average's divisor.
+        divisor_override: divide every window by this number instead.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.AvgPool2d(3, stride=2, padding=1)(jnp.ones((1, 2, 7, 7))).shape
     (1, 2, 4, 4)
@@ -194,6 +253,15 @@ class AvgPool2d(_AvgPool23d):
 
 class AvgPool3d(_AvgPool23d):
     """3-D average pooling over ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input.
+
+    Args:
+        kernel_size: size of the pooling window (an int or a tuple).
+        stride: step of the window; default ``kernel_size``.
+        padding: implicit padding on both sides (``-inf`` for max pooling, zeros for average pooling); at most half the
+            window.
+        ceil_mode: round the output size up instead of down (windows starting in the padding are dropped).
+        count_include_pad: count the zero padding in the average's divisor.
+        divisor_override: divide every window by this number instead.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.AvgPool3d(2)(jnp.ones((1, 4, 4, 4))).shape
@@ -220,6 +288,9 @@ class _AdaptiveAvgPoolNd(Module):
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     """1-D adaptive average pooling to ``output_size`` for any input length.
 
+    Args:
+        output_size: the output's spatial size (an int, a tuple; ``None`` keeps that input size).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.AdaptiveAvgPool1d(5)(jnp.ones((1, 64, 8))).shape
     (1, 64, 5)
@@ -231,6 +302,9 @@ class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
 class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     """2-D adaptive average pooling to ``output_size`` (``None`` keeps that input size).
 
+    Args:
+        output_size: the output's spatial size (an int, a tuple; ``None`` keeps that input size).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.AdaptiveAvgPool2d((5, None))(jnp.ones((1, 64, 8, 9))).shape
     (1, 64, 5, 9)
@@ -241,6 +315,9 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
 
 class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     """3-D adaptive average pooling to ``output_size``.
+
+    Args:
+        output_size: the output's spatial size (an int, a tuple; ``None`` keeps that input size).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.AdaptiveAvgPool3d(1)(jnp.ones((2, 3, 4, 5, 6))).shape
@@ -268,6 +345,10 @@ class _AdaptiveMaxPoolNd(Module):
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     """1-D adaptive max pooling to ``output_size``; ``return_indices`` as :class:`MaxPool1d`.
 
+    Args:
+        output_size: the output's spatial size (an int, a tuple; ``None`` keeps that input size).
+        return_indices: also return the flat indices of the maxima (for ``MaxUnpool``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.AdaptiveMaxPool1d(5)(jnp.ones((1, 64, 8))).shape
     (1, 64, 5)
@@ -279,6 +360,10 @@ class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     """2-D adaptive max pooling to ``output_size``; ``return_indices`` as :class:`MaxPool2d`.
 
+    Args:
+        output_size: the output's spatial size (an int, a tuple; ``None`` keeps that input size).
+        return_indices: also return the flat indices of the maxima (for ``MaxUnpool``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.AdaptiveMaxPool2d(7)(jnp.ones((1, 64, 10, 9))).shape
     (1, 64, 7, 7)
@@ -289,6 +374,10 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
 
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     """3-D adaptive max pooling to ``output_size``; ``return_indices`` as :class:`MaxPool3d`.
+
+    Args:
+        output_size: the output's spatial size (an int, a tuple; ``None`` keeps that input size).
+        return_indices: also return the flat indices of the maxima (for ``MaxUnpool``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.AdaptiveMaxPool3d((1, 2, 3))(jnp.ones((1, 4, 4, 4))).shape
@@ -319,6 +408,12 @@ class _LPPoolNd(Module):
 class LPPool1d(_LPPoolNd):
     """1-D power-average pooling: ``(sum over the window of x ** p) ** (1 / p)``.
 
+    Args:
+        norm_type: the power ``p`` of ``(sum x**p)**(1/p)`` over each window.
+        kernel_size: size of the pooling window (an int or a tuple).
+        stride: step of the window; default ``kernel_size``.
+        ceil_mode: round the output size up instead of down (windows starting in the padding are dropped).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.LPPool1d(2, 3, stride=2)(jnp.ones((1, 2, 7))).shape
     (1, 2, 3)
@@ -330,6 +425,12 @@ class LPPool1d(_LPPoolNd):
 class LPPool2d(_LPPoolNd):
     """2-D power-average pooling over ``(N, C, H, W)`` or ``(C, H, W)`` input.
 
+    Args:
+        norm_type: the power ``p`` of ``(sum x**p)**(1/p)`` over each window.
+        kernel_size: size of the pooling window (an int or a tuple).
+        stride: step of the window; default ``kernel_size``.
+        ceil_mode: round the output size up instead of down (windows starting in the padding are dropped).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.LPPool2d(2, 2)(jnp.ones((1, 2, 4, 6))).shape
     (1, 2, 2, 3)
@@ -340,6 +441,12 @@ class LPPool2d(_LPPoolNd):
 
 class LPPool3d(_LPPoolNd):
     """3-D power-average pooling over ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input.
+
+    Args:
+        norm_type: the power ``p`` of ``(sum x**p)**(1/p)`` over each window.
+        kernel_size: size of the pooling window (an int or a tuple).
+        stride: step of the window; default ``kernel_size``.
+        ceil_mode: round the output size up instead of down (windows starting in the padding are dropped).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.LPPool3d(1, 2)(jnp.ones((1, 4, 4, 4))).shape
@@ -383,6 +490,13 @@ class _FractionalMaxPoolNd(Module):
 class FractionalMaxPool2d(_FractionalMaxPoolNd):
     """2-D fractional max pooling; the random step offsets come from ``jnn.random`` (or ``_random_samples``).
 
+    Args:
+        kernel_size: size of the pooling window (an int or a tuple).
+        output_size: the output's spatial size (give this or ``output_ratio``).
+        output_ratio: the output size as a fraction of the input size, in (0, 1).
+        return_indices: also return the flat indices of the maxima (for ``MaxUnpool``).
+        _random_samples: fixed samples in [0, 1) of shape ``(N, C, 2)`` instead of drawing them.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.FractionalMaxPool2d(3, output_ratio=(0.5, 0.5))(jnp.ones((1, 2, 10, 12))).shape
     (1, 2, 5, 6)
@@ -393,6 +507,13 @@ class FractionalMaxPool2d(_FractionalMaxPoolNd):
 
 class FractionalMaxPool3d(_FractionalMaxPoolNd):
     """3-D fractional max pooling; the random step offsets come from ``jnn.random`` (or ``_random_samples``).
+
+    Args:
+        kernel_size: size of the pooling window (an int or a tuple).
+        output_size: the output's spatial size (give this or ``output_ratio``).
+        output_ratio: the output size as a fraction of the input size, in (0, 1).
+        return_indices: also return the flat indices of the maxima (for ``MaxUnpool``).
+        _random_samples: fixed samples in [0, 1) of shape ``(N, C, 3)`` instead of drawing them.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.FractionalMaxPool3d(2, output_size=(3, 3, 3))(jnp.ones((1, 7, 7, 7))).shape

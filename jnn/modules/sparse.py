@@ -50,6 +50,20 @@ class Embedding(Module):
     there). ``scale_grad_by_freq`` divides gradients by index frequency in the batch. ``sparse=True`` is
     not supported (JAX gradients are dense).
 
+    Args:
+        num_embeddings: size of the vocabulary (rows of ``weight``).
+        embedding_dim: size of each vector.
+        padding_idx: this row is initialised to zeros and gets no gradient.
+        max_norm: looked-up rows are rescaled to at most this norm (eagerly the weight itself too, as in PyTorch).
+        norm_type: the p of the p-norm for ``max_norm``.
+        scale_grad_by_freq: scale gradients by the inverse frequency of the words in the mini-batch.
+        sparse: PyTorch's sparse gradients; JAX's gradients are dense, so only ``False`` is accepted.
+        _weight: an initial weight of shape ``(num_embeddings, embedding_dim)``.
+        _freeze: register the weight as a buffer (not trained), as ``Embedding.from_pretrained(freeze=True)``.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> emb = nn.Embedding(10, 3, padding_idx=0)
     >>> emb
@@ -133,6 +147,21 @@ class EmbeddingBag(Module):
     ``forward(input, offsets=None, per_sample_weights=None)``: ``input`` 2-D ``(B, N)`` (fixed-size bags) or
     1-D with ``offsets`` (bag starts). ``padding_idx`` entries are left out of their bags. ``max_norm``
     renormalises looked-up rows (the weight is updated in eager calls, as in :class:`Embedding`).
+
+    Args:
+        num_embeddings: size of the vocabulary (rows of ``weight``).
+        embedding_dim: size of each vector.
+        max_norm: rows looked up are renormalised to at most this norm.
+        norm_type: the p of the p-norm for ``max_norm``.
+        scale_grad_by_freq: scale gradients by the inverse frequency of the words in the mini-batch.
+        mode: ``'sum'``, ``'mean'`` or ``'max'`` over each bag.
+        sparse: PyTorch's sparse gradients; JAX's gradients are dense, so only ``False`` is accepted.
+        _weight: an initial weight of shape ``(num_embeddings, embedding_dim)``.
+        include_last_offset: ``offsets`` has one more entry, the end of the last bag (CSR layout).
+        padding_idx: entries equal to it are left out of their bag.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> bag = nn.EmbeddingBag(10, 3, mode="sum")

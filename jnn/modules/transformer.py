@@ -76,6 +76,20 @@ class TransformerEncoderLayer(Module):
     ``forward(src, src_mask=None, src_key_padding_mask=None, is_causal=False)``. ``activation`` is
     ``"relu"``, ``"gelu"`` or a callable (a Module becomes the submodule ``activation``).
 
+    Args:
+        d_model: the model dimension.
+        nhead: number of attention heads.
+        dim_feedforward: hidden size of the feed-forward block.
+        dropout: dropout probability (training mode).
+        activation: the feed-forward activation: ``'relu'``, ``'gelu'`` or a callable.
+        layer_norm_eps: the LayerNorms' ``eps``.
+        batch_first: inputs and outputs are ``(batch, seq, feature)`` instead of ``(seq, batch, feature)``.
+        norm_first: LayerNorm before attention and feed-forward (pre-norm) instead of after.
+        bias: biases in the linear layers and LayerNorms.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> layer = nn.TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=16, batch_first=True).eval()
     >>> layer(jnp.ones((3, 5, 8))).shape
@@ -132,6 +146,20 @@ class TransformerDecoderLayer(Module):
 
     ``forward(tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
     memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False)``.
+
+    Args:
+        d_model: the model dimension.
+        nhead: number of attention heads.
+        dim_feedforward: hidden size of the feed-forward block.
+        dropout: dropout probability (training mode).
+        activation: the feed-forward activation: ``'relu'``, ``'gelu'`` or a callable.
+        layer_norm_eps: the LayerNorms' ``eps``.
+        batch_first: inputs and outputs are ``(batch, seq, feature)`` instead of ``(seq, batch, feature)``.
+        norm_first: LayerNorm before attention and feed-forward (pre-norm) instead of after.
+        bias: biases in the linear layers and LayerNorms.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> layer = nn.TransformerDecoderLayer(d_model=8, nhead=2, dim_feedforward=16).eval()
@@ -205,6 +233,14 @@ class TransformerEncoder(Module):
     torch's nested-tensor fast path (eval mode with a padding mask) writes zeros at padded positions; jnn
     computes them like the other positions (``enable_nested_tensor`` is accepted and ignored).
 
+    Args:
+        encoder_layer: the layer; ``num_layers`` independent copies of it are stacked.
+        num_layers: number of layers.
+        norm: an optional final normalisation module.
+        enable_nested_tensor: PyTorch's nested-tensor fast path; accepted and ignored (JAX has no nested tensors;
+            results are the same).
+        mask_check: PyTorch's check of the padding mask for the nested-tensor path; accepted and ignored.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), num_layers=2).eval()
     >>> enc(jnp.ones((5, 3, 8))).shape
@@ -241,6 +277,11 @@ class TransformerDecoder(Module):
 
     ``forward(tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
     memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False)``.
+
+    Args:
+        decoder_layer: the layer; ``num_layers`` independent copies of it are stacked.
+        num_layers: number of layers.
+        norm: an optional final normalisation module.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> dec = nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16), num_layers=2).eval()
@@ -280,6 +321,24 @@ class Transformer(Module):
     ``forward(src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, src_key_padding_mask=None,
     tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
     memory_is_causal=False)``. Every parameter with more than one dimension is drawn from ``xavier_uniform_``.
+
+    Args:
+        d_model: the model dimension.
+        nhead: number of attention heads.
+        num_encoder_layers: number of encoder layers.
+        num_decoder_layers: number of decoder layers.
+        dim_feedforward: hidden size of the feed-forward block.
+        dropout: dropout probability (training mode).
+        activation: the feed-forward activation: ``'relu'``, ``'gelu'`` or a callable.
+        custom_encoder: a module used as the encoder instead.
+        custom_decoder: a module used as the decoder instead.
+        layer_norm_eps: the LayerNorms' ``eps``.
+        batch_first: inputs and outputs are ``(batch, seq, feature)`` instead of ``(seq, batch, feature)``.
+        norm_first: LayerNorm before attention and feed-forward (pre-norm) instead of after.
+        bias: biases in the linear layers and LayerNorms.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> model = nn.Transformer(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1,

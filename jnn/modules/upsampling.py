@@ -15,6 +15,13 @@ __all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
 class Upsample(Module):
     """Resample ``(N, C, *spatial)`` input to ``size`` or by ``scale_factor`` (see ``F.interpolate`` for modes).
 
+    Args:
+        size: the output's spatial size (give this or ``scale_factor``).
+        scale_factor: multiplier of the spatial size (a float or a tuple).
+        mode: ``'nearest'``, ``'linear'``, ``'bilinear'``, ``'bicubic'``, ``'trilinear'`` or ``'nearest-exact'``.
+        align_corners: for the linear modes, align the corner pixels of input and output.
+        recompute_scale_factor: compute the sampling from the output size rather than from ``scale_factor``.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> m = nn.Upsample(scale_factor=2, mode="bilinear")
     >>> m, m(jnp.ones((1, 3, 4, 5))).shape
@@ -48,6 +55,10 @@ class Upsample(Module):
 class UpsamplingNearest2d(Upsample):
     """Nearest-neighbour upsampling of ``(N, C, H, W)`` input.
 
+    Args:
+        size: the output's spatial size (give this or ``scale_factor``).
+        scale_factor: multiplier of the spatial size.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.UpsamplingNearest2d(scale_factor=2)(jnp.ones((1, 1, 2, 3))).shape
     (1, 1, 4, 6)
@@ -59,6 +70,10 @@ class UpsamplingNearest2d(Upsample):
 
 class UpsamplingBilinear2d(Upsample):
     """Bilinear upsampling of ``(N, C, H, W)`` input with ``align_corners=True``.
+
+    Args:
+        size: the output's spatial size (give this or ``scale_factor``).
+        scale_factor: multiplier of the spatial size.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.UpsamplingBilinear2d(size=(5, 7))(jnp.ones((1, 1, 2, 3))).shape
