@@ -95,6 +95,16 @@ class _BatchNorm(_NormBase):
 class BatchNorm1d(_BatchNorm):
     """Batch norm over ``(N, C)`` or ``(N, C, L)`` input.
 
+    Args:
+        num_features: number of channels ``C`` (dimension 1 of the input).
+        eps: added to the variance for numerical stability.
+        momentum: weight of the new batch statistics in the running ones; ``None`` for a cumulative average.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros).
+        track_running_stats: keep ``running_mean``/``running_var`` buffers and use them in eval mode.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> bn = nn.BatchNorm1d(3)
     >>> _ = bn(jnp.arange(12.0).reshape(4, 3))
@@ -108,6 +118,16 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Batch norm over ``(N, C, H, W)`` input.
 
+    Args:
+        num_features: number of channels ``C`` (dimension 1 of the input).
+        eps: added to the variance for numerical stability.
+        momentum: weight of the new batch statistics in the running ones; ``None`` for a cumulative average.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros).
+        track_running_stats: keep ``running_mean``/``running_var`` buffers and use them in eval mode.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.BatchNorm2d(3)(jnp.ones((2, 3, 4, 4))).shape
     (2, 3, 4, 4)
@@ -118,6 +138,16 @@ class BatchNorm2d(_BatchNorm):
 
 class BatchNorm3d(_BatchNorm):
     """Batch norm over ``(N, C, D, H, W)`` input.
+
+    Args:
+        num_features: number of channels ``C`` (dimension 1 of the input).
+        eps: added to the variance for numerical stability.
+        momentum: weight of the new batch statistics in the running ones; ``None`` for a cumulative average.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros).
+        track_running_stats: keep ``running_mean``/``running_var`` buffers and use them in eval mode.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.BatchNorm3d(3)
@@ -199,6 +229,15 @@ class _LazyNormBase(_NormBase):
 class LazyBatchNorm1d(_LazyNormBase, _BatchNorm):
     """:class:`BatchNorm1d` with ``num_features`` inferred from the first input's dim 1.
 
+    Args:
+        eps: added to the variance for numerical stability.
+        momentum: weight of the new batch statistics in the running ones; ``None`` for a cumulative average.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros).
+        track_running_stats: keep ``running_mean``/``running_var`` buffers and use them in eval mode.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> bn = nn.LazyBatchNorm1d()
     >>> _ = bn(jnp.ones((4, 3)))
@@ -213,6 +252,15 @@ class LazyBatchNorm1d(_LazyNormBase, _BatchNorm):
 class LazyBatchNorm2d(_LazyNormBase, _BatchNorm):
     """:class:`BatchNorm2d` with ``num_features`` inferred from the first input's dim 1.
 
+    Args:
+        eps: added to the variance for numerical stability.
+        momentum: weight of the new batch statistics in the running ones; ``None`` for a cumulative average.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros).
+        track_running_stats: keep ``running_mean``/``running_var`` buffers and use them in eval mode.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
+
     >>> import jnn as nn
     >>> nn.LazyBatchNorm2d()
     LazyBatchNorm2d(0, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
@@ -224,6 +272,15 @@ class LazyBatchNorm2d(_LazyNormBase, _BatchNorm):
 
 class LazyBatchNorm3d(_LazyNormBase, _BatchNorm):
     """:class:`BatchNorm3d` with ``num_features`` inferred from the first input's dim 1.
+
+    Args:
+        eps: added to the variance for numerical stability.
+        momentum: weight of the new batch statistics in the running ones; ``None`` for a cumulative average.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros).
+        track_running_stats: keep ``running_mean``/``running_var`` buffers and use them in eval mode.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.LazyBatchNorm3d()(jnp.ones((2, 5, 1, 1, 2))).shape
@@ -242,6 +299,18 @@ class SyncBatchNorm(_BatchNorm):
     ``jax.lax.pmean`` (``jax.vmap(..., axis_name=...)``, ``shard_map``, ``pmap``; shards of equal size), so
     every shard normalises with, and tracks, the statistics of the concatenated batch. Without an axis
     name it is a plain batch norm over ``(N, C, *)`` input.
+
+    Args:
+        num_features: number of channels ``C`` (dimension 1 of the input).
+        eps: added to the variance for numerical stability.
+        momentum: weight of the new batch statistics in the running ones; ``None`` for a cumulative average.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros).
+        track_running_stats: keep ``running_mean``/``running_var`` buffers and use them in eval mode.
+        process_group: PyTorch's process group; jnn synchronises over ``axis_name`` instead.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
+        axis_name: the named JAX axis (``vmap``/``shard_map``) the batch statistics are reduced over.
 
     >>> import jax, jax.numpy as jnp, jnn as nn
     >>> bn = nn.SyncBatchNorm(2, axis_name="batch")

@@ -146,6 +146,20 @@ class _ConvForward(_ConvNd):
 class Conv1d(_ConvForward):
     """1-D convolution over ``(N, C, L)`` or ``(C, L)`` input, with PyTorch's arguments and init.
 
+    Args:
+        in_channels: channels of the input (dimension 1).
+        out_channels: channels the convolution produces.
+        kernel_size: size of the kernel (an int or a tuple).
+        stride: step of the kernel (an int or a tuple).
+        padding: padding added to both sides (an int, a tuple, ``'same'`` or ``'valid'``).
+        dilation: spacing between kernel elements.
+        groups: number of blocked connections from input to output channels; both must be divisible by it.
+        bias: learn an additive bias.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> conv = nn.Conv1d(16, 33, 3, stride=2)
     >>> conv
@@ -160,6 +174,20 @@ class Conv1d(_ConvForward):
 class Conv2d(_ConvForward):
     """2-D convolution over ``(N, C, H, W)`` or ``(C, H, W)`` input, with PyTorch's arguments and init.
 
+    Args:
+        in_channels: channels of the input (dimension 1).
+        out_channels: channels the convolution produces.
+        kernel_size: size of the kernel (an int or a tuple).
+        stride: step of the kernel (an int or a tuple).
+        padding: padding added to both sides (an int, a tuple, ``'same'`` or ``'valid'``).
+        dilation: spacing between kernel elements.
+        groups: number of blocked connections from input to output channels; both must be divisible by it.
+        bias: learn an additive bias.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> conv = nn.Conv2d(1, 20, 3)
     >>> conv
@@ -173,6 +201,20 @@ class Conv2d(_ConvForward):
 
 class Conv3d(_ConvForward):
     """3-D convolution over ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input, with PyTorch's arguments and init.
+
+    Args:
+        in_channels: channels of the input (dimension 1).
+        out_channels: channels the convolution produces.
+        kernel_size: size of the kernel (an int or a tuple).
+        stride: step of the kernel (an int or a tuple).
+        padding: padding added to both sides (an int, a tuple, ``'same'`` or ``'valid'``).
+        dilation: spacing between kernel elements.
+        groups: number of blocked connections from input to output channels; both must be divisible by it.
+        bias: learn an additive bias.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> conv = nn.Conv3d(2, 4, (3, 5, 2), stride=(2, 1, 1), padding=(4, 2, 0))
@@ -246,6 +288,21 @@ class _ConvTransposeNd(_ConvNd):
 class ConvTranspose1d(_ConvTransposeNd):
     """1-D transposed convolution over ``(N, C, L)`` or ``(C, L)``; weight ``(in, out/groups, k)``.
 
+    Args:
+        in_channels: channels of the input (dimension 1).
+        out_channels: channels the convolution produces.
+        kernel_size: size of the kernel (an int or a tuple).
+        stride: step of the kernel (an int or a tuple).
+        padding: ``dilation * (kernel_size - 1) - padding`` zeros are added to both sides of the input.
+        output_padding: extra size added to one side of the output, to choose among the shapes a stride allows.
+        groups: number of blocked connections from input to output channels; both must be divisible by it.
+        bias: learn an additive bias.
+        dilation: spacing between kernel elements.
+        padding_mode: only ``'zeros'``, as in PyTorch.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> up = nn.ConvTranspose1d(16, 8, 3, stride=2, padding=1)
     >>> up
@@ -260,6 +317,21 @@ class ConvTranspose1d(_ConvTransposeNd):
 class ConvTranspose2d(_ConvTransposeNd):
     """2-D transposed convolution over ``(N, C, H, W)`` or ``(C, H, W)``; weight ``(in, out/groups, kH, kW)``.
 
+    Args:
+        in_channels: channels of the input (dimension 1).
+        out_channels: channels the convolution produces.
+        kernel_size: size of the kernel (an int or a tuple).
+        stride: step of the kernel (an int or a tuple).
+        padding: ``dilation * (kernel_size - 1) - padding`` zeros are added to both sides of the input.
+        output_padding: extra size added to one side of the output, to choose among the shapes a stride allows.
+        groups: number of blocked connections from input to output channels; both must be divisible by it.
+        bias: learn an additive bias.
+        dilation: spacing between kernel elements.
+        padding_mode: only ``'zeros'``, as in PyTorch.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> up = nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)
     >>> up
@@ -273,6 +345,21 @@ class ConvTranspose2d(_ConvTransposeNd):
 
 class ConvTranspose3d(_ConvTransposeNd):
     """3-D transposed convolution over ``(N, C, D, H, W)`` or ``(C, D, H, W)``; weight ``(in, out/groups, *k)``.
+
+    Args:
+        in_channels: channels of the input (dimension 1).
+        out_channels: channels the convolution produces.
+        kernel_size: size of the kernel (an int or a tuple).
+        stride: step of the kernel (an int or a tuple).
+        padding: ``dilation * (kernel_size - 1) - padding`` zeros are added to both sides of the input.
+        output_padding: extra size added to one side of the output, to choose among the shapes a stride allows.
+        groups: number of blocked connections from input to output channels; both must be divisible by it.
+        bias: learn an additive bias.
+        dilation: spacing between kernel elements.
+        padding_mode: only ``'zeros'``, as in PyTorch.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> up = nn.ConvTranspose3d(4, 2, (3, 5, 2), stride=(2, 1, 1), padding=(0, 4, 2))
@@ -381,6 +468,19 @@ class _LazyConvTranspose(_LazyConvXdMixin):
 class LazyConv1d(_LazyConv, Conv1d):
     """:class:`Conv1d` with ``in_channels`` inferred from the first input (``input.shape[-2]``).
 
+    Args:
+        out_channels: channels the convolution produces.
+        kernel_size: size of the kernel (an int or a tuple).
+        stride: step of the kernel (an int or a tuple).
+        padding: padding added to both sides (an int, a tuple, ``'same'`` or ``'valid'``).
+        dilation: spacing between kernel elements.
+        groups: number of blocked connections from input to output channels; both must be divisible by it.
+        bias: learn an additive bias.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> conv = nn.LazyConv1d(4, 3)
     >>> conv
@@ -395,6 +495,19 @@ class LazyConv1d(_LazyConv, Conv1d):
 class LazyConv2d(_LazyConv, Conv2d):
     """:class:`Conv2d` with ``in_channels`` inferred from the first input (``input.shape[-3]``).
 
+    Args:
+        out_channels: channels the convolution produces.
+        kernel_size: size of the kernel (an int or a tuple).
+        stride: step of the kernel (an int or a tuple).
+        padding: padding added to both sides (an int, a tuple, ``'same'`` or ``'valid'``).
+        dilation: spacing between kernel elements.
+        groups: number of blocked connections from input to output channels; both must be divisible by it.
+        bias: learn an additive bias.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> conv = nn.LazyConv2d(4, 3, bias=False)
     >>> conv(jnp.ones((3, 6, 6))).shape, conv
@@ -406,6 +519,19 @@ class LazyConv2d(_LazyConv, Conv2d):
 
 class LazyConv3d(_LazyConv, Conv3d):
     """:class:`Conv3d` with ``in_channels`` inferred from the first input (``input.shape[-4]``).
+
+    Args:
+        out_channels: channels the convolution produces.
+        kernel_size: size of the kernel (an int or a tuple).
+        stride: step of the kernel (an int or a tuple).
+        padding: padding added to both sides (an int, a tuple, ``'same'`` or ``'valid'``).
+        dilation: spacing between kernel elements.
+        groups: number of blocked connections from input to output channels; both must be divisible by it.
+        bias: learn an additive bias.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> conv = nn.LazyConv3d(2, 3, padding=1)
@@ -419,6 +545,20 @@ class LazyConv3d(_LazyConv, Conv3d):
 class LazyConvTranspose1d(_LazyConvTranspose, ConvTranspose1d):
     """:class:`ConvTranspose1d` with ``in_channels`` inferred from the first input.
 
+    Args:
+        out_channels: channels the convolution produces.
+        kernel_size: size of the kernel (an int or a tuple).
+        stride: step of the kernel (an int or a tuple).
+        padding: ``dilation * (kernel_size - 1) - padding`` zeros are added to both sides of the input.
+        output_padding: extra size added to one side of the output, to choose among the shapes a stride allows.
+        groups: number of blocked connections from input to output channels; both must be divisible by it.
+        bias: learn an additive bias.
+        dilation: spacing between kernel elements.
+        padding_mode: only ``'zeros'``, as in PyTorch.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> up = nn.LazyConvTranspose1d(2, 3, stride=2)
     >>> up(jnp.ones((1, 5, 4)), output_size=[10]).shape, up
@@ -431,6 +571,20 @@ class LazyConvTranspose1d(_LazyConvTranspose, ConvTranspose1d):
 class LazyConvTranspose2d(_LazyConvTranspose, ConvTranspose2d):
     """:class:`ConvTranspose2d` with ``in_channels`` inferred from the first input.
 
+    Args:
+        out_channels: channels the convolution produces.
+        kernel_size: size of the kernel (an int or a tuple).
+        stride: step of the kernel (an int or a tuple).
+        padding: ``dilation * (kernel_size - 1) - padding`` zeros are added to both sides of the input.
+        output_padding: extra size added to one side of the output, to choose among the shapes a stride allows.
+        groups: number of blocked connections from input to output channels; both must be divisible by it.
+        bias: learn an additive bias.
+        dilation: spacing between kernel elements.
+        padding_mode: only ``'zeros'``, as in PyTorch.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> up = nn.LazyConvTranspose2d(2, 2, stride=2)
     >>> up(jnp.ones((1, 3, 4, 4))).shape
@@ -442,6 +596,20 @@ class LazyConvTranspose2d(_LazyConvTranspose, ConvTranspose2d):
 
 class LazyConvTranspose3d(_LazyConvTranspose, ConvTranspose3d):
     """:class:`ConvTranspose3d` with ``in_channels`` inferred from the first input.
+
+    Args:
+        out_channels: channels the convolution produces.
+        kernel_size: size of the kernel (an int or a tuple).
+        stride: step of the kernel (an int or a tuple).
+        padding: ``dilation * (kernel_size - 1) - padding`` zeros are added to both sides of the input.
+        output_padding: extra size added to one side of the output, to choose among the shapes a stride allows.
+        groups: number of blocked connections from input to output channels; both must be divisible by it.
+        bias: learn an additive bias.
+        dilation: spacing between kernel elements.
+        padding_mode: only ``'zeros'``, as in PyTorch.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> up = nn.LazyConvTranspose3d(2, 2, stride=2)

@@ -68,6 +68,16 @@ class _InstanceNorm(_NormBase):
 class InstanceNorm1d(_InstanceNorm):
     """Instance norm over ``(N, C, L)`` or unbatched ``(C, L)`` input.
 
+    Args:
+        num_features: number of channels ``C`` (dimension 1 of the input).
+        eps: added to the variance for numerical stability.
+        momentum: weight of the new batch statistics in the running ones.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros); off by default, as in PyTorch.
+        track_running_stats: keep running statistics and use them in eval mode; off by default, as in PyTorch.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> m = nn.InstanceNorm1d(2, eps=0.0)
     >>> m
@@ -82,6 +92,16 @@ class InstanceNorm1d(_InstanceNorm):
 class InstanceNorm2d(_InstanceNorm):
     """Instance norm over ``(N, C, H, W)`` or unbatched ``(C, H, W)`` input.
 
+    Args:
+        num_features: number of channels ``C`` (dimension 1 of the input).
+        eps: added to the variance for numerical stability.
+        momentum: weight of the new batch statistics in the running ones.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros); off by default, as in PyTorch.
+        track_running_stats: keep running statistics and use them in eval mode; off by default, as in PyTorch.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.InstanceNorm2d(3, affine=True)(jnp.ones((2, 3, 4, 4))).shape
     (2, 3, 4, 4)
@@ -92,6 +112,16 @@ class InstanceNorm2d(_InstanceNorm):
 
 class InstanceNorm3d(_InstanceNorm):
     """Instance norm over ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)`` input.
+
+    Args:
+        num_features: number of channels ``C`` (dimension 1 of the input).
+        eps: added to the variance for numerical stability.
+        momentum: weight of the new batch statistics in the running ones.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros); off by default, as in PyTorch.
+        track_running_stats: keep running statistics and use them in eval mode; off by default, as in PyTorch.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.InstanceNorm3d(3, track_running_stats=True)(jnp.ones((3, 2, 2, 2))).shape
@@ -104,6 +134,15 @@ class InstanceNorm3d(_InstanceNorm):
 class LazyInstanceNorm1d(_LazyNormBase, _InstanceNorm):
     """:class:`InstanceNorm1d` with ``num_features`` inferred from the first input (torch's defaults:
     ``affine=True, track_running_stats=True``). Unlike torch, an unbatched first input ``(C, L)`` gives ``C``.
+
+    Args:
+        eps: added to the variance for numerical stability.
+        momentum: weight of the new batch statistics in the running ones.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros); off by default, as in PyTorch.
+        track_running_stats: keep running statistics and use them in eval mode; off by default, as in PyTorch.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> m = nn.LazyInstanceNorm1d()
@@ -119,6 +158,15 @@ class LazyInstanceNorm1d(_LazyNormBase, _InstanceNorm):
 class LazyInstanceNorm2d(_LazyNormBase, _InstanceNorm):
     """:class:`InstanceNorm2d` with ``num_features`` inferred from the first input.
 
+    Args:
+        eps: added to the variance for numerical stability.
+        momentum: weight of the new batch statistics in the running ones.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros); off by default, as in PyTorch.
+        track_running_stats: keep running statistics and use them in eval mode; off by default, as in PyTorch.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.LazyInstanceNorm2d()(jnp.ones((3, 2, 2))).shape
     (3, 2, 2)
@@ -130,6 +178,15 @@ class LazyInstanceNorm2d(_LazyNormBase, _InstanceNorm):
 
 class LazyInstanceNorm3d(_LazyNormBase, _InstanceNorm):
     """:class:`InstanceNorm3d` with ``num_features`` inferred from the first input.
+
+    Args:
+        eps: added to the variance for numerical stability.
+        momentum: weight of the new batch statistics in the running ones.
+        affine: learn a per-channel ``weight`` (ones) and ``bias`` (zeros); off by default, as in PyTorch.
+        track_running_stats: keep running statistics and use them in eval mode; off by default, as in PyTorch.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        bias: learn the ``bias`` too (with ``affine``).
 
     >>> import jnn as nn
     >>> nn.LazyInstanceNorm3d(affine=False)

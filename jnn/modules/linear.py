@@ -32,6 +32,14 @@ class Identity(Module):
 class Linear(Module):
     """``y = x @ weight.T + bias`` with weight ``(out_features, in_features)``; PyTorch's init.
 
+    Args:
+        in_features: size of each input sample (the last dimension).
+        out_features: size of each output sample.
+        bias: learn an additive bias.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Linear(2, 4)
     Linear(in_features=2, out_features=4, bias=True)
@@ -71,6 +79,15 @@ class Linear(Module):
 class Bilinear(Module):
     """``y = x1^T A x2 + b`` with weight ``(out_features, in1_features, in2_features)``; torch's init
     U(-1/sqrt(in1_features), 1/sqrt(in1_features)) for weight and bias.
+
+    Args:
+        in1_features: size of the first input's last dimension.
+        in2_features: size of the second input's last dimension.
+        out_features: size of each output sample.
+        bias: learn an additive bias.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> m = nn.Bilinear(2, 3, 4)
@@ -118,6 +135,13 @@ class LazyLinear(Linear):
     The first call must be eager (not under ``jit``/``grad``/``vmap``): parameters cannot be created inside
     a transformation, so that raises an error. Until then ``weight`` and ``bias`` are ``None`` and absent
     from ``state_dict`` (torch lists them as uninitialized parameters).
+
+    Args:
+        out_features: size of each output sample; ``in_features`` is taken from the first input.
+        bias: learn an additive bias.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> m = nn.LazyLinear(4)

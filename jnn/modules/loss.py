@@ -49,6 +49,11 @@ class _WeightedLoss(_Loss):
 class L1Loss(_Loss):
     """Mean absolute error; see :func:`jnn.functional.l1_loss`.
 
+    Args:
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.L1Loss()(jnp.array([1.0, 2.0]), jnp.array([1.0, 4.0])).tolist()
     1.0
@@ -61,6 +66,11 @@ class L1Loss(_Loss):
 class MSELoss(_Loss):
     """Mean squared error; see :func:`jnn.functional.mse_loss`.
 
+    Args:
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.MSELoss(reduction="sum")(jnp.array([1.0, 2.0]), jnp.array([1.0, 4.0])).tolist()
     4.0
@@ -72,6 +82,13 @@ class MSELoss(_Loss):
 
 class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of class indices; see :func:`jnn.functional.nll_loss`.
+
+    Args:
+        weight: a manual rescaling weight per class, of shape ``(C,)``.
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        ignore_index: targets equal to it contribute nothing (nor to the mean's divisor).
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.NLLLoss(weight=jnp.ones(3))
@@ -89,6 +106,14 @@ class NLLLoss(_WeightedLoss):
 
 class CrossEntropyLoss(_WeightedLoss):
     """Cross entropy of logits against class indices or probabilities; see :func:`jnn.functional.cross_entropy`.
+
+    Args:
+        weight: a manual rescaling weight per class, of shape ``(C,)``.
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        ignore_index: targets equal to it contribute nothing (nor to the mean's divisor).
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
+        label_smoothing: in [0, 1]: the share of the target mass spread uniformly over the classes.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> round(float(nn.CrossEntropyLoss()(jnp.zeros((2, 4)), jnp.array([0, 3]))), 4)
@@ -109,6 +134,12 @@ class CrossEntropyLoss(_WeightedLoss):
 class BCELoss(_WeightedLoss):
     """Binary cross entropy of probabilities; see :func:`jnn.functional.binary_cross_entropy`.
 
+    Args:
+        weight: a rescaling weight broadcast against the input.
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> round(float(nn.BCELoss()(jnp.array([0.5, 1.0]), jnp.array([1.0, 1.0]))), 4)
     0.3466
@@ -122,6 +153,13 @@ class BCEWithLogitsLoss(_Loss):
     """Sigmoid + binary cross entropy; ``weight`` and ``pos_weight`` are buffers.
 
     See :func:`jnn.functional.binary_cross_entropy_with_logits`.
+
+    Args:
+        weight: a rescaling weight broadcast against the input.
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
+        pos_weight: a weight for the positive examples, per class.
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> list(nn.BCEWithLogitsLoss(pos_weight=jnp.ones(3)).state_dict())
@@ -142,6 +180,12 @@ class BCEWithLogitsLoss(_Loss):
 class KLDivLoss(_Loss):
     """Kullback-Leibler divergence; ``reduction`` may also be ``'batchmean'``. See :func:`jnn.functional.kl_div`.
 
+    Args:
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'batchmean'`` (the mathematically correct one), ``'sum'`` or ``'none'``.
+        log_target: the target is given as log-probabilities.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.KLDivLoss(reduction="batchmean", log_target=True)(jnp.zeros((2, 3)), jnp.zeros((2, 3))).tolist()
     0.0
@@ -161,6 +205,10 @@ class KLDivLoss(_Loss):
 class HuberLoss(_Loss):
     """Huber loss with threshold ``delta``; see :func:`jnn.functional.huber_loss`.
 
+    Args:
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
+        delta: where the loss changes from quadratic to linear.
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.HuberLoss(delta=2.0)(jnp.array([0.0]), jnp.array([3.0])).tolist()
     4.0
@@ -179,6 +227,12 @@ class HuberLoss(_Loss):
 class SmoothL1Loss(_Loss):
     """Smooth L1 loss with threshold ``beta``; see :func:`jnn.functional.smooth_l1_loss`.
 
+    Args:
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
+        beta: where the loss changes from quadratic to linear (0: plain L1).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.SmoothL1Loss(beta=0.5)(jnp.array([0.0]), jnp.array([3.0])).tolist()
     2.75
@@ -196,6 +250,11 @@ class SmoothL1Loss(_Loss):
 class SoftMarginLoss(_Loss):
     """Two-class logistic loss; see :func:`jnn.functional.soft_margin_loss`.
 
+    Args:
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.SoftMarginLoss()
     SoftMarginLoss()
@@ -207,6 +266,12 @@ class SoftMarginLoss(_Loss):
 
 class MultiLabelSoftMarginLoss(_WeightedLoss):
     """One-vs-all logistic loss; see :func:`jnn.functional.multilabel_soft_margin_loss`.
+
+    Args:
+        weight: a manual rescaling weight per class, of shape ``(C,)``.
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.MultiLabelSoftMarginLoss(reduction="none")(jnp.zeros((2, 3)), jnp.ones((2, 3))).shape
@@ -220,6 +285,11 @@ class MultiLabelSoftMarginLoss(_WeightedLoss):
 class MultiLabelMarginLoss(_Loss):
     """Multi-class multi-label hinge loss; see :func:`jnn.functional.multilabel_margin_loss`.
 
+    Args:
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> round(float(nn.MultiLabelMarginLoss()(jnp.array([[0.1, 0.2, 0.4, 0.8]]), jnp.array([[3, 0, -1, 1]]))), 4)
     0.85
@@ -231,6 +301,14 @@ class MultiLabelMarginLoss(_Loss):
 
 class MultiMarginLoss(_WeightedLoss):
     """Multi-class hinge loss (``p`` 1 or 2); see :func:`jnn.functional.multi_margin_loss`.
+
+    Args:
+        p: 1 or 2, the power of the hinge.
+        margin: the margin.
+        weight: a manual rescaling weight per class, of shape ``(C,)``.
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> round(float(nn.MultiMarginLoss()(jnp.array([[0.1, 0.2, 0.4, 0.8]]), jnp.array([3]))), 4)
@@ -256,6 +334,12 @@ class MultiMarginLoss(_WeightedLoss):
 class CosineEmbeddingLoss(_Loss):
     """Cosine-similarity embedding loss; see :func:`jnn.functional.cosine_embedding_loss`.
 
+    Args:
+        margin: the margin for dissimilar pairs, in [-1, 1].
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.CosineEmbeddingLoss(margin=0.5)(jnp.ones((2, 3)), jnp.ones((2, 3)), jnp.array([1, 1])).tolist()
     0.0
@@ -272,6 +356,12 @@ class CosineEmbeddingLoss(_Loss):
 
 class MarginRankingLoss(_Loss):
     """Ranking hinge loss; see :func:`jnn.functional.margin_ranking_loss`.
+
+    Args:
+        margin: the margin.
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.MarginRankingLoss(margin=1.0)(jnp.array([2.0]), jnp.array([1.0]), jnp.array([1.0])).tolist()
@@ -290,6 +380,12 @@ class MarginRankingLoss(_Loss):
 class HingeEmbeddingLoss(_Loss):
     """Hinge embedding loss; see :func:`jnn.functional.hinge_embedding_loss`.
 
+    Args:
+        margin: the margin.
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.HingeEmbeddingLoss(margin=2.0)(jnp.array([0.5]), jnp.array([-1])).tolist()
     1.5
@@ -306,6 +402,15 @@ class HingeEmbeddingLoss(_Loss):
 
 class TripletMarginLoss(_Loss):
     """Triplet loss with pairwise p-norm distances; see :func:`jnn.functional.triplet_margin_loss`.
+
+    Args:
+        margin: the margin.
+        p: the norm degree of the pairwise distance.
+        eps: added against a zero norm.
+        swap: use the distance between positive and negative if it is smaller (the distance swap).
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.TripletMarginLoss(reduction="none")(jnp.zeros((2, 3)), jnp.zeros((2, 3)), jnp.ones((2, 3))).shape
@@ -331,6 +436,12 @@ class TripletMarginWithDistanceLoss(_Loss):
     """Triplet loss with any distance function (default: a ``PairwiseDistance()`` submodule, as in torch).
 
     See :func:`jnn.functional.triplet_margin_with_distance_loss`.
+
+    Args:
+        distance_function: a callable of two arrays returning distances (default ``F.pairwise_distance``).
+        margin: the margin.
+        swap: use the distance between positive and negative if it is smaller.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.TripletMarginWithDistanceLoss(margin=0.5)
@@ -358,6 +469,14 @@ class TripletMarginWithDistanceLoss(_Loss):
 class PoissonNLLLoss(_Loss):
     """Poisson negative log-likelihood; see :func:`jnn.functional.poisson_nll_loss`.
 
+    Args:
+        log_input: the input is the log of the rate (``exp(input) - target * input``).
+        full: add the Stirling approximation term.
+        size_average: deprecated (PyTorch's); use ``reduction``.
+        eps: added to the rate when ``log_input=False``, against ``log(0)``.
+        reduce: deprecated (PyTorch's); use ``reduction``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.PoissonNLLLoss()(jnp.zeros(2), jnp.ones(2)).tolist()
     1.0
@@ -378,6 +497,11 @@ class PoissonNLLLoss(_Loss):
 class GaussianNLLLoss(_Loss):
     """Gaussian negative log-likelihood; see :func:`jnn.functional.gaussian_nll_loss`.
 
+    Args:
+        full: add the constant ``0.5 * log(2 * pi)``.
+        eps: lower clamp of the variance.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (the unreduced per-element loss).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.GaussianNLLLoss()(jnp.zeros(3), jnp.ones(3), jnp.ones(3)).tolist()
     0.5
@@ -394,6 +518,12 @@ class GaussianNLLLoss(_Loss):
 
 class CTCLoss(_Loss):
     """Connectionist Temporal Classification loss; see :func:`jnn.functional.ctc_loss`.
+
+    Args:
+        blank: the blank label's index.
+        reduction: ``'mean'`` (each loss divided by its target length, then averaged), ``'sum'`` or ``'none'`` (the
+            unreduced per-element loss).
+        zero_infinity: replace infinite losses (impossible alignments) and their gradients by zero.
 
     >>> import jax, jax.numpy as jnp, jnn as nn
     >>> lp = jax.nn.log_softmax(jnp.zeros((5, 4)), axis=-1)

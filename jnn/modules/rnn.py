@@ -323,6 +323,19 @@ class RNN(RNNBase):
     ``forward(input, hx=None)`` takes input ``(L, N, H_in)`` (``(N, L, H_in)`` with ``batch_first``) or
     unbatched ``(L, H_in)`` and returns ``(output, h_n)`` with PyTorch's shapes.
 
+    Args:
+        input_size: features of the input.
+        hidden_size: features of the hidden state.
+        num_layers: number of stacked layers.
+        nonlinearity: ``'tanh'`` or ``'relu'``.
+        bias: learn the ``b_ih``/``b_hh`` biases.
+        batch_first: input and output are ``(batch, seq, feature)`` instead of ``(seq, batch, feature)``.
+        dropout: dropout probability on the outputs of each layer but the last (training mode).
+        bidirectional: run a second, reversed direction and concatenate the outputs.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> rnn = nn.RNN(10, 20, num_layers=2, nonlinearity="relu")
     >>> rnn
@@ -382,6 +395,19 @@ class LSTM(RNNBase):
     ``forward(input, hx=None)`` with ``hx = (h_0, c_0)`` returns ``(output, (h_n, c_n))``; ``h`` has
     ``proj_size`` features when it is set, ``c`` always ``hidden_size``.
 
+    Args:
+        input_size: features of the input.
+        hidden_size: features of the hidden state.
+        num_layers: number of stacked layers.
+        bias: learn the ``b_ih``/``b_hh`` biases.
+        batch_first: input and output are ``(batch, seq, feature)`` instead of ``(seq, batch, feature)``.
+        dropout: dropout probability on the outputs of each layer but the last (training mode).
+        bidirectional: run a second, reversed direction and concatenate the outputs.
+        proj_size: project the hidden state to this size (0: no projection).
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> lstm = nn.LSTM(10, 20, num_layers=2, batch_first=True, bidirectional=True)
     >>> lstm
@@ -432,6 +458,18 @@ class GRU(RNNBase):
     """Multi-layer GRU with PyTorch's gate order (r, z, n) and ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``.
 
     ``forward(input, hx=None)`` returns ``(output, h_n)`` with PyTorch's shapes.
+
+    Args:
+        input_size: features of the input.
+        hidden_size: features of the hidden state.
+        num_layers: number of stacked layers.
+        bias: learn the ``b_ih``/``b_hh`` biases.
+        batch_first: input and output are ``(batch, seq, feature)`` instead of ``(seq, batch, feature)``.
+        dropout: dropout probability on the outputs of each layer but the last (training mode).
+        bidirectional: run a second, reversed direction and concatenate the outputs.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> gru = nn.GRU(4, 6, bidirectional=True)
@@ -551,6 +589,15 @@ def _unbatch(batched: bool) -> Callable[[jax.Array], jax.Array]:
 class RNNCell(RNNCellBase):
     """One step of an Elman RNN: ``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or ReLU).
 
+    Args:
+        input_size: features of the input.
+        hidden_size: features of the hidden state.
+        bias: learn the ``bias_ih``/``bias_hh`` biases.
+        nonlinearity: ``'tanh'`` or ``'relu'``.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> cell = nn.RNNCell(10, 20, nonlinearity="relu")
     >>> cell
@@ -577,6 +624,14 @@ class RNNCell(RNNCellBase):
 class LSTMCell(RNNCellBase):
     """One LSTM step with PyTorch's gate order (i, f, g, o): ``forward(input, (h, c)) -> (h', c')``.
 
+    Args:
+        input_size: features of the input.
+        hidden_size: features of the hidden state.
+        bias: learn the ``bias_ih``/``bias_hh`` biases.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
+
     >>> import jax.numpy as jnp, jnn as nn
     >>> cell = nn.LSTMCell(10, 20)
     >>> h, c = cell(jnp.ones((3, 10)))
@@ -601,6 +656,14 @@ class LSTMCell(RNNCellBase):
 
 class GRUCell(RNNCellBase):
     """One GRU step with PyTorch's gate order (r, z, n) and ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``.
+
+    Args:
+        input_size: features of the input.
+        hidden_size: features of the hidden state.
+        bias: learn the ``bias_ih``/``bias_hh`` biases.
+        device: where the parameters are placed (a JAX device, ``'cpu'``, or a torch.device).
+        dtype: the parameters' floating dtype (default float32).
+        key: a JAX key for the initial parameters (default: jnn's global stream, see ``jnn.manual_seed``).
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.GRUCell(10, 20)(jnp.ones(10), jnp.zeros(20)).shape
