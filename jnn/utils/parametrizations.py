@@ -194,6 +194,24 @@ def _sgn(x: jax.Array) -> jax.Array:
     return jnp.sign(x)
 
 
+def _householder_product(a: jax.Array, tau: jax.Array) -> jax.Array:
+    """The first k columns of H_1 ... H_k, H_i = I - tau_i v_i v_i^H with v_i the unit-lower i-th column of ``a``
+    (LAPACK's orgqr, as ``jax.lax.linalg.householder_product``, which has no derivative rule; this one has)."""
+    n, k = a.shape[-2], a.shape[-1]
+    rows = jnp.arange(n)
+
+    def step(q: jax.Array, column: tuple) -> tuple[jax.Array, None]:
+        i, col, t = column
+        v = jnp.where(rows > i, col, (rows == i).astype(a.dtype))
+        qv = jnp.einsum("...nm,...m->...n", q, v)
+        return q - t[..., None, None] * qv[..., :, None] * v.conj()[..., None, :], None
+
+    eye = jnp.broadcast_to(jnp.eye(n, dtype=a.dtype), (*a.shape[:-2], n, n))
+    columns = (jnp.arange(k), jnp.moveaxis(a, -1, 0), jnp.moveaxis(tau, -1, 0))
+    q, _ = jax.lax.scan(step, eye, columns)
+    return q[..., :k]
+
+
 def _make_orthogonal(a: jax.Array) -> jax.Array:
     """The Q of a's QR decomposition, with the signs making R's diagonal positive."""
     x, tau = _geqrf(a)
@@ -243,7 +261,7 @@ class _Orthogonal(Module):
         else:
             A = jnp.tril(X, -1)
             tau = 2.0 / (1.0 + jnp.sum(A * A, axis=-2))
-            Q = jax.lax.linalg.householder_product(A, tau)
+            Q = _householder_product(A, tau)
             Q = Q * jnp.trunc(_diagonal(X))[..., None, :]  # torch casts the diagonal to int: truncation
         if "base" in self._buffers:
             Q = self.base @ Q

@@ -24,6 +24,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -213,7 +214,15 @@ def _swap_class(module: Module, properties: dict[str, property], prefix: str) ->
                 raise RuntimeError("Serialization of parametrized modules is only supported through state_dict() "
                                    "(jnn.save(module.state_dict(), path)).")
 
+            def __deepcopy__(self: Module, memo: dict) -> Module:
+                replica = memo.get(id(self))
+                if replica is None:
+                    replica = memo[id(self)] = object.__new__(type(self))
+                    replica.__dict__.update(copy.deepcopy(self.__dict__, memo))
+                return replica
+
             namespace = {**properties, "__setattr__": __setattr__, "__getstate__": __getstate__,
+                         "__deepcopy__": __deepcopy__,
                          "_jnn_base_class": base, "_jnn_properties": frozenset(properties),
                          "__module__": base.__module__, "__qualname__": prefix + base.__qualname__}
             cls = _classes[key] = type(prefix + base.__name__, (base,), namespace)
