@@ -241,6 +241,15 @@ class Halve(jnn.Module):
         return X * 0.5
 
 
+class Stack(jnn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, x):
+        return jnn.scan_layers(self.layers, x)
+
+
 def test_scan_layers_over_parametrized_blocks():
     jnn.manual_seed(0)
     layers = jnn.ModuleList([P.register_parametrization(jnn.Linear(4, 4), "weight", Halve()) for _ in range(4)])
@@ -249,17 +258,17 @@ def test_scan_layers_over_parametrized_blocks():
     for block in layers:
         y = block(y)
     assert_close(jnn.scan_layers(layers, x), y, atol=1e-5)
-    net = jnn.Sequential(layers)
-    apply, params, buffers = jnn.split(net, stacked=["0"])
-    assert params["0.*.parametrizations.weight.original"].shape == (4, 4, 4)
+    net = Stack(layers)
+    apply, params, buffers = jnn.split(net, stacked=["layers"])
+    assert params["layers.*.parametrizations.weight.original"].shape == (4, 4, 4)
 
     def run(p):
         return apply(p, buffers, x)[0].sum()
 
     grads = jax.jit(jax.grad(run))(params)
     expected = jax.grad(lambda p: jnn.split(net)[0](p, jnn.split(net)[2], x)[0].sum())(jnn.split(net)[1])
-    assert_close(grads["0.*.parametrizations.weight.original"][2], expected["0.2.parametrizations.weight.original"],
-                 atol=1e-5)
+    assert_close(grads["layers.*.parametrizations.weight.original"][2],
+                 expected["layers.2.parametrizations.weight.original"], atol=1e-5)
 
 
 def test_transfer_parametrizations_and_params():
