@@ -33,8 +33,10 @@ SEQUENCES = [
     [("ln_structured", ("weight",), {"amount": 0.34, "n": float("inf"), "dim": -1})],
     [("ln_structured", ("weight",), {"amount": 1, "n": 3, "dim": 2})],
     [("identity", ("weight",), {})],
-    [("l1_unstructured", ("weight",), {"amount": 0.2}), ("ln_structured", ("weight",), {"amount": 2, "n": 2, "dim": 0}),
-     ("l1_unstructured", ("weight",), {"amount": 0.25}), ("ln_structured", ("weight",), {"amount": 1, "n": 1, "dim": 1})],
+    [("l1_unstructured", ("weight",), {"amount": 0.2}),
+     ("ln_structured", ("weight",), {"amount": 2, "n": 2, "dim": 0}),
+     ("l1_unstructured", ("weight",), {"amount": 0.25}),
+     ("ln_structured", ("weight",), {"amount": 1, "n": 1, "dim": 1})],
     [("l1_unstructured", ("bias",), {"amount": 2}), ("l1_unstructured", ("weight",), {"amount": 0.5})],
 ]
 
