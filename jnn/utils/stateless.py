@@ -57,8 +57,8 @@ def functional_call(module: Module, parameters_and_buffers: dict[str, Any], args
     copies = _private_copies(treedef, leaves)
     slots = _slots(copies[0])
     if strict:
-        missing = [k for k in slots if k not in parameters_and_buffers]
-        unexpected = [k for k in parameters_and_buffers if k not in slots]
+        missing = sorted(k for k in slots if k not in parameters_and_buffers)
+        unexpected = sorted(k for k in parameters_and_buffers if k not in slots)
         errors = ([f"Unexpected key(s): {', '.join(map(repr, unexpected))}."] if unexpected else []) + (
             [f"Missing key(s): {', '.join(map(repr, missing))}."] if missing else [])
         if errors:
