@@ -381,7 +381,7 @@ def remove_parametrizations(module: Module, tensor_name: str, leave_parametrized
     >>> m = nn.utils.parametrizations.weight_norm(nn.Linear(2, 2))
     >>> m = P.remove_parametrizations(m, "weight")
     >>> type(m).__name__, list(m.state_dict())
-    ('Linear', ['weight', 'bias'])
+    ('Linear', ['bias', 'weight'])
     """
     if not is_parametrized(module, tensor_name):
         raise ValueError(f"Module {module} does not have a parametrization on {tensor_name}")

@@ -14,8 +14,8 @@ ones draw from jnn's random stream (``jnn.manual_seed``). Pruning again combines
 >>> int(m.weight_mask.sum()), int((m.weight != 0).sum())
 (6, 6)
 >>> m = prune.remove(m, "weight")
->>> list(m.state_dict())
-['weight', 'bias']
+>>> list(m.state_dict())  # as in torch, the parameter comes back last
+['bias', 'weight']
 """
 
 from __future__ import annotations
