@@ -224,3 +224,17 @@ def test_parametrized_blocks_scan_like_a_loop():
     apply, params, buffers = jnn.split(jnn.Sequential(layers), stacked=["0"])
     assert "0.*.parametrizations.weight.original" in params
     assert buffers["0.*.parametrizations.weight.0._u"].shape == (3, 4)
+
+
+@pytest.mark.xfail(not hasattr(jnn.Module, "_register_load_state_dict_pre_hook"), strict=True,
+                   reason="needs load_state_dict pre-hooks in jnn.Module (the core branch adds them)")
+def test_weight_norm_loads_a_legacy_checkpoint_like_torch():
+    """torch's parametrized weight_norm loads a weight_g/weight_v checkpoint through a load_state_dict pre-hook."""
+    torch.manual_seed(0)
+    legacy = torch.nn.utils.weight_norm(torch.nn.Linear(3, 2))
+    tm = TP.weight_norm(torch.nn.Linear(3, 2))
+    tm.load_state_dict(legacy.state_dict())
+    jm = JP.weight_norm(jnn.Linear(3, 2))
+    jm.load_state_dict(torch_state(legacy))
+    for k, v in torch_state(tm).items():
+        assert_close(jm.state_dict()[k], v)
