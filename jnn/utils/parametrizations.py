@@ -61,6 +61,12 @@ class _WeightNorm(Module):
     def right_inverse(self, weight: jax.Array) -> tuple[jax.Array, jax.Array]:
         return _norm_except_dim(weight, self.dim), weight
 
+    @staticmethod
+    def _legacy_state_dict_keys(name: str) -> dict[str, str]:
+        """The legacy hook's keys (``weight_g``, ``weight_v``) and the originals they load into, so that a legacy
+        checkpoint loads as in torch (see :func:`jnn.utils.parametrize.register_parametrization`)."""
+        return {f"{name}_g": f"parametrizations.{name}.original0", f"{name}_v": f"parametrizations.{name}.original1"}
+
 
 def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Module:
     """Reparametrize ``module.<name>`` as ``g * v / ||v||`` (the norm over every dim but ``dim``; ``None``: over
@@ -72,31 +78,7 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     ((40, 1), (40, 20))
     """
     parametrize.register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
-    if hasattr(module, "_register_load_state_dict_pre_hook"):  # Modules that run load pre-hooks, as torch's do
-        module._register_load_state_dict_pre_hook(_LegacyWeightNormKeys(name))
     return module
-
-
-class _LegacyWeightNormKeys:
-    """A load_state_dict pre-hook: a checkpoint of the legacy hook (``<name>_g``, ``<name>_v``) loads into the
-    parametrized module (``parametrizations.<name>.original0``/``original1``). Equal for equal names, so identical
-    blocks stay identical."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __call__(self, state_dict: dict, prefix: str, local_metadata: Any, strict: bool, missing_keys: list,
-                 unexpected_keys: list, error_msgs: list) -> None:
-        g_key, v_key = f"{prefix}{self.name}_g", f"{prefix}{self.name}_v"
-        if g_key in state_dict and v_key in state_dict:
-            state_dict[f"{prefix}parametrizations.{self.name}.original0"] = state_dict.pop(g_key)
-            state_dict[f"{prefix}parametrizations.{self.name}.original1"] = state_dict.pop(v_key)
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is _LegacyWeightNormKeys and other.name == self.name
-
-    def __hash__(self) -> int:
-        return hash((_LegacyWeightNormKeys, self.name))
 
 
 # --- spectral norm ----------------------------------------------------------------------------------------------

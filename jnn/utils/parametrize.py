@@ -221,7 +221,18 @@ def _swap_class(module: Module, properties: dict[str, property], prefix: str) ->
                     replica.__dict__.update(copy.deepcopy(self.__dict__, memo))
                 return replica
 
+            def _load_from_state_dict(self: Module, state_dict: dict, prefix: str, *args: Any) -> None:
+                # Old checkpoint keys a parametrization knows (weight_norm's weight_g/weight_v) load into its
+                # originals; a method of the class rather than a per-module hook, so identical blocks stay identical
+                for name in _parametrized_names(self):
+                    renames = getattr(self.parametrizations[name][0], "_legacy_state_dict_keys", None)
+                    for old, new in (renames(name) if renames else {}).items():
+                        if prefix + old in state_dict and prefix + new not in state_dict:
+                            state_dict[prefix + new] = state_dict.pop(prefix + old)
+                base._load_from_state_dict(self, state_dict, prefix, *args)
+
             namespace = {**properties, "__setattr__": __setattr__, "__getstate__": __getstate__,
+                         "_load_from_state_dict": _load_from_state_dict,
                          "__deepcopy__": __deepcopy__,
                          "_jnn_base_class": base, "_jnn_properties": frozenset(properties),
                          "__module__": base.__module__, "__qualname__": prefix + base.__qualname__}
