@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 from helpers import assert_close, torch_state
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.nn.utils import parametrizations as TP
 
 import jnn
@@ -241,3 +243,37 @@ def test_weight_norm_loads_a_legacy_checkpoint_like_torch():
         assert_close(jm.state_dict()[k], v)
     layers = jnn.ModuleList([JP.weight_norm(jnn.Linear(2, 2)) for _ in range(3)])  # still identical blocks
     assert jnn.scan_layers(layers, jnp.ones((1, 2))).shape == (1, 2)
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4), data=st.data(), seed=st.integers(0, 2**16))
+def test_weight_norm_math_over_shapes_and_dims(shape, data, seed):
+    """g = norm_except_dim(v, 2, dim) and v * g / norm_except_dim(v) for every shape and dim, as torch computes."""
+    dim = data.draw(st.sampled_from([-1, *range(len(shape))]))
+    v = np.random.default_rng(seed).standard_normal(shape).astype(np.float32) + 0.1
+    g = torch.norm_except_dim(torch.from_numpy(v), 2, dim)
+    ours_g = JP._norm_except_dim(jnp.asarray(v), dim)
+    assert tuple(ours_g.shape) == tuple(g.shape)
+    assert_close(ours_g, g, atol=1e-6)
+    scale = np.random.default_rng(seed + 1).uniform(0.5, 2, tuple(g.shape)).astype(np.float32)
+    assert_close(JP._weight_norm(jnp.asarray(v), jnp.asarray(scale), dim),
+                 torch._weight_norm(torch.from_numpy(v), torch.from_numpy(scale), dim), atol=1e-5)
+
+
+@settings(max_examples=12, deadline=None)
+@given(shape=st.lists(st.integers(1, 5), min_size=2, max_size=4), data=st.data(), seed=st.integers(0, 2**16))
+def test_spectral_norm_over_shapes_and_dims(shape, data, seed):
+    """Registration on a weight of any shape and dim, then training-mode calls, follow torch's u, v and weight."""
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    w = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    tm, jm = torch.nn.Module(), jnn.Module()
+    tm.weight = torch.nn.Parameter(torch.from_numpy(w))
+    jm.weight = jnn.Parameter(jnp.asarray(w))
+    TP.spectral_norm(tm, dim=dim, n_power_iterations=2)
+    JP.spectral_norm(jm, dim=dim, n_power_iterations=2)
+    jm.load_state_dict(torch_state(tm))
+    for _ in range(2):
+        assert_close(jm.weight, tm.weight, rtol=1e-4, atol=1e-5)
+    for name in ("_u", "_v"):
+        assert_close(getattr(jm.parametrizations.weight[0], name), getattr(tm.parametrizations.weight[0], name),
+                     rtol=1e-4, atol=1e-5)
