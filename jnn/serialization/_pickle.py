@@ -172,6 +172,12 @@ def _latin1(text: Any, encoding: Any = "latin1") -> bytes:  # how protocol 2 pic
     return text.encode("latin1")
 
 
+def _empty_bytes(*args: Any) -> bytes:  # how protocol 2 pickles b"": __builtin__.bytes()
+    if args:
+        raise pickle.UnpicklingError(f"bytes{brief(args)} refused; only bytes() is rebuilt")
+    return b""
+
+
 # --- JAX arrays: jax._src.array._reconstruct_array(numpy _reconstruct, (ndarray, (0,), b'b'), state, aval) --------
 
 
@@ -247,7 +253,8 @@ _TENSOR_TYPES = {"torch.Tensor", "torch.nn.parameter.Parameter"}
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): OrderedDict, ("torch", "Size"): tuple, ("_codecs", "encode"): _Call(_latin1),
     **{(mod, name): obj for mod in ("builtins", "__builtin__")
-       for name, obj in (("set", set), ("frozenset", frozenset), ("complex", complex))},
+       for name, obj in (("set", set), ("frozenset", frozenset), ("complex", complex),
+                         ("bytes", _Call(_empty_bytes)))},
     **{("torch._utils", name): call for name, call in _REBUILDERS.items()},
     ("torch._tensor", "_rebuild_from_type_v2"): _Call(_rebuild_from_type_v2),
     ("torch.tensor", "_rebuild_from_type_v2"): _Call(_rebuild_from_type_v2),
