@@ -159,6 +159,10 @@ def embedding_bag(
     if psw is not None:
         rows = rows * psw[:, None].astype(rows.dtype)
     if mode == "max":
+        # torch keeps a running max replaced only by greater values: a NaN sticks only as the bag's first row
+        pos = jnp.arange(seg.shape[0])
+        first = pos == jax.ops.segment_min(pos, seg, num_segments=bags + 1)[seg]
+        rows = jnp.where(jnp.isnan(rows) & ~first[:, None], -jnp.inf, rows)
         out = jax.ops.segment_max(rows, seg, num_segments=bags + 1)[:bags]
         count = jax.ops.segment_sum(jnp.ones_like(seg), seg, num_segments=bags + 1)[:bags]
         return jnp.where((count > 0)[:, None], out, 0).astype(w.dtype)
