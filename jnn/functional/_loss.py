@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jnn.checking import check_indices
 from jnn.functional._distance import pairwise_distance
 from jnn.functional._utils import _get_reduction, _reduce
 
@@ -54,6 +55,7 @@ def _class_target(fn: str, x: jax.Array, target: ArrayLike, ignore_index: int,
         if bad.any():
             raise IndexError(f"{fn}: Target {tn[bad][0]} is out of bounds (expected class indices in "
                              f"[0, {c - 1}] or ignore_index={ignore_index}).")
+    check_indices(t, 0, c, fn, ignore_index)  # under jit, enforced by jnn.checked (else the loss is NaN)
     return (t if t.dtype == jnp.int64 else t.astype(jnp.int32)), weight
 
 
@@ -480,6 +482,7 @@ def multilabel_margin_loss(input: ArrayLike, target: ArrayLike, size_average: bo
         if ((tn < -1) | (tn >= c)).any():
             raise IndexError(f"multilabel_margin_loss: target values must be in [-1, {c - 1}] (-1 ends the "
                              f"list of target classes), got {tn[(tn < -1) | (tn >= c)][0]}")
+    check_indices(t, -1, c, "multilabel_margin_loss")  # under jit, enforced by jnn.checked
     return _multilabel_margin(x, t, reduction)
 
 
@@ -527,6 +530,7 @@ def multi_margin_loss(input: ArrayLike, target: ArrayLike, p: int = 1, margin: f
         if ((tn < 0) | (tn >= c)).any():
             raise IndexError(f"multi_margin_loss: target out of range: {tn[(tn < 0) | (tn >= c)][0]} (expected "
                              f"class indices in [0, {c - 1}])")
+    check_indices(t, 0, c, "multi_margin_loss")  # under jit, enforced by jnn.checked
     out = _multi_margin(x, t.reshape(()) if x.ndim == 1 else t, weight, p, float(margin), reduction)
     return out.reshape(t.shape) if reduction == "none" else out  # unbatched: () or (1,), like the target
 
