@@ -358,8 +358,8 @@ def hardswish(input: ArrayLike, inplace: bool = False) -> jax.Array:
     """``x * hardsigmoid(x)``.
 
     >>> import jnn.functional as F, jax.numpy as jnp
-    >>> F.hardswish(jnp.array([-4.0, 0.0, 4.0])).tolist()
-    [0.0, 0.0, 4.0]
+    >>> F.hardswish(jnp.array([-4.0, 0.0, 4.0])).tolist()  # torch: -4 * relu6(-1) / 6 is -0.0 too
+    [-0.0, 0.0, 4.0]
     """
     x, dtype = _floating("hardswish", input)
     # torch's gradient: 0 for x <= -3, x / 3 + 1/2 inside, 1 for x >= 3 (the outer pieces are constants/identity)
