@@ -9,6 +9,7 @@
 """
 
 from jnn import amp, functional, init, optim, random, sharding, transforms, utils
+from jnn.checking import checked
 from jnn.modules import *  # noqa: F403
 from jnn.modules import __all__ as _modules_all
 from jnn.random import manual_seed
@@ -22,4 +23,4 @@ __version__ = "0.1.0"
 
 __all__ = [*_modules_all, "amp", "functional", "init", "optim", "random", "sharding", "manual_seed", "save", "load",
            "split", "merge", "Apply", "transforms", "utils", "scan_layers", "checkpoint",
-           "summary", "capture_outputs", "feature_extractor"]
+           "summary", "capture_outputs", "feature_extractor", "checked"]

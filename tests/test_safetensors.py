@@ -140,7 +140,7 @@ def test_big_endian_input_arrays_written_little_endian(tmp_path):
     ({"w": np.ones(2, ml_dtypes.int4)}, {}, TypeError, "key 'w' has dtype int4"),
     ({"__metadata__": np.ones(2)}, {}, ValueError, "'__metadata__' is reserved"),
     ({"w": np.ones(2)}, {"compress": True}, ValueError, "compress=True applies to npz only"),
-    ({"w": np.ones(2)}, {"format": "pt"}, ValueError, "format must be 'npz' or 'safetensors', got 'pt'"),
+    ({"w": np.ones(2)}, {"format": "pt"}, ValueError, "format must be 'npz', 'safetensors' or 'torch', got 'pt'"),
 ])
 def test_save_refuses(state, kw, exc, match, tmp_path):
     with pytest.raises(exc, match=match):

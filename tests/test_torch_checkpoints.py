@@ -680,6 +680,10 @@ def test_docs_checkpoints_example_runs(tmp_path, monkeypatch, capsys):
     assert list(load(tmp_path / "converted.safetensors")) == list(namespace["torch_net"].state_dict())
     for k, v in theirs.items():
         np.testing.assert_array_equal(v.numpy(), np.asarray(ours[k]))
+    from_jnn = torch.load(tmp_path / "from_jnn.pt", weights_only=True)  # the .pt jnn wrote, read by torch
+    assert list(from_jnn) == list(ours)
+    for k, v in from_jnn.items():
+        np.testing.assert_array_equal(v.numpy(), np.asarray(ours[k]))
 
 
 def test_hostile_values_in_messages_and_keys():

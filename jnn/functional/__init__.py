@@ -14,8 +14,13 @@ is small and documented:
   :class:`jnn.random.MissingKeyError`.
 - Integer outputs (``max_pool2d`` indices) are int32 unless ``jax_enable_x64`` is on; integer class targets
   may be int32 or int64 (or uint8, as in torch).
-- Out-of-range class targets raise ``IndexError`` eagerly like torch; under ``jit`` the values cannot be
-  inspected, so those losses come out NaN instead of silently wrong.
+- Out-of-range class targets and ``embedding`` indices raise ``IndexError`` eagerly like torch; under ``jit`` the
+  values cannot be inspected, so those losses come out NaN and ``embedding`` clamps the index. Wrap the step in
+  :func:`jnn.checked` (``jnn.checked(jax.jit(step))``) to turn them into errors under ``jit`` too.
+- NaN and infinities propagate as in torch (a test compares every function). One backend difference: a NaN/inf in
+  a convolution's weight poisons the outputs it touches, and whether the border outputs that only meet zero
+  padding (or a transposed convolution's inserted zeros) turn NaN too differs between torch's oneDNN and XLA.
+  torch's vectorised ``gelu`` gives NaN for +inf; jnn gives inf, as torch's scalar path does.
 - ``cross_entropy`` raises for ``label_smoothing < 0`` (torch silently ignores it for class-index targets).
 - Max-type pools (``max_pool1d/2d/3d``, adaptive, fractional): where a window holds a NaN, values and indices
   match torch, but the gradient may go to the window's largest number rather than to the NaN.

@@ -140,14 +140,15 @@ def _any(input: ArrayLike) -> tuple[jax.Array, jnp.dtype]:
 
 
 def threshold(input: ArrayLike, threshold: float, value: float, inplace: bool = False) -> jax.Array:
-    """``x`` where ``x > threshold``, else ``value``. ``inplace`` is accepted; a new array is returned.
+    """``value`` where ``x <= threshold``, else ``x`` (NaN stays NaN, as in torch). ``inplace`` is accepted; a new
+    array is returned.
 
     >>> import jnn.functional as F, jax.numpy as jnp
     >>> F.threshold(jnp.array([-1.0, 0.5, 2.0]), 0.5, 9.0).tolist()
     [9.0, 9.0, 2.0]
     """
     x, dtype = _any(input)
-    return jnp.where(x > threshold, x, jnp.asarray(value).astype(x.dtype)).astype(dtype)
+    return jnp.where(x <= threshold, jnp.asarray(value).astype(x.dtype), x).astype(dtype)
 
 
 def hardtanh(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> jax.Array:
@@ -357,14 +358,14 @@ def hardswish(input: ArrayLike, inplace: bool = False) -> jax.Array:
     """``x * hardsigmoid(x)``.
 
     >>> import jnn.functional as F, jax.numpy as jnp
-    >>> F.hardswish(jnp.array([-4.0, 0.0, 4.0])).tolist()
-    [0.0, 0.0, 4.0]
+    >>> F.hardswish(jnp.array([-4.0, 0.0, 4.0])).tolist()  # torch: -4 * relu6(-1) / 6 is -0.0 too
+    [-0.0, 0.0, 4.0]
     """
     x, dtype = _floating("hardswish", input)
     # torch's gradient: 0 for x <= -3, x / 3 + 1/2 inside, 1 for x >= 3 (the outer pieces are constants/identity)
     middle = x * (x + 3) / 6
     inner = (x > -3) & (x < 3)
-    return jnp.where(inner, middle, jnp.where(x <= -3, jnp.zeros((), x.dtype), x)).astype(dtype)
+    return jnp.where(inner, middle, jnp.where(x <= -3, x * 0, x)).astype(dtype)  # x * 0: -inf gives NaN, as torch
 
 
 def hardshrink(input: ArrayLike, lambd: float = 0.5) -> jax.Array:

@@ -238,10 +238,15 @@ def _blocks(fn: str, size: Sequence[int], k: tuple, d: tuple, p: tuple, s: tuple
 
 
 def _unfold4d(x: jax.Array, k: tuple, d: tuple, p: tuple, s: tuple) -> jax.Array:
-    # patches come out channel-major, (C, kH, kW) flattened, exactly torch's im2col row order
-    y = lax.conv_general_dilated_patches(x, k, s, [(p[0], p[0]), (p[1], p[1])], rhs_dilation=d,
-                                         dimension_numbers=_SPEC[2], precision=lax.Precision.HIGHEST)
-    return y.reshape(y.shape[0], y.shape[1], -1)
+    # One strided slice per kernel offset (a patch-extracting convolution would multiply every input by the
+    # zeros of its one-hot kernel, spreading a NaN or inf into other blocks). Rows come out channel-major,
+    # (C, kH, kW) flattened, exactly torch's im2col order.
+    x = jnp.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
+    out = [(x.shape[2 + i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(2)]
+    cols = [x[:, :, i * d[0]:i * d[0] + (out[0] - 1) * s[0] + 1:s[0], j * d[1]:j * d[1] + (out[1] - 1) * s[1] + 1:s[1]]
+            for i in range(k[0]) for j in range(k[1])]
+    y = jnp.stack(cols, axis=2)  # (N, C, kH * kW, outH, outW)
+    return y.reshape(x.shape[0], x.shape[1] * k[0] * k[1], out[0] * out[1])
 
 
 def unfold(input: ArrayLike, kernel_size: _IntOrTuple, dilation: _IntOrTuple = 1, padding: _IntOrTuple = 0,

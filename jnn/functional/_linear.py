@@ -58,7 +58,7 @@ def bilinear(input1: ArrayLike, input2: ArrayLike, weight: ArrayLike, bias: Arra
     if x2.shape[-1] != w.shape[2]:
         raise ValueError(f"bilinear(): input2 size does not match weight size: got {x2.shape[-1]} but expected "
                          f"{w.shape[2]}")
-    y = jnp.einsum("...i,oij,...j->...o", x1, w, x2)
+    y = jnp.einsum("...oj,...j->...o", jnp.einsum("...i,oij->...oj", x1, w), x2)  # torch's order (inf stays inf)
     if bias is not None:
         b = jnp.asarray(bias)
         if b.shape != (w.shape[0],):

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jnn.checking import check_indices
 from jnn.functional._distance import pairwise_distance
 from jnn.functional._utils import _get_reduction, _reduce
 
@@ -54,6 +55,7 @@ def _class_target(fn: str, x: jax.Array, target: ArrayLike, ignore_index: int,
         if bad.any():
             raise IndexError(f"{fn}: Target {tn[bad][0]} is out of bounds (expected class indices in "
                              f"[0, {c - 1}] or ignore_index={ignore_index}).")
+    check_indices(t, 0, c, fn, ignore_index)  # under jit, enforced by jnn.checked (else the loss is NaN)
     return (t if t.dtype == jnp.int64 else t.astype(jnp.int32)), weight
 
 
@@ -400,7 +402,7 @@ def gaussian_nll_loss(input: ArrayLike, target: ArrayLike, var: ArrayLike | floa
                              f"of shape {x.shape}")
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"gaussian_nll_loss: {reduction} is not valid")
-    v = v + jax.lax.stop_gradient(jnp.maximum(v, eps) - v)
+    v = jnp.where(v < eps, v + jax.lax.stop_gradient(eps - v), v)  # clamp, gradient straight through; inf stays
     loss = 0.5 * (jnp.log(v) + (x - t) ** 2 / v)
     if full:
         loss = loss + 0.5 * float(np.log(2 * np.pi))
@@ -451,6 +453,11 @@ def _margin_target(fn: str, x: jax.Array, target: ArrayLike) -> jax.Array:
     return t if t.dtype == jnp.int64 else t.astype(jnp.int32)
 
 
+def _hinge(z: jax.Array) -> jax.Array:
+    """``max(0, z)`` as torch's margin losses compute it, ``z > 0 ? z : 0``: a NaN term counts as 0."""
+    return jnp.where(z > 0, z, jnp.zeros((), z.dtype))
+
+
 def multilabel_margin_loss(input: ArrayLike, target: ArrayLike, size_average: bool | None = None,
                            reduce: bool | None = None, reduction: str = "mean") -> jax.Array:
     """Multi-class multi-label hinge loss.
@@ -475,6 +482,7 @@ def multilabel_margin_loss(input: ArrayLike, target: ArrayLike, size_average: bo
         if ((tn < -1) | (tn >= c)).any():
             raise IndexError(f"multilabel_margin_loss: target values must be in [-1, {c - 1}] (-1 ends the "
                              f"list of target classes), got {tn[(tn < -1) | (tn >= c)][0]}")
+    check_indices(t, -1, c, "multilabel_margin_loss")  # under jit, enforced by jnn.checked
     return _multilabel_margin(x, t, reduction)
 
 
@@ -485,7 +493,7 @@ def _multilabel_margin(x, t, reduction):
     safe = jnp.where(valid, t, 0)
     is_target = (jax.nn.one_hot(safe, c, dtype=bool) & valid[..., None]).any(-2)
     xy = jnp.take_along_axis(x, safe, axis=-1)
-    hinge = jnp.maximum(0.0, 1 - xy[..., :, None] + x[..., None, :])
+    hinge = _hinge(1 - xy[..., :, None] + x[..., None, :])
     mask = valid[..., :, None] & ~is_target[..., None, :]
     return _reduce(jnp.where(mask, hinge, 0.0).sum((-2, -1)) / c, reduction)
 
@@ -522,6 +530,7 @@ def multi_margin_loss(input: ArrayLike, target: ArrayLike, p: int = 1, margin: f
         if ((tn < 0) | (tn >= c)).any():
             raise IndexError(f"multi_margin_loss: target out of range: {tn[(tn < 0) | (tn >= c)][0]} (expected "
                              f"class indices in [0, {c - 1}])")
+    check_indices(t, 0, c, "multi_margin_loss")  # under jit, enforced by jnn.checked
     out = _multi_margin(x, t.reshape(()) if x.ndim == 1 else t, weight, p, float(margin), reduction)
     return out.reshape(t.shape) if reduction == "none" else out  # unbatched: () or (1,), like the target
 
@@ -530,7 +539,7 @@ def multi_margin_loss(input: ArrayLike, target: ArrayLike, p: int = 1, margin: f
 def _multi_margin(x, t, weight, p, margin, reduction):
     c = x.shape[-1]
     xy = jnp.take_along_axis(x, t[..., None], axis=-1)
-    z = jnp.maximum(0.0, margin - xy + x)
+    z = _hinge(margin - xy + x)
     z = z if p == 1 else z * z
     if weight is not None:
         z = z * weight[t][..., None]
@@ -663,7 +672,7 @@ def _lse(*xs: jax.Array) -> jax.Array:
     m = functools.reduce(jnp.maximum, xs)
     m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
     s = sum(jnp.exp(x - m) for x in xs)
-    return jnp.where(s > 0, jnp.log(jnp.where(s > 0, s, 1.0)) + m, -jnp.inf)
+    return jnp.where(s == 0, -jnp.inf, jnp.log(jnp.where(s == 0, 1.0, s)) + m)  # (a NaN stays NaN)
 
 
 @functools.partial(jax.jit, static_argnames=("blank",))

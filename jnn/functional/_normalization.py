@@ -23,6 +23,15 @@ def _stats_dtype(dtype: jnp.dtype) -> jnp.dtype:
     return jnp.promote_types(dtype, jnp.float32)  # statistics in float32 at least (bfloat16/float16 inputs)
 
 
+def _scale_shift(x: jax.Array, mean: jax.Array, inv_std: jax.Array, weight: jax.Array | None,
+                 bias: jax.Array | None, shape: tuple[int, ...]) -> jax.Array:
+    """``(x - mean) * inv_std * weight + bias`` in torch's CPU form, ``x * scale + (bias - mean * scale)``, so that
+    non-finite weights give torch's NaN/inf pattern (``inf * x - inf * mean``)."""
+    scale = inv_std if weight is None else inv_std * weight.astype(x.dtype).reshape(shape)
+    shift = -mean * scale if bias is None else bias.astype(x.dtype).reshape(shape) - mean * scale
+    return x * scale + shift
+
+
 @functools.partial(jax.jit, static_argnames=("training", "axis_name"))
 def _batch_norm(x, rm, rv, weight, bias, training, momentum, eps, axis_name=None):
     c, n = x.shape[1], x.shape[0] * math.prod(x.shape[2:])
@@ -43,11 +52,7 @@ def _batch_norm(x, rm, rv, weight, bias, training, momentum, eps, axis_name=None
             rv = ((1 - momentum) * rv.astype(cdt) + momentum * var * (total / (total - 1))).astype(rv.dtype)
     else:
         mean, var = rm.astype(cdt).reshape(c), rv.astype(cdt).reshape(c)
-    y = (xc - mean.reshape(shape)) * lax.rsqrt(var + eps).reshape(shape)
-    if weight is not None:
-        y = y * weight.astype(cdt).reshape(shape)
-    if bias is not None:
-        y = y + bias.astype(cdt).reshape(shape)
+    y = _scale_shift(xc, mean.reshape(shape), lax.rsqrt(var + eps).reshape(shape), weight, bias, shape)
     return y.astype(x.dtype), rm, rv
 
 
@@ -143,11 +148,7 @@ def _instance_norm(x, rm, rv, weight, bias, use_input_stats, momentum, eps):
             rv = ((1 - momentum) * rv.astype(cdt) + momentum * inst_var.mean(0)).astype(rv.dtype)
     else:
         mean, var = rm.astype(cdt).reshape(shape), rv.astype(cdt).reshape(shape)
-    y = (xc - mean) * lax.rsqrt(var + eps)
-    if weight is not None:
-        y = y * weight.astype(cdt).reshape(shape)
-    if bias is not None:
-        y = y + bias.astype(cdt).reshape(shape)
+    y = _scale_shift(xc, mean, lax.rsqrt(var + eps), weight, bias, shape)
     return y.astype(x.dtype), rm, rv
 
 
@@ -300,13 +301,11 @@ def _group_norm(x, num_groups, weight, bias, eps):
     xg = x.astype(cdt).reshape(n, num_groups, c // num_groups * math.prod(x.shape[2:]))
     mean = xg.mean(2, keepdims=True)
     var = jnp.square(xg - mean).mean(2, keepdims=True)
-    y = ((xg - mean) * lax.rsqrt(var + eps)).reshape(x.shape)
     shape = (1, c) + (1,) * (x.ndim - 2)
-    if weight is not None:
-        y = y * weight.astype(cdt).reshape(shape)
-    if bias is not None:
-        y = y + bias.astype(cdt).reshape(shape)
-    return y.astype(x.dtype)
+    per_channel = (n, c) + (1,) * (x.ndim - 2)
+    mean = jnp.repeat(mean, c // num_groups, axis=1).reshape(per_channel)
+    inv = jnp.repeat(lax.rsqrt(var + eps), c // num_groups, axis=1).reshape(per_channel)
+    return _scale_shift(x.astype(cdt), mean, inv, weight, bias, shape).astype(x.dtype)
 
 
 def group_norm(
@@ -394,8 +393,8 @@ def _vector_norm(x: jax.Array, p: float, dim: int | None) -> jax.Array:
         return a.min(dim, keepdims=True)
     if p == 0:
         return (a != 0).astype(x.dtype).sum(dim, keepdims=True)
-    nonzero = a > 0  # torch's norm has a zero subgradient at zero entries; a**p there would give inf/NaN
+    nonzero = a != 0  # torch's norm has a zero subgradient at zero entries; a**p there would give inf/NaN
     s = jnp.where(nonzero, jnp.where(nonzero, a, 1.0) ** p, 0.0).sum(dim, keepdims=True)
-    positive = s > 0
+    positive = s != 0  # (a NaN sum stays NaN)
     # torch's norm has a zero subgradient at the zero vector; sqrt/pow at 0 would give NaN
     return jnp.where(positive, jnp.where(positive, s, 1.0) ** (1.0 / p), 0.0)

@@ -237,7 +237,7 @@ def _max_unpoolnd(n: int, fn: str, input: ArrayLike, indices: ArrayLike, kernel_
     out = jnp.zeros((b, c, total), x.dtype).at[where].set(lax.stop_gradient(v), mode="drop")
     # torch's gradient gathers at every index (a repeated index passes it to each source): a scatter-add's VJP
     added = jnp.zeros((b, c, total), x.dtype).at[where].add(v, mode="drop")
-    out = out + (added - lax.stop_gradient(added))
+    out = out + jnp.where(jnp.isfinite(added), added - lax.stop_gradient(added), 0)  # (value 0; inf - inf NaN)
     return out.reshape(lead + (c, *size))
 
 
@@ -385,12 +385,19 @@ def _adaptive_bounds(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.partial(jax.jit, static_argnames=("out",))
 def _adaptive_avg_pool(x, out):
-    for i, o in enumerate(out):  # a box average is separable: one averaging matrix per dim
+    for i, o in enumerate(out):  # a box average is separable: one pass per dim
+        # gather each window (padded to the longest) and sum the real members: an averaging matrix would
+        # multiply a NaN or inf by the zeros of every other window
         start, end = _adaptive_bounds(x.shape[2 + i], o)
-        cols = np.arange(x.shape[2 + i])
-        m = ((cols >= start[:, None]) & (cols < end[:, None])) / (end - start)[:, None]
-        y = jnp.tensordot(x, jnp.asarray(m.T, x.dtype), axes=[[2 + i], [0]], precision=lax.Precision.HIGHEST)
-        x = jnp.moveaxis(y, -1, 2 + i)
+        width = int((end - start).max()) if o else 0
+        idx = start[:, None] + np.arange(width)
+        inside = idx < end[:, None]
+        vals = jnp.take(x, np.minimum(idx, x.shape[2 + i] - 1).reshape(-1), axis=2 + i)
+        vals = vals.reshape(x.shape[:2 + i] + (o, width) + x.shape[3 + i:])
+        mask = inside.reshape((o, width) + (1,) * (x.ndim - 3 - i))
+        y = jnp.where(mask, vals, 0).sum(3 + i) / jnp.asarray((end - start).reshape((o,) + (1,) * (x.ndim - 3 - i)),
+                                                               x.dtype)
+        x = y
     return x
 
 

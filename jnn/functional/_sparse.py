@@ -7,6 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jnn.checking import check_indices
+
 __all__ = ["embedding", "embedding_bag", "one_hot", "embedding_renorm"]
 
 
@@ -77,6 +79,7 @@ def embedding(
     if vals is not None and vals.size and (int(vals.min()) < 0 or int(vals.max()) >= num):
         raise IndexError(f"index out of range in self (embedding: indices must be in [0, {num}), got values in "
                          f"[{int(vals.min())}, {int(vals.max())}])")
+    check_indices(idx, 0, num, "embedding")  # under jit, enforced by jnn.checked (JAX clamps the lookup)
     pad = _norm_padding_idx(padding_idx, num, "embedding")
     out = w[idx]
     if max_norm is not None:  # the gradient flows as if to the renormalised weight, as in torch
@@ -159,6 +162,10 @@ def embedding_bag(
     if psw is not None:
         rows = rows * psw[:, None].astype(rows.dtype)
     if mode == "max":
+        # torch keeps a running max replaced only by greater values: a NaN sticks only as the bag's first row
+        pos = jnp.arange(seg.shape[0])
+        first = pos == jax.ops.segment_min(pos, seg, num_segments=bags + 1)[seg]
+        rows = jnp.where(jnp.isnan(rows) & ~first[:, None], -jnp.inf, rows)
         out = jax.ops.segment_max(rows, seg, num_segments=bags + 1)[:bags]
         count = jax.ops.segment_sum(jnp.ones_like(seg), seg, num_segments=bags + 1)[:bags]
         return jnp.where((count > 0)[:, None], out, 0).astype(w.dtype)
