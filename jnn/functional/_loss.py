@@ -850,11 +850,12 @@ def _default_vocab_chunk(rows: int, in_features: int, num_classes: int) -> int:
 
 
 def _chunk_logits(x, w, b, start, size, acc):
-    """Logits of classes ``[start, start + size)``: (N, size, K) in the accumulation dtype."""
+    """Logits of classes ``[start, start + size)``: (N, K, size), classes last (the fast layout for XLA's CPU
+    reductions), in the accumulation dtype."""
     wc = jax.lax.dynamic_slice_in_dim(w, start, size, 0)
-    z = jnp.einsum("nd,ckd->nck", x, wc, preferred_element_type=acc)
+    z = jnp.einsum("nd,ckd->nkc", x, wc).astype(acc)
     if b is not None:
-        z = z + jax.lax.dynamic_slice_in_dim(b, start, size, 0).astype(acc)
+        z = z + jax.lax.dynamic_slice_in_dim(b, start, size, 0).T.astype(acc)
     return z
 
 
@@ -865,7 +866,7 @@ def _chunks(num_classes: int, size: int) -> tuple[int, Any]:
 
     def at(i):
         start = jnp.minimum(i * size, num_classes - size)
-        return start, (start + jnp.arange(size) >= i * size)[None, :, None]
+        return start, (start + jnp.arange(size) >= i * size)[None, None, :]
 
     return count, at
 
@@ -883,8 +884,8 @@ def _chunked_lse_fwd(x, w, b, size, acc):
         m, s = carry
         start, fresh = at(i)
         z = jnp.where(fresh, _chunk_logits(x, w, b, start, size, acc), -jnp.inf)
-        m_new = jnp.maximum(m, z.max(1))
-        return m_new, s * jnp.exp(m - m_new) + jnp.exp(z - m_new[:, None]).sum(1)
+        m_new = jnp.maximum(m, z.max(-1))
+        return m_new, s * jnp.exp(m - m_new) + jnp.exp(z - m_new[..., None]).sum(-1)
 
     shape = (x.shape[0], w.shape[1])
     m, s = jax.lax.fori_loop(0, count, body, (jnp.full(shape, -jnp.inf, acc), jnp.zeros(shape, acc)))
@@ -900,15 +901,14 @@ def _chunked_lse_bwd(size, acc, res, g):
     def body(i, carry):
         dx, dw, db = carry
         start, fresh = at(i)
-        p = jnp.where(fresh, jnp.exp(_chunk_logits(x, w, b, start, size, acc) - lse[:, None]), 0.0) * g[:, None]
-        dx = dx + jnp.einsum("nck,ckd->nd", p, jax.lax.dynamic_slice_in_dim(w, start, size, 0),
-                             preferred_element_type=acc)
-        dwc = jnp.einsum("nck,nd->ckd", p, x, preferred_element_type=acc)
+        p = jnp.where(fresh, jnp.exp(_chunk_logits(x, w, b, start, size, acc) - lse[..., None]), 0.0) * g[..., None]
+        dx = dx + jnp.einsum("nkc,ckd->nd", p, jax.lax.dynamic_slice_in_dim(w, start, size, 0).astype(acc))
+        dwc = jnp.einsum("nkc,nd->ckd", p, x.astype(acc))
         dw = jax.lax.dynamic_update_slice_in_dim(
             dw, jax.lax.dynamic_slice_in_dim(dw, start, size, 0) + dwc.astype(dw.dtype), start, 0)
         if db is not None:
             db = jax.lax.dynamic_update_slice_in_dim(
-                db, jax.lax.dynamic_slice_in_dim(db, start, size, 0) + p.sum(0).astype(db.dtype), start, 0)
+                db, jax.lax.dynamic_slice_in_dim(db, start, size, 0) + p.sum(0).T.astype(db.dtype), start, 0)
         return dx, dw, db
 
     init = (jnp.zeros(x.shape, acc), jnp.zeros_like(w), None if b is None else jnp.zeros_like(b))

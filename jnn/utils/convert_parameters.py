@@ -45,8 +45,8 @@ def vector_to_parameters(vec: Any, parameters: Any) -> Any:
 
     >>> import jax.numpy as jnp
     >>> from jnn.utils import vector_to_parameters
-    >>> new = vector_to_parameters(jnp.arange(5.0), {"w": jnp.zeros((2, 2)), "b": jnp.zeros(1)})
-    >>> new["w"].tolist(), new["b"].tolist()
+    >>> new = vector_to_parameters(jnp.arange(5.0), [jnp.zeros((2, 2)), jnp.zeros(1)])
+    >>> new[0].tolist(), new[1].tolist()
     ([[0.0, 1.0], [2.0, 3.0]], [4.0])
     """
     if not isinstance(vec, jax.Array) and not hasattr(vec, "__array__"):
