@@ -51,13 +51,20 @@ def _class_target(fn: str, x: jax.Array, target: ArrayLike, ignore_index: int,
         if weight.shape != (c,):
             raise ValueError(f"{fn}: weight tensor should be defined either for all {c} classes or no classes "
                              f"but got weight tensor of shape: {weight.shape}")
-    if not isinstance(t, jax.core.Tracer):  # eager: check like torch (under jit such losses come out NaN)
-        tn = np.asarray(t)
-        bad = (tn != ignore_index) & ((tn < 0) | (tn >= c))
-        if bad.any():
-            raise IndexError(f"{fn}: Target {tn[bad][0]} is out of bounds (expected class indices in "
-                             f"[0, {c - 1}] or ignore_index={ignore_index}).")
+    _check_bounds(fn, t, c, ignore_index)
     return (t if t.dtype == jnp.int64 else t.astype(jnp.int32)), weight
+
+
+def _check_bounds(fn: str, t: jax.Array, c: int, ignore_index) -> None:
+    """Eagerly, class indices outside [0, c) that are not ``ignore_index`` raise as in torch (under jit, where the
+    values cannot be read, such losses come out NaN)."""
+    if isinstance(t, jax.core.Tracer) or isinstance(ignore_index, jax.core.Tracer):
+        return
+    tn = np.asarray(t)
+    bad = (tn != ignore_index) & ((tn < 0) | (tn >= c))
+    if bad.any():
+        raise IndexError(f"{fn}: Target {tn[bad][0]} is out of bounds (expected class indices in "
+                         f"[0, {c - 1}] or ignore_index={ignore_index}).")
 
 
 @functools.partial(jax.jit, static_argnames=("ignore_index", "reduction", "label_smoothing", "logits"))
@@ -871,6 +878,11 @@ def _chunks(num_classes: int, size: int) -> tuple[int, Any]:
     return count, at
 
 
+def _loop(count: int, body, init):
+    """``fori_loop`` over the chunks; one chunk (a small vocabulary) runs straight, without a loop."""
+    return body(0, init) if count == 1 else jax.lax.fori_loop(0, count, body, init)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
 def _chunked_lse(x, w, b, size, acc):
     """``logsumexp_c (x @ w[c, k].T + b[c, k])``: (N, K), over class chunks of ``size``."""
@@ -888,7 +900,7 @@ def _chunked_lse_fwd(x, w, b, size, acc):
         return m_new, s * jnp.exp(m - m_new) + jnp.exp(z - m_new[..., None]).sum(-1)
 
     shape = (x.shape[0], w.shape[1])
-    m, s = jax.lax.fori_loop(0, count, body, (jnp.full(shape, -jnp.inf, acc), jnp.zeros(shape, acc)))
+    m, s = _loop(count, body, (jnp.full(shape, -jnp.inf, acc), jnp.zeros(shape, acc)))
     lse = m + jnp.log(s)
     return lse, (x, w, b, lse)
 
@@ -912,7 +924,7 @@ def _chunked_lse_bwd(size, acc, res, g):
         return dx, dw, db
 
     init = (jnp.zeros(x.shape, acc), jnp.zeros_like(w), None if b is None else jnp.zeros_like(b))
-    dx, dw, db = jax.lax.fori_loop(0, count, body, init)
+    dx, dw, db = _loop(count, body, init)
     return dx.astype(x.dtype), dw, db
 
 
@@ -1033,12 +1045,7 @@ def linear_cross_entropy(input: ArrayLike, linear_weight: ArrayLike, target: Arr
         if tuple(t.shape) != want:
             raise ValueError(f"{fn}: expected target size {want} for logits of shape {logits_shape}, got "
                              f"{tuple(t.shape)}")
-        if not isinstance(t, jax.core.Tracer) and not isinstance(ignore_index, jax.core.Tracer):
-            tn = np.asarray(t)  # eager: check like torch (under jit such losses come out NaN)
-            bad = (tn != ignore_index) & ((tn < 0) | (tn >= c))
-            if bad.any():
-                raise IndexError(f"{fn}: Target {tn[bad][0]} is out of bounds (expected class indices in "
-                                 f"[0, {c - 1}] or ignore_index={ignore_index}).")
+        _check_bounds(fn, t, c, ignore_index)
         t = t.reshape(n, k)
         t = t if t.dtype == jnp.int64 else t.astype(jnp.int32)
         out_shape = want

@@ -1,6 +1,7 @@
 """LinearCrossEntropyLoss and F.linear_cross_entropy against torch 2.13, on torch's own module test inputs
-(``module_inputs_torch_nn_LinearCrossEntropyLoss``, all 857 samples: outputs and gradients) and error inputs,
-plus repr, state_dict both ways, options, jit/split and the chunked path with several chunks."""
+(``module_inputs_torch_nn_LinearCrossEntropyLoss``, 857 samples: outputs and gradients; every eighth by default,
+all of them in the test marked ``slow``, which CI runs and ``-m "not slow"`` skips locally) and error inputs, plus
+repr, state_dict both ways, options, jit/split and the chunked path with several chunks."""
 
 from __future__ import annotations
 
@@ -58,11 +59,22 @@ def forward_backward(x, w, b, target, weight, ignore_index, label_smoothing, cot
     return out, grads
 
 
-def test_torch_module_inputs_outputs_and_gradients():
+def test_torch_module_inputs_outputs_and_gradients_every_eighth():
+    check_torch_samples(8)
+
+
+@pytest.mark.slow
+def test_torch_module_inputs_outputs_and_gradients_all():
+    check_torch_samples(1)
+
+
+def check_torch_samples(every: int) -> None:
     samples = torch_samples("inputs")
     assert len(samples) == 857
     rng = np.random.default_rng(0)
     for i, sample in enumerate(samples):
+        if i % every:
+            continue
         args, kwargs = sample.constructor_input.args, sample.constructor_input.kwargs
         x, target = sample.forward_input.args
         theirs = torch.nn.LinearCrossEntropyLoss(*args, **kwargs)
