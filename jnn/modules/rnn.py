@@ -355,6 +355,10 @@ class RNN(RNNBase):
     >>> out, h_n = rnn(jnp.ones((5, 3, 10)))
     >>> out.shape, h_n.shape
     ((5, 3, 20), (2, 3, 20))
+    >>> from jnn.utils.rnn import pack_sequence   # sequences of lengths 5 and 2: packed in, packed out
+    >>> out, h_n = rnn(pack_sequence([jnp.ones((5, 10)), jnp.ones((2, 10))]))
+    >>> out.data.shape, out.batch_sizes.tolist(), h_n.shape
+    ((7, 20), [2, 2, 1, 1, 1], (2, 2, 20))
     """
 
     def __init__(
