@@ -144,36 +144,18 @@ class PackedSequence(_PackedFields):
     def cuda(self, device: Any = None) -> PackedSequence:
         return self.to("cuda" if device is None else device)
 
-    def double(self) -> PackedSequence:
-        return self.to(jnp.float64)
-
-    def float(self) -> PackedSequence:
-        return self.to(jnp.float32)
-
-    def half(self) -> PackedSequence:
-        return self.to(jnp.float16)
-
-    def long(self) -> PackedSequence:
-        return self.to(jnp.int64)
-
-    def int(self) -> PackedSequence:
-        return self.to(jnp.int32)
-
-    def short(self) -> PackedSequence:
-        return self.to(jnp.int16)
-
-    def char(self) -> PackedSequence:
-        return self.to(jnp.int8)
-
-    def byte(self) -> PackedSequence:
-        return self.to(jnp.uint8)
-
     @property
     def is_cuda(self) -> bool:
         return any(d.platform == "gpu" for d in getattr(self.data, "devices", lambda: set())())
 
     def is_pinned(self) -> bool:
         return False
+
+
+# torch's dtype shorthands: packed.float(), packed.half(), packed.long(), ...
+for _name, _dtype in (("double", jnp.float64), ("float", jnp.float32), ("half", jnp.float16), ("long", jnp.int64),
+                      ("int", jnp.int32), ("short", jnp.int16), ("char", jnp.int8), ("byte", jnp.uint8)):
+    setattr(PackedSequence, _name, lambda self, dtype=_dtype: self.to(dtype))
 
 
 def _flatten(p: PackedSequence):
