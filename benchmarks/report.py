@@ -186,6 +186,11 @@ def write(path: Path, info: dict, command: str, results: dict[str, list[dict]], 
         lines += ["", "## Targets", ""] + found
     for title, rows in results.items():
         lines += ["", f"## {title}", ""]
+        if title.startswith("7"):
+            from benchmarks import linear_ce
+
+            lines += [f"### {rows[0]['workload']}", ""] + linear_ce.table(rows) if rows else []
+            continue
         if title.startswith("6"):
             lines += depth_table(rows)
             plot_depth(rows, path.parent / "depth.png")

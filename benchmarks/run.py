@@ -1,12 +1,14 @@
 """Run every workload in every framework, in one process on one machine, and write RESULTS.md.
 
-    python -m benchmarks.run [--workloads 1,2,3,4,5,6] [--tiny] [--gpu] [--torch-compile small|all|none]
+    python -m benchmarks.run [--workloads 1,2,3,4,5,6,7] [--tiny] [--gpu] [--torch-compile small|all|none]
                              [--out benchmarks/RESULTS.md]
 
 Workloads: 1 MLP (batch 8, 128), 2 small CNN, 3 ResNet-18, 4 Transformer encoder, 5 overhead against model size,
-6 compile time against depth (unrolled vs jnn.scan_layers, from benchmarks/scan_depth.py). Frameworks: hand-written
-JAX (the reference; ratios are to it), jnn's split and module-as-pytree paths, Flax NNX, Equinox, PyTorch eager
-and torch.compile. ``--tiny`` runs every workload at a tiny size with a couple of steps (the test suite's smoke run).
+6 compile time against depth (unrolled vs jnn.scan_layers, from benchmarks/scan_depth.py), 7 the loss of a
+50k-vocabulary head, F.linear_cross_entropy against Linear + cross_entropy (from benchmarks/linear_ce.py).
+Frameworks: hand-written JAX (the reference; ratios are to it), jnn's split and module-as-pytree paths, Flax NNX,
+Equinox, PyTorch eager and torch.compile. ``--tiny`` runs every workload at a tiny size with a couple of steps (the
+test suite's smoke run).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ TITLES = {
     4: "4. Transformer encoder (6 layers, d_model 256, 8 heads, seq 128, batch 16), training step",
     5: "5. Overhead against model size (N x Linear(1, 1))",
     6: "6. Compile time against depth (unrolled vs jnn.scan_layers)",
+    7: "7. Linear cross-entropy at vocab 50k: chunked F.linear_cross_entropy vs Linear + cross_entropy",
 }
 
 
@@ -53,6 +56,10 @@ def run_workload(number: int, tiny: bool, gpu: bool, torch_compile: str) -> list
 
     if number == 6:
         return run_depth(tiny)
+    if number == 7:
+        from benchmarks import linear_ce
+
+        return linear_ce.run(64, 16, 1000, steps=2) if tiny else linear_ce.run()
     warmup, rounds, steps = TINY if tiny else FULL[number]
     compile_here = torch_compile == "all" or (torch_compile == "small" and number in (1, 2))
     settings = Settings(warmup=warmup, rounds=rounds, steps=steps, gpu=gpu, torch_compile=compile_here and not tiny)
@@ -76,7 +83,7 @@ def run_depth(tiny: bool) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workloads", default="1,2,3,4,5,6", help="comma-separated workload numbers (1-6)")
+    parser.add_argument("--workloads", default="1,2,3,4,5,6,7", help="comma-separated workload numbers (1-7)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, a couple of steps: a smoke run")
     parser.add_argument("--gpu", action="store_true", help="run JAX and PyTorch on the GPU, TF32 off in both")
     parser.add_argument("--torch-compile", choices=["small", "all", "none"], default="small",
@@ -110,6 +117,10 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
             for r in rows:
                 print(f"  depth {r['depth']:3d} {r['mode']:9s} compile {r['compile_s']:.2f} s, "
                       f"step {r['step_ms']:.2f} ms", flush=True)
+        elif number == 7:
+            from benchmarks import linear_ce
+
+            print("\n".join(linear_ce.table(rows)), flush=True)
         else:
             for label in dict.fromkeys(r["workload"] for r in rows):
                 print_rows(label, [r for r in rows if r["workload"] == label])

@@ -88,3 +88,15 @@ def test_results_file_and_plots(tiny_run):
 def test_bad_workload_number_is_refused():
     with pytest.raises(SystemExit):
         run.main(["--tiny", "--workloads", "7"])
+
+
+def test_linear_ce_workload_rows_and_table():
+    results = run.main(["--tiny", "--workloads", "7"])
+    rows = results[run.TITLES[7]]
+    assert {(r["impl"], r["mode"]) for r in rows} == {(i, m) for i in ("Linear + cross_entropy", "linear_cross_entropy")
+                                                      for m in ("forward", "forward+backward")}
+    for r in rows:
+        assert math.isfinite(r["median_s"]) and r["median_s"] > 0 and r["temp_bytes"] >= 0
+    from benchmarks import linear_ce
+
+    assert len(linear_ce.table(rows)) == 2 + len(rows)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 import warnings
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +22,7 @@ __all__ = [
     "kl_div", "huber_loss", "smooth_l1_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
     "multilabel_margin_loss", "multi_margin_loss", "cosine_embedding_loss", "margin_ranking_loss",
     "hinge_embedding_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss", "poisson_nll_loss",
-    "gaussian_nll_loss", "ctc_loss",
+    "gaussian_nll_loss", "ctc_loss", "linear_cross_entropy",
 ]
 
 
@@ -49,14 +52,21 @@ def _class_target(fn: str, x: jax.Array, target: ArrayLike, ignore_index: int,
         if weight.shape != (c,):
             raise ValueError(f"{fn}: weight tensor should be defined either for all {c} classes or no classes "
                              f"but got weight tensor of shape: {weight.shape}")
-    if not isinstance(t, jax.core.Tracer):  # eager: check like torch (under jit such losses come out NaN)
-        tn = np.asarray(t)
-        bad = (tn != ignore_index) & ((tn < 0) | (tn >= c))
-        if bad.any():
-            raise IndexError(f"{fn}: Target {tn[bad][0]} is out of bounds (expected class indices in "
-                             f"[0, {c - 1}] or ignore_index={ignore_index}).")
-    check_indices(t, 0, c, fn, ignore_index)  # under jit, enforced by jnn.checked (else the loss is NaN)
+    _check_bounds(fn, t, c, ignore_index)
     return (t if t.dtype == jnp.int64 else t.astype(jnp.int32)), weight
+
+
+def _check_bounds(fn: str, t: jax.Array, c: int, ignore_index) -> None:
+    """Eagerly, class indices outside [0, c) that are not ``ignore_index`` raise as in torch; under jit, where the
+    values cannot be read, such losses come out NaN unless the step runs under :func:`jnn.checked`."""
+    check_indices(t, 0, c, fn, ignore_index)  # staged only when traced
+    if isinstance(t, jax.core.Tracer) or isinstance(ignore_index, jax.core.Tracer):
+        return
+    tn = np.asarray(t)
+    bad = (tn != ignore_index) & ((tn < 0) | (tn >= c))
+    if bad.any():
+        raise IndexError(f"{fn}: Target {tn[bad][0]} is out of bounds (expected class indices in "
+                         f"[0, {c - 1}] or ignore_index={ignore_index}).")
 
 
 @functools.partial(jax.jit, static_argnames=("ignore_index", "reduction", "label_smoothing", "logits"))
@@ -778,3 +788,284 @@ def ctc_loss(log_probs: ArrayLike, targets: ArrayLike, input_lengths: ArrayLike,
     if reduction == "sum":
         return loss.sum()
     return loss[0] if unbatched else loss
+
+
+# --- linear_cross_entropy: cross entropy of a linear layer's logits, the logits never all at once ----------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearCrossEntropyOptions:
+    """How :func:`linear_cross_entropy` chunks its work: torch's fields, checked as torch checks them.
+
+    jnn always computes in chunks over the classes (the vocabulary), with an online log-sum-exp forward and a
+    backward that recomputes each chunk's logits, so neither pass holds ``batch x classes`` logits. The fields
+    size those chunks:
+
+    - ``vocab_chunk_size`` (jnn's own; left out of the repr): classes per chunk.
+    - ``batch_chunk_size`` / ``chunking_method`` (torch's ``"aspect_ratio[:N]"``): torch chunks over the batch;
+      jnn gives each vocabulary chunk the logits buffer size torch's choice would have,
+      ``batch_chunk_size x num_classes`` elements. With neither (``"auto"``), and with ``options=None``, a chunk's
+      logits are about the size of the input (at least 2**20 elements).
+    - ``acc_dtype``: the dtype of the log-sum-exp accumulation (default: float32 for float16/bfloat16 input,
+      else the input's dtype).
+    - ``acc_policy``, ``allow_retain_graph``: checked and kept for torch's API; they change nothing here (XLA picks
+      the precision of the matmuls; a JAX gradient can be taken any number of times).
+
+    >>> from jnn import LinearCrossEntropyOptions
+    >>> LinearCrossEntropyOptions(batch_chunk_size=2, acc_dtype="float32")  # doctest: +ELLIPSIS
+    LinearCrossEntropyOptions(allow_retain_graph=False, batch_chunk_size=2, ..., acc_dtype=dtype('float32'))
+    """
+
+    allow_retain_graph: bool = False
+    batch_chunk_size: int | None = None
+    chunking_method: str | None = "auto"
+    acc_policy: str = "auto"
+    acc_dtype: Any = None
+    vocab_chunk_size: int | None = dataclasses.field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.acc_policy not in {"auto", "accurate", "balanced", "compact"}:
+            raise ValueError(f"invalid acc_policy: {self.acc_policy!r}")
+        if self.chunking_method is not None and self.chunking_method != "auto":
+            name, sep, factor = self.chunking_method.partition(":")
+            if not (name == "aspect_ratio" and (not sep or factor.isdigit() and int(factor) > 0)):
+                raise ValueError(f"invalid chunking_method: {self.chunking_method!r}")
+        for field in ("batch_chunk_size", "vocab_chunk_size"):
+            value = getattr(self, field)
+            if not (value is None or isinstance(value, int) and not isinstance(value, bool) and value > 0):
+                raise ValueError(f"{field} must be positive int or None, got {value!r}")
+        if self.acc_dtype is not None:
+            acc = self.acc_dtype
+            dtype = jnp.dtype(str(acc).removeprefix("torch.") if type(acc).__module__ == "torch" else acc)
+            if dtype not in (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64):
+                raise ValueError(f"acc_dtype must be one of None, float16, bfloat16, float32, float64, got "
+                                 f"{self.acc_dtype!r}. Pass acc_dtype=None to let the op pick automatically.")
+            object.__setattr__(self, "acc_dtype", dtype)
+
+    def _vocab_chunk(self, num_batches: int, in_features: int, num_classes: int, rows: int) -> int:
+        """Classes per chunk for ``rows`` rows of logits (``num_batches x prod(out_features)``)."""
+        if self.vocab_chunk_size is not None:
+            return min(self.vocab_chunk_size, num_classes)
+        method = self.chunking_method
+        if method == "auto":
+            if self.batch_chunk_size is None:
+                return _default_vocab_chunk(rows, in_features, num_classes)
+            method = None
+        batch_chunk = num_batches if self.batch_chunk_size is None else min(self.batch_chunk_size, num_batches)
+        if method is not None:
+            factor = int(method.split(":", 1)[1]) if ":" in method else 1
+            target = -(-num_batches // -(-num_classes // in_features))
+            batch_chunk = min((1 << (target - 1).bit_length()) // factor, num_batches)
+        return min(num_classes, -(-max(batch_chunk, 1) * num_classes // max(num_batches, 1)))
+
+
+def _default_vocab_chunk(rows: int, in_features: int, num_classes: int) -> int:
+    """Classes per chunk: a chunk's logits about the size of the input (at least 2**20 elements), a power of 2."""
+    target = max(rows * in_features, 1 << 20) // max(rows, 1)
+    return int(min(num_classes, max(128, 1 << (max(target, 1) - 1).bit_length())))
+
+
+def _chunk_logits(x, w, b, start, size, acc):
+    """Logits of classes ``[start, start + size)``: (N, K, size), classes last (the fast layout for XLA's CPU
+    reductions), in the accumulation dtype."""
+    wc = jax.lax.dynamic_slice_in_dim(w, start, size, 0)
+    z = jnp.einsum("nd,ckd->nkc", x, wc).astype(acc)
+    if b is not None:
+        z = z + jax.lax.dynamic_slice_in_dim(b, start, size, 0).T.astype(acc)
+    return z
+
+
+def _chunks(num_classes: int, size: int) -> tuple[int, Any]:
+    """Number of chunks and, for chunk i, its start (the last one shifted back to stay inside) and the mask of its
+    columns not already covered by the previous chunk."""
+    count = -(-num_classes // size)
+
+    def at(i):
+        start = jnp.minimum(i * size, num_classes - size)
+        return start, (start + jnp.arange(size) >= i * size)[None, None, :]
+
+    return count, at
+
+
+def _loop(count: int, body, init):
+    """``fori_loop`` over the chunks; one chunk (a small vocabulary) runs straight, without a loop."""
+    return body(0, init) if count == 1 else jax.lax.fori_loop(0, count, body, init)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _chunked_lse(x, w, b, size, acc):
+    """``logsumexp_c (x @ w[c, k].T + b[c, k])``: (N, K), over class chunks of ``size``."""
+    return _chunked_lse_fwd(x, w, b, size, acc)[0]
+
+
+def _chunked_lse_fwd(x, w, b, size, acc):
+    count, at = _chunks(w.shape[0], size)
+
+    def body(i, carry):
+        m, s = carry
+        start, fresh = at(i)
+        z = jnp.where(fresh, _chunk_logits(x, w, b, start, size, acc), -jnp.inf)
+        m_new = jnp.maximum(m, z.max(-1))
+        return m_new, s * jnp.exp(m - m_new) + jnp.exp(z - m_new[..., None]).sum(-1)
+
+    shape = (x.shape[0], w.shape[1])
+    m, s = _loop(count, body, (jnp.full(shape, -jnp.inf, acc), jnp.zeros(shape, acc)))
+    lse = m + jnp.log(s)
+    return lse, (x, w, b, lse)
+
+
+def _chunked_lse_bwd(size, acc, res, g):
+    x, w, b, lse = res
+    count, at = _chunks(w.shape[0], size)
+    g = g.astype(acc)
+
+    def body(i, carry):
+        dx, dw, db = carry
+        start, fresh = at(i)
+        p = jnp.where(fresh, jnp.exp(_chunk_logits(x, w, b, start, size, acc) - lse[..., None]), 0.0) * g[..., None]
+        dx = dx + jnp.einsum("nkc,ckd->nd", p, jax.lax.dynamic_slice_in_dim(w, start, size, 0).astype(acc))
+        dwc = jnp.einsum("nkc,nd->ckd", p, x.astype(acc))
+        dw = jax.lax.dynamic_update_slice_in_dim(
+            dw, jax.lax.dynamic_slice_in_dim(dw, start, size, 0) + dwc.astype(dw.dtype), start, 0)
+        if db is not None:
+            db = jax.lax.dynamic_update_slice_in_dim(
+                db, jax.lax.dynamic_slice_in_dim(db, start, size, 0) + p.sum(0).T.astype(db.dtype), start, 0)
+        return dx, dw, db
+
+    init = (jnp.zeros(x.shape, acc), jnp.zeros_like(w), None if b is None else jnp.zeros_like(b))
+    dx, dw, db = _loop(count, body, init)
+    return dx.astype(x.dtype), dw, db
+
+
+_chunked_lse.defvjp(_chunked_lse_fwd, _chunked_lse_bwd)
+
+
+@functools.partial(jax.jit, static_argnames=("reduction", "probabilities", "smooth", "size", "acc", "out_shape"))
+def _linear_ce(x, w, b, t, weight, ignore_index, label_smoothing, *, reduction, probabilities, smooth, size, acc,
+               out_shape):
+    """``x`` (N, D), ``w`` (C, K, D), ``b`` (C, K) or None; ``t`` class indices (N, K) or probabilities (N, C, K)."""
+    c, k = w.shape[0], w.shape[1]
+    lse = _chunked_lse(x, w, b, size, acc)
+    wc = jnp.ones((c,), acc) if weight is None else weight.astype(acc)
+    if probabilities:
+        t = t.astype(acc) * (1 - label_smoothing) + label_smoothing / c
+        coef = t * wc[None, :, None]  # (N, C, K)
+        picked = jnp.einsum("nd,nkd->nk", x, jnp.einsum("nck,ckd->nkd", coef, w.astype(acc)),
+                            preferred_element_type=acc)
+        if b is not None:
+            picked = picked + jnp.einsum("nck,ck->nk", coef, b.astype(acc))
+        loss = lse * coef.sum(1) - picked
+        if reduction == "mean":
+            return (loss.sum() / loss.size).astype(x.dtype)
+        loss = loss.sum() if reduction == "sum" else loss.reshape(out_shape)
+        return loss.astype(x.dtype)
+    ignored = t == ignore_index
+    bad = ~ignored & ((t < 0) | (t >= c))
+    safe = jnp.where(ignored | bad, 0, t)
+    rows = w[safe, jnp.arange(k)[None, :]]  # (N, K, D): the target classes' weight rows
+    z_t = jnp.einsum("nd,nkd->nk", x, rows, preferred_element_type=acc)
+    if b is not None:
+        z_t = z_t + b[safe, jnp.arange(k)[None, :]].astype(acc)
+    w_t = jnp.where(ignored, 0.0, wc[safe])
+    loss = jnp.where(bad, jnp.nan, (lse - z_t) * w_t)  # out-of-range targets (only reachable under jit): NaN
+    if smooth:  # sum_c w_c (lse - z_c), without the target's weight
+        zbar = jnp.einsum("nd,kd->nk", x, jnp.einsum("c,ckd->kd", wc, w.astype(acc)), preferred_element_type=acc)
+        if b is not None:
+            zbar = zbar + jnp.einsum("c,ck->k", wc, b.astype(acc))
+        smooth = jnp.where(ignored, 0.0, lse * wc.sum() - zbar)
+        loss = (1 - label_smoothing) * loss + (label_smoothing / c) * smooth
+    if reduction == "none":
+        return loss.reshape(out_shape).astype(x.dtype)
+    if reduction == "sum":
+        return loss.sum().astype(x.dtype)
+    return _reduce(loss, "mean", w_t).astype(x.dtype)
+
+
+def linear_cross_entropy(input: ArrayLike, linear_weight: ArrayLike, target: ArrayLike, *,
+                         linear_bias: ArrayLike | None = None, weight: ArrayLike | None = None,
+                         reduction: str = "mean", ignore_index: int | None = None, label_smoothing: float = 0.0,
+                         options: LinearCrossEntropyOptions | None = None) -> jax.Array:
+    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)`` without all the logits at once.
+
+    ``input`` is ``(N, in_features)`` or ``(in_features,)``; ``linear_weight`` ``(C, in_features)`` or
+    ``(C, d1, ..., dK, in_features)`` for a K-dimensional loss (logits ``(N, C, d1, ..., dK)``); ``target`` holds
+    class indices ``(N, d1, ..., dK)`` or class probabilities of the logits' shape. ``ignore_index=None`` means
+    -100 for class indices and is required for probabilities, as in torch. The logits are computed in chunks
+    over the classes (``options`` sizes them; see :class:`LinearCrossEntropyOptions`), forward and backward, so
+    peak memory stays near one chunk's logits instead of ``N x C``; ``options=None`` uses a default chunk size
+    (torch's ``None`` means its unchunked reference path: the results are the same to rounding).
+
+    >>> import jax.numpy as jnp, jnn.functional as F
+    >>> x, w = jnp.ones((2, 3)), jnp.zeros((4, 3))
+    >>> round(float(F.linear_cross_entropy(x, w, jnp.array([0, 3]))), 4)
+    1.3863
+    """
+    fn = "linear_cross_entropy"
+    x, w = jnp.asarray(input), jnp.asarray(linear_weight)
+    t = target if isinstance(target, jax.Array) else jnp.asarray(target)
+    if x.ndim < 1 or x.ndim > 2:
+        raise RuntimeError(f"expected input with dimensionality 1 or 2, got {x.ndim}")
+    if w.ndim < 2:
+        raise RuntimeError(f"expected linear_weight with dimensionality at least 2, got {w.ndim}")
+    if x.shape[-1] != w.shape[-1]:
+        raise RuntimeError("expected equal input and linear_weight last dimensions (in_features), "
+                           f"got {x.shape[-1]} and {w.shape[-1]}, respectively")
+    c, out_features, d = w.shape[0], w.shape[1:-1], w.shape[-1]
+    b = None if linear_bias is None else jnp.asarray(linear_bias)
+    if b is not None and b.shape != (c, *out_features):
+        raise RuntimeError(f"expected linear_bias shape {(c, *out_features)}, got {tuple(b.shape)}")
+    unbatched = x.ndim == 1
+    if out_features and unbatched:
+        raise RuntimeError(f"K-dimensional loss defined by linear_weight shape {tuple(w.shape)} requires batched "
+                           f"input, (N, {d}), got unbatched input with shape {tuple(x.shape)}")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{fn}: {reduction!r} is not a valid value for reduction (expected 'none', 'mean', 'sum')")
+    traced_smoothing = isinstance(label_smoothing, jax.core.Tracer)
+    if not traced_smoothing and not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{fn}: label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    n = 1 if unbatched else x.shape[0]
+    logits_shape = (*x.shape[:-1], c, *out_features)
+    probabilities = tuple(t.shape) == logits_shape
+    if probabilities and ignore_index is not None:
+        raise RuntimeError("ignore_index cannot be specified when target contains probabilities")
+    if ignore_index is None:
+        ignore_index = -100
+    elif not isinstance(ignore_index, jax.core.Tracer):
+        ignore_index = int(ignore_index)
+    if weight is not None:
+        weight = jnp.asarray(weight)
+        if weight.shape != (c,):
+            raise ValueError(f"{fn}: weight tensor should be defined either for all {c} classes or no classes but "
+                             f"got weight tensor of shape: {tuple(weight.shape)}")
+    k = math.prod(out_features)
+    if probabilities:
+        if not jnp.issubdtype(t.dtype, jnp.inexact):
+            raise TypeError(f"{fn}: Expected floating point type for target with class probabilities, got {t.dtype}")
+        t = t.reshape(n, c, k)
+        out_shape = () if unbatched else (n, *out_features)
+    else:
+        want = () if unbatched else (n, *out_features)
+        if not unbatched and (t.ndim == 0 or t.shape[0] != n):
+            raise ValueError(f"Expected input batch_size ({n}) to match target batch_size "
+                             f"({t.shape[0] if t.ndim else 'none: scalar target'}).")
+        if not jnp.issubdtype(t.dtype, jnp.integer):
+            raise TypeError(f"{fn}: expected an integer class-index target (int32, int64 or uint8), got dtype "
+                            f"{t.dtype} (class probabilities need a target of the logits' shape {logits_shape})")
+        if tuple(t.shape) != want:
+            raise ValueError(f"{fn}: expected target size {want} for logits of shape {logits_shape}, got "
+                             f"{tuple(t.shape)}")
+        _check_bounds(fn, t, c, ignore_index)
+        t = t.reshape(n, k)
+        t = t if t.dtype == jnp.int64 else t.astype(jnp.int32)
+        out_shape = want
+    options = LinearCrossEntropyOptions() if options is None else options
+    if not isinstance(options, LinearCrossEntropyOptions):
+        raise TypeError(f"{fn}: options must be a jnn.LinearCrossEntropyOptions or None, got "
+                        f"{type(options).__name__}")
+    dtype = jnp.result_type(x, w)
+    acc = options.acc_dtype or (jnp.float32 if dtype in (jnp.float16, jnp.bfloat16) else dtype)
+    size = options._vocab_chunk(n, d, c, n * k)
+    return _linear_ce(x.reshape(n, d), w.reshape(c, k, d), None if b is None else b.reshape(c, k), t, weight,
+                      ignore_index, label_smoothing, reduction=reduction, probabilities=probabilities,
+                      smooth=traced_smoothing or bool(label_smoothing), size=size, acc=jnp.dtype(acc),
+                      out_shape=out_shape)

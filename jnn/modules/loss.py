@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -9,15 +10,18 @@ import jax
 from jax.typing import ArrayLike
 
 from jnn import functional as F
+from jnn.functional._loss import LinearCrossEntropyOptions
 from jnn.functional._utils import _get_reduction
 from jnn.modules.distance import PairwiseDistance
+from jnn.modules.linear import Linear
 from jnn.modules.module import Module
 
 __all__ = [
     "L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "HuberLoss",
     "SmoothL1Loss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MultiLabelMarginLoss", "MultiMarginLoss",
     "CosineEmbeddingLoss", "MarginRankingLoss", "HingeEmbeddingLoss", "TripletMarginLoss",
-    "TripletMarginWithDistanceLoss", "PoissonNLLLoss", "GaussianNLLLoss", "CTCLoss",
+    "TripletMarginWithDistanceLoss", "PoissonNLLLoss", "GaussianNLLLoss", "CTCLoss", "LinearCrossEntropyLoss",
+    "LinearCrossEntropyOptions",
 ]
 
 
@@ -540,3 +544,56 @@ class CTCLoss(_Loss):
                 target_lengths: Any) -> jax.Array:
         return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction,
                           self.zero_infinity)
+
+
+class LinearCrossEntropyLoss(_WeightedLoss):
+    """Cross entropy of the logits of its own ``Linear`` layer; see :func:`jnn.functional.linear_cross_entropy`.
+
+    Holds ``linear`` (``Linear(in_features, num_classes * prod(out_features), bias=bias)``, reshaped to
+    ``(num_classes, *out_features, in_features)`` in forward) and the optional class ``weight`` buffer, so its
+    ``state_dict`` is torch's (``weight``, ``linear.weight``, ``linear.bias``). The loss is computed in chunks over
+    the classes whatever ``options`` is (see :class:`LinearCrossEntropyOptions`).
+
+    >>> import jax.numpy as jnp, jnn as nn
+    >>> loss = nn.LinearCrossEntropyLoss(5, 10, out_features=(4, 3))
+    >>> loss  # doctest: +ELLIPSIS
+    LinearCrossEntropyLoss(
+      in_features=5, num_classes=10, out_features=(4, 3), bias=False, reduction=mean, ..., options=None
+      (linear): Linear(in_features=5, out_features=120, bias=False)
+    )
+    >>> loss(jnp.ones((2, 5)), jnp.zeros((2, 4, 3), jnp.int32)).shape
+    ()
+    """
+
+    def __init__(self, in_features: int, num_classes: int, *, out_features: tuple[int, ...] = (), bias: bool = False,
+                 device: Any = None, dtype: Any = None, reduction: str = "mean", weight: ArrayLike | None = None,
+                 ignore_index: int | None = None, label_smoothing: float = 0.0,
+                 options: LinearCrossEntropyOptions | None = None, key: jax.Array | None = None) -> None:
+        if weight is not None and tuple(weight.shape) != (num_classes,):
+            raise RuntimeError(f"expected weight shape to be {(num_classes,)}, got {tuple(weight.shape)}")
+        if label_smoothing < 0 or label_smoothing > 1.0:
+            raise RuntimeError(f"expected label_smoothing to be in range [0, 1], got {label_smoothing}")
+        if options is not None and not isinstance(options, LinearCrossEntropyOptions):
+            raise TypeError(f"LinearCrossEntropyLoss: options must be a jnn.LinearCrossEntropyOptions or None, got "
+                            f"{type(options).__name__}")
+        super().__init__(weight, None, None, reduction)
+        self.num_classes = num_classes
+        self.out_features = tuple(out_features)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+        self.linear = Linear(in_features, math.prod(out_features, start=num_classes), bias=bias, device=device,
+                             dtype=dtype, key=key)
+        self.options = options
+
+    def forward(self, input: jax.Array, target: jax.Array) -> jax.Array:
+        shape = (self.num_classes, *self.out_features)
+        bias = None if self.linear.bias is None else self.linear.bias.reshape(shape)
+        return F.linear_cross_entropy(input, self.linear.weight.reshape(*shape, self.linear.in_features), target,
+                                      linear_bias=bias, weight=self.weight, reduction=self.reduction,
+                                      ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
+                                      options=self.options)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
+                f"out_features={self.out_features}, bias={self.linear.bias is not None}, reduction={self.reduction}, "
+                f"ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}, options={self.options}")

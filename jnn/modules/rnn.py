@@ -3,7 +3,10 @@
 The multi-layer layers run one ``jax.lax.scan`` per layer and direction; the input projection
 ``x @ weight_ih.T + bias_ih`` is computed for the whole sequence with one matmul before the scan, so the scan
 body holds only the recurrent matmul. Gate order, parameter names, shapes and init are PyTorch's.
-Packed sequences (``torch.nn.utils.rnn.PackedSequence``) are not supported.
+A :class:`jnn.utils.rnn.PackedSequence` input gives a packed output, as in torch: it runs as its zero-padded
+form with a mask (a sequence's state stops changing after its last step, the reverse direction starts at its
+last step), so ``h_n``/``c_n`` are each sequence's state at its true end; its lengths are static (see
+:mod:`jnn.utils.rnn`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from jnn import functional as F
 from jnn import random
 from jnn.modules._utils import redraw_uniform, uniform
 from jnn.modules.module import Module, Parameter
+from jnn.utils.rnn import PackedSequence, _pack, pad_packed_sequence
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -72,9 +76,13 @@ _gru_cell = jax.jit(_gru_step)
 
 def _direction(
     mode: str, xs: jax.Array, h0: jax.Array, c0: jax.Array | None, weights: dict[str, jax.Array | None],
-    reverse: bool,
+    reverse: bool, lengths: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array | None]:
-    """One layer, one direction over a time-major sequence ``xs`` (T, B, F): (outputs (T, B, H), h_T, c_T)."""
+    """One layer, one direction over a time-major sequence ``xs`` (T, B, F): (outputs (T, B, H), h_T, c_T).
+
+    With ``lengths`` (B,) (a packed sequence), steps at ``t >= lengths[b]`` leave sequence ``b``'s state as it is and
+    output zeros, so the final state is the one at each sequence's true end and the reverse direction starts there.
+    """
     w_ih, w_hh, b_ih, b_hh, w_hr = (weights[k] for k in ("w_ih", "w_hh", "b_ih", "b_hh", "w_hr"))
     gi = xs @ w_ih.T  # the whole sequence's input projection in one matmul
     if b_ih is not None:
@@ -85,32 +93,43 @@ def _direction(
     if mode == "LSTM":
         w_hr_t = None if w_hr is None else w_hr.T
 
-        def step(carry, g):
-            h, c = _lstm_step(g, *carry, w_hh_t, b_hh, w_hr_t)
-            return (h, c), h
-
-        (h, c), ys = jax.lax.scan(step, (h0, c0), gi, reverse=reverse)
-        return ys, h, c
-    if mode == "GRU":
-        def cell(g, h):
-            return _gru_step(g, h, w_hh_t, b_hh)
+        def cell(g, carry):
+            return _lstm_step(g, *carry, w_hh_t, b_hh, w_hr_t)
+    elif mode == "GRU":
+        def cell(g, carry):
+            return _gru_step(g, carry, w_hh_t, b_hh)
     else:
         relu = mode == "RNN_RELU"
 
-        def cell(g, h):
-            return _rnn_step(g, h, w_hh_t, b_hh, relu)
+        def cell(g, carry):
+            return _rnn_step(g, carry, w_hh_t, b_hh, relu)
 
-    def step(h, g):
-        h = cell(g, h)
-        return h, h
+    def output(carry):
+        return carry[0] if mode == "LSTM" else carry
 
-    h, ys = jax.lax.scan(step, h0, gi, reverse=reverse)
-    return ys, h, None
+    if lengths is None:
+        def step(carry, g):
+            carry = cell(g, carry)
+            return carry, output(carry)
+
+        carry, ys = jax.lax.scan(step, (h0, c0) if mode == "LSTM" else h0, gi, reverse=reverse)
+    else:
+        def step(carry, g_t):
+            g, t = g_t
+            valid = (t < lengths)[:, None]
+            new = cell(g, carry)
+            carry = jax.tree.map(lambda n, o: jnp.where(valid, n, o), new, carry)
+            return carry, jnp.where(valid, output(new), 0)
+
+        carry, ys = jax.lax.scan(step, (h0, c0) if mode == "LSTM" else h0, (gi, jnp.arange(gi.shape[0])),
+                                 reverse=reverse)
+    return (ys, *carry) if mode == "LSTM" else (ys, carry, None)
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _layer(
-    mode: str, x: jax.Array, h0: jax.Array, c0: jax.Array | None, weights: tuple[dict[str, jax.Array | None], ...]
+    mode: str, x: jax.Array, h0: jax.Array, c0: jax.Array | None, weights: tuple[dict[str, jax.Array | None], ...],
+    lengths: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array | None]:
     """One layer, both directions: outputs (T, B, D * H) and final states (D, B, H).
 
@@ -119,7 +138,8 @@ def _layer(
     """
     outs, hs, cs = [], [], []
     for direction, w in enumerate(weights):
-        ys, h, c = _direction(mode, x, h0[direction], None if c0 is None else c0[direction], w, direction == 1)
+        ys, h, c = _direction(mode, x, h0[direction], None if c0 is None else c0[direction], w, direction == 1,
+                              lengths)
         outs.append(ys)
         hs.append(h)
         cs.append(c)
@@ -287,8 +307,9 @@ class RNNBase(Module):
         if tuple(h.shape) != expected:
             raise RuntimeError(msg.format(expected, list(h.shape)))
 
-    def _run(self, x: jax.Array, h0: jax.Array, c0: jax.Array | None):
-        """``x`` batched, time-major (T, B, F); ``h0``/``c0`` (D * num_layers, B, H). Returns (out, h_n, c_n)."""
+    def _run(self, x: jax.Array, h0: jax.Array, c0: jax.Array | None, lengths: jax.Array | None = None):
+        """``x`` batched, time-major (T, B, F); ``h0``/``c0`` (D * num_layers, B, H); ``lengths`` (B,) for packed
+        input. Returns (out, h_n, c_n)."""
         d = 2 if self.bidirectional else 1
         hs, cs = [], []
         for layer in range(self.num_layers):
@@ -296,15 +317,19 @@ class RNNBase(Module):
                 x = F.dropout(x, self.dropout, training=True)
             weights = tuple(self._layer_weights(layer, direction) for direction in range(d))
             x, h, c = _layer(self.mode, x, h0[layer * d:(layer + 1) * d],
-                             None if c0 is None else c0[layer * d:(layer + 1) * d], weights)
+                             None if c0 is None else c0[layer * d:(layer + 1) * d], weights, lengths)
             hs.append(h)
             cs.append(c)
         h_n = hs[0] if len(hs) == 1 else jnp.concatenate(hs)
         c_n = None if c0 is None else (cs[0] if len(cs) == 1 else jnp.concatenate(cs))
         return x, h_n, c_n
 
-    def _prepare(self, input: Any) -> tuple[jax.Array, bool]:
-        """Input as batched, time-major (T, B, F), and whether it came batched."""
+    def _prepare(self, input: Any) -> tuple[jax.Array, bool, PackedSequence | None, jax.Array | None]:
+        """Input as batched, time-major (T, B, F), whether it came batched, and for a packed sequence the packed
+        input and the lengths (B,) in the caller's batch order (then ``x`` is its zero-padded form)."""
+        if isinstance(input, PackedSequence):
+            x, lengths = pad_packed_sequence(input)
+            return x, True, input, jnp.asarray(lengths, jnp.int32)
         x = jnp.asarray(input)
         if x.ndim not in (2, 3):
             suffix = " tensor instead" if self.mode.startswith("RNN") else " instead"
@@ -314,7 +339,7 @@ class RNNBase(Module):
             x = jnp.expand_dims(x, 0 if self.batch_first else 1)
         if self.batch_first:
             x = jnp.swapaxes(x, 0, 1)
-        return x, batched
+        return x, batched, None, None
 
 
 class RNN(RNNBase):
@@ -343,6 +368,10 @@ class RNN(RNNBase):
     >>> out, h_n = rnn(jnp.ones((5, 3, 10)))
     >>> out.shape, h_n.shape
     ((5, 3, 20), (2, 3, 20))
+    >>> from jnn.utils.rnn import pack_sequence   # sequences of lengths 5 and 2: packed in, packed out
+    >>> out, h_n = rnn(pack_sequence([jnp.ones((5, 10)), jnp.ones((2, 10))]))
+    >>> out.data.shape, out.batch_sizes.tolist(), h_n.shape
+    ((7, 20), [2, 2, 1, 1, 1], (2, 2, 20))
     """
 
     def __init__(
@@ -365,7 +394,7 @@ class RNN(RNNBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input: jax.Array, hx: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-        x, batched = self._prepare(input)
+        x, batched, packed, lengths = self._prepare(input)
         if hx is not None:
             hx = jnp.asarray(hx)
             if batched and hx.ndim != 3:
@@ -379,11 +408,13 @@ class RNN(RNNBase):
         if hx is None:
             hx = jnp.zeros(expected, x.dtype)
         self._check_hidden(hx, expected)
-        out, h_n, _ = self._run(x, hx, None)
-        return _finish(self, out, batched), (h_n if batched else h_n[:, 0])
+        out, h_n, _ = self._run(x, hx, None, lengths)
+        return _finish(self, out, batched, packed), (h_n if batched else h_n[:, 0])
 
 
-def _finish(module: RNNBase, out: jax.Array, batched: bool) -> jax.Array:
+def _finish(module: RNNBase, out: jax.Array, batched: bool, packed: PackedSequence | None) -> Any:
+    if packed is not None:  # the output packed as the input was (same batch_sizes and permutation)
+        return _pack(out, packed.batch_sizes, packed.sorted_indices)
     if not batched:
         return out[:, 0]
     return jnp.swapaxes(out, 0, 1) if module.batch_first else out
@@ -428,7 +459,7 @@ class LSTM(RNNBase):
     def forward(
         self, input: jax.Array, hx: tuple[jax.Array, jax.Array] | None = None
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-        x, batched = self._prepare(input)
+        x, batched, packed, lengths = self._prepare(input)
         if hx is not None:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"LSTM: hx should be a tuple (h_0, c_0), got {type(hx).__name__}")
@@ -448,10 +479,10 @@ class LSTM(RNNBase):
             h0, c0 = jnp.zeros(expected_h, x.dtype), jnp.zeros(expected_c, x.dtype)
         self._check_hidden(h0, expected_h, "Expected hidden[0] size {}, got {}")
         self._check_hidden(c0, expected_c, "Expected hidden[1] size {}, got {}")
-        out, h_n, c_n = self._run(x, h0, c0)
+        out, h_n, c_n = self._run(x, h0, c0, lengths)
         if not batched:
             h_n, c_n = h_n[:, 0], c_n[:, 0]
-        return _finish(self, out, batched), (h_n, c_n)
+        return _finish(self, out, batched, packed), (h_n, c_n)
 
 
 class GRU(RNNBase):

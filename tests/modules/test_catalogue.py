@@ -116,6 +116,9 @@ CASES.update({
     "GaussianNLLLoss": (lambda: nn.GaussianNLLLoss(), lambda: (r(3, 4), r(3, 4), jnp.abs(r(3, 4)) + 0.1)),
     "CTCLoss": (lambda: nn.CTCLoss(), lambda: (jax.nn.log_softmax(r(6, 2, 4)), 1 + ints(3, 2, 3),
                                                jnp.array([6, 5]), jnp.array([3, 2]))),
+    "LinearCrossEntropyLoss": (lambda: nn.LinearCrossEntropyLoss(4, 6, out_features=(2,), bias=True,
+                                                                 label_smoothing=0.1),
+                               lambda: (r(3, 4), ints(6, 3, 2))),
     "LayerNorm": (lambda: nn.LayerNorm(4), lambda: (r(2, 3, 4),)),
     "GroupNorm": (lambda: nn.GroupNorm(2, 4), lambda: (r(2, 4, 3),)),
     "RMSNorm": (lambda: nn.RMSNorm(4), lambda: (r(2, 4),)),
@@ -166,7 +169,7 @@ for d, shape in ((1, (2, 3, 8)), (2, (2, 3, 6, 6)), (3, (1, 2, 4, 4, 4))):
 
 # Not layers with a forward of their own: the base class, markers, containers without forward, abstract bases.
 NOT_RUNNABLE = {"Module", "Parameter", "Buffer", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
-                "RNNBase", "RNNCellBase"}
+                "RNNBase", "RNNCellBase", "LinearCrossEntropyOptions"}
 
 
 def test_every_catalogue_class_has_a_case():
