@@ -97,6 +97,9 @@ def save(obj: Mapping[str, Any], f: PathLike | IO[bytes], *, compress: bool = Fa
     >>> list(load(io.BytesIO(buf.getvalue())))
     ['fc.weight', 'fc.bias']
     """
+    from jnn import distributed  # arrays sharded over several processes: gathered, process 0 writes, all wait
+    if distributed.spans_processes(obj):
+        return distributed.write_once(obj, lambda host: save(host, f, compress=compress, format=format))
     items = _check(obj)
     is_path = isinstance(f, (str, bytes, os.PathLike))
     if format is None:
