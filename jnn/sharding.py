@@ -444,22 +444,24 @@ def save_sharded(path: str | os.PathLike, state: Any) -> None:
     state = _state_of(state, who)
     checkpointer = ocp.StandardCheckpointer()
     try:
-        checkpointer.save(os.path.abspath(os.fspath(path)), state, force=True)
+        checkpointer.save(os.path.abspath(os.fspath(path)), state, force=True,
+                          custom_metadata={"jnn": {"keys": list(state)}})  # orbax sorts keys; keep state_dict order
         checkpointer.wait_until_finished()
     finally:
         checkpointer.close()
 
 
 def _saved_arrays(checkpointer: Any, path: str, who: str) -> dict[str, jax.ShapeDtypeStruct]:
-    try:
-        meta = checkpointer.metadata(path)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{who}: no checkpoint at {path!r}") from None
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{who}: no checkpoint at {path!r}")
+    meta = checkpointer.metadata(path)
     tree = getattr(meta, "item_metadata", meta)  # orbax >= 0.11 wraps the tree in StepMetadata/TreeMetadata
     tree = getattr(tree, "tree", tree)
     if not isinstance(tree, Mapping):
         raise ValueError(f"{who}: {path!r} is not a checkpoint of a state dict (written by save_sharded)")
-    return {name: jax.ShapeDtypeStruct(tuple(m.shape), np.dtype(m.dtype)) for name, m in tree.items()}
+    order = ((getattr(meta, "custom_metadata", None) or {}).get("jnn") or {}).get("keys") or []
+    order = [k for k in order if k in tree] + [k for k in tree if k not in order]
+    return {name: jax.ShapeDtypeStruct(tuple(tree[name].shape), np.dtype(tree[name].dtype)) for name in order}
 
 
 def load_sharded(path: str | os.PathLike, target: Any = None, *, rules: Rules | None = None) -> Any:
@@ -484,7 +486,8 @@ def load_sharded(path: str | os.PathLike, target: Any = None, *, rules: Rules | 
         saved = _saved_arrays(checkpointer, path, who)
         module = target if isinstance(target, Module) else None
         if target is None:
-            return dict(checkpointer.restore(path))
+            restored = checkpointer.restore(path)
+            return {name: restored[name] for name in saved}
         if isinstance(target, Mesh):
             target = _named_shardings(saved, target, [] if rules is None else rules, who)
         elif module is not None:
@@ -499,7 +502,8 @@ def load_sharded(path: str | os.PathLike, target: Any = None, *, rules: Rules | 
                            f"{', '.join(map(repr, missing)) or 'none'}. Unexpected key(s): "
                            f"{', '.join(map(repr, unexpected)) or 'none'}.")
         abstract = {name: _abstract(name, target[name], saved[name], who) for name in saved}
-        restored = dict(checkpointer.restore(path, abstract))
+        restored = checkpointer.restore(path, abstract)
+        restored = {name: restored[name] for name in target}
     finally:
         checkpointer.close()
     if module is not None:
