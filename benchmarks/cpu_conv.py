@@ -1,0 +1,226 @@
+"""CPU convolutions: XLA:CPU flag sets and convolution lowerings against PyTorch eager, in one interleaved run.
+
+    python -m benchmarks.cpu_conv [--rounds 5] [--steps 3] [--resnet-batch 32] [--variants default,onednn,...]
+
+XLA reads ``XLA_FLAGS`` once, when the backend starts, so every variant is its own worker process; PyTorch eager is
+one more. All workers build their models (the seed CNN of workload 2 at batch 64, ResNet-18 of workload 3 on
+32x32 images) and compile first; then the parent asks them in turn, rotating the order every round, for a few
+training steps each (jnn's split path, Adam), so that they never run at the same time and a change of load on
+the machine hits every variant alike. Reported: median step time, its spread (interquartile range over all
+steps), and the ratio to PyTorch eager. Every variant's first loss is checked against the default's.
+
+Variants:
+
+- ``default``: XLA:CPU as shipped.
+- ``onednn``: ``--xla_cpu_use_onednn=true`` (oneDNN thunks for matmuls and convolutions).
+- ``ynn-conv``: ``--xla_cpu_experimental_ynn_fusion_type=individual_convolution`` (YNNPACK convolutions).
+- ``xnn-conv``: ``--xla_cpu_experimental_xnn_fusion_type=individual_convolution`` (XNNPACK convolutions).
+- ``xnn-graph``: ``--xla_cpu_experimental_xnn_graph_fusion_mode=XNN_GRAPH_FUSION_MODE_GREEDY``.
+- ``nhwc``: jnn's convolutions computed in NHWC/HWIO with transposes around them (XLA may fold them).
+- ``im2col-small``: convolutions whose output is at most 8x8 as patches (``conv_general_dilated_patches``) times
+  a matrix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+FLAGS = {
+    "default": "",
+    "onednn": "--xla_cpu_use_onednn=true",
+    "ynn-conv": "--xla_cpu_experimental_ynn_fusion_type=individual_convolution",
+    "xnn-conv": "--xla_cpu_experimental_xnn_fusion_type=individual_convolution",
+    "xnn-graph": "--xla_cpu_experimental_xnn_graph_fusion_mode=XNN_GRAPH_FUSION_MODE_GREEDY",
+    "nhwc": "",
+    "im2col-small": "",
+}
+TORCH = "torch eager"
+WORKLOADS = ("seed CNN", "ResNet-18")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Alternative lowerings, swapped into jnn.functional._conv for one worker
+
+
+class _Lax:
+    """``jax.lax`` with ``conv_general_dilated`` replaced (the name jnn.functional._conv calls)."""
+
+    def __init__(self, conv: Any) -> None:
+        self.conv_general_dilated = conv
+
+    def __getattr__(self, name: str) -> Any:
+        import jax
+
+        return getattr(jax.lax, name)
+
+
+def _nhwc(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None, dimension_numbers=None,
+          feature_group_count=1, **kwargs):
+    from jax import lax
+
+    if lhs.ndim != 4 or lhs_dilation not in (None, (1, 1)):
+        return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                                        dimension_numbers, feature_group_count, **kwargs)
+    y = lax.conv_general_dilated(lhs.transpose(0, 2, 3, 1), rhs.transpose(2, 3, 1, 0), window_strides, padding,
+                                 None, rhs_dilation, ("NHWC", "HWIO", "NHWC"), feature_group_count, **kwargs)
+    return y.transpose(0, 3, 1, 2)
+
+
+def _im2col_small(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None, dimension_numbers=None,
+                  feature_group_count=1, **kwargs):
+    import jax.numpy as jnp
+    from jax import lax
+
+    y = lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+                                 feature_group_count, **kwargs)
+    if lhs.ndim != 4 or feature_group_count != 1 or lhs_dilation not in (None, (1, 1)) or y.shape[2] * y.shape[3] > 64:
+        return y
+    patches = lax.conv_general_dilated_patches(lhs, rhs.shape[2:], window_strides, padding, rhs_dilation=rhs_dilation,
+                                               dimension_numbers=("NCHW", "OIHW", "NCHW"))
+    return jnp.einsum("nphw,op->nohw", patches, rhs.reshape(rhs.shape[0], -1))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A worker: builds both workloads, then runs steps when asked
+
+
+def _cases(variant: str, resnet_batch: int) -> dict[str, Any]:
+    from benchmarks import cnn, resnet, steps
+
+    if variant in ("nhwc", "im2col-small"):
+        from jnn.functional import _conv
+
+        _conv.lax = _Lax(_nhwc if variant == "nhwc" else _im2col_small)
+    cnn_data = cnn.data(64, 28)
+    cnn_net = cnn.CNN(28)
+    res_data = resnet.data(resnet_batch, 32)
+    res_net = resnet.jnn_model()
+    if variant == TORCH:
+        state = {k: v for k, v in cnn_net.state_dict().items()}
+        res_state = {k: v for k, v in res_net.state_dict().items()}
+        return {"seed CNN": steps.torch_case(cnn.torch_model(state, 28), cnn_data, "xent").step,
+                "ResNet-18": steps.torch_case(resnet.torch_model(res_state), res_data, "xent").step}
+    return {"seed CNN": steps.split_case(cnn_net, cnn_data, "xent").step,
+            "ResNet-18": steps.split_case(res_net, res_data, "xent").step}
+
+
+def worker(variant: str, resnet_batch: int) -> None:
+    import jnn
+
+    jnn.manual_seed(0)
+    cases = _cases(variant, resnet_batch)
+    first = {}
+    for name, step in cases.items():  # compile and warm up
+        first[name] = float(step())
+        step()
+    print(json.dumps({"ready": variant, "first_loss": first}), flush=True)
+    for line in sys.stdin:
+        command = json.loads(line)
+        step = cases[command["workload"]]
+        times = []
+        for _ in range(command["steps"]):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        print(json.dumps({"times": times}), flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The parent
+
+
+def _start(variant: str, resnet_batch: int, threads: int | None) -> subprocess.Popen:
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    single = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" if threads == 1 else ""
+    env["XLA_FLAGS"] = " ".join(f for f in (env.get("XLA_FLAGS", ""), FLAGS.get(variant, ""), single) if f)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)  # torch's intra-op threads
+    return subprocess.Popen([sys.executable, "-m", "benchmarks.cpu_conv", "--worker", variant,
+                             "--resnet-batch", str(resnet_batch)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env)
+
+
+def _reply(proc: subprocess.Popen, variant: str) -> dict:
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError(f"benchmarks.cpu_conv: worker {variant!r} died (run it alone with --worker {variant})")
+    return json.loads(line)
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return q[0], statistics.median(values), q[2]
+
+
+def run(variants: list[str], rounds: int, steps: int, resnet_batch: int, threads: int | None = None) -> dict:
+    names = [TORCH, *variants]
+    procs = {name: _start(name, resnet_batch, threads) for name in names}
+    try:
+        first = {name: _reply(proc, name)["first_loss"] for name, proc in procs.items()}
+        times: dict[str, dict[str, list[float]]] = {w: {n: [] for n in names} for w in WORKLOADS}
+        for r in range(rounds):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for workload in WORKLOADS:
+                for name in order:
+                    procs[name].stdin.write(json.dumps({"workload": workload, "steps": steps}) + "\n")
+                    procs[name].stdin.flush()
+                    times[workload][name] += _reply(procs[name], name)["times"]
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
+    return {"first_loss": first, "times": times}
+
+
+def table(result: dict) -> str:
+    lines = []
+    for workload, rows in result["times"].items():
+        torch_median = statistics.median(rows[TORCH])
+        lines += [f"\n### {workload}\n", "| variant | median step | IQR | ratio to torch eager | first loss |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
+        for name, values in rows.items():
+            q1, median, q3 = _quartiles(values)
+            lines.append(f"| {name} | {median * 1e3:.1f} ms | {(q3 - q1) * 1e3:.1f} ms | "
+                         f"{median / torch_median:.2f}x | {result['first_loss'][name][workload]:.4f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--variants", default=",".join(FLAGS), help=f"comma-separated, from {', '.join(FLAGS)}")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=3, help="steps per variant per round")
+    parser.add_argument("--resnet-batch", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None, help="1: XLA and torch single-threaded (a fairer "
+                        "comparison on an oversubscribed machine); default: each framework's own")
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args.worker, args.resnet_batch)
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in FLAGS]
+    if unknown:
+        parser.error(f"--variants: unknown {unknown}; choose from {list(FLAGS)}")
+    start = time.perf_counter()
+    result = run(variants, args.rounds, args.steps, args.resnet_batch, args.threads)
+    print(f"python -m benchmarks.cpu_conv {' '.join(sys.argv[1:] if argv is None else argv)}  "
+          f"({time.perf_counter() - start:.0f} s, ResNet-18 batch {args.resnet_batch}, seed CNN batch 64, "
+          f"threads {args.threads or 'default'})")
+    print(table(result))
+    for workload in WORKLOADS:
+        reference = result["first_loss"]["default"][workload] if "default" in variants else None
+        for name in variants:
+            loss = result["first_loss"][name][workload]
+            if reference is not None and abs(loss - reference) > 1e-3 * max(1.0, abs(reference)):
+                print(f"WARNING: {name} gives first loss {loss} on {workload}, default {reference}")
+
+
+if __name__ == "__main__":
+    main()
