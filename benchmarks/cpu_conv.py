@@ -91,31 +91,30 @@ def _im2col_small(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dila
 # A worker: builds both workloads, then runs steps when asked
 
 
-def _cases(variant: str, resnet_batch: int) -> dict[str, Any]:
+def _cases(variant: str, resnet_batch: int, workloads: list[str]) -> dict[str, Any]:
     from benchmarks import cnn, resnet, steps
 
     if variant in ("nhwc", "im2col-small"):
         from jnn.functional import _conv
 
         _conv.lax = _Lax(_nhwc if variant == "nhwc" else _im2col_small)
-    cnn_data = cnn.data(64, 28)
-    cnn_net = cnn.CNN(28)
-    res_data = resnet.data(resnet_batch, 32)
-    res_net = resnet.jnn_model()
-    if variant == TORCH:
-        state = {k: v for k, v in cnn_net.state_dict().items()}
-        res_state = {k: v for k, v in res_net.state_dict().items()}
-        return {"seed CNN": steps.torch_case(cnn.torch_model(state, 28), cnn_data, "xent").step,
-                "ResNet-18": steps.torch_case(resnet.torch_model(res_state), res_data, "xent").step}
-    return {"seed CNN": steps.split_case(cnn_net, cnn_data, "xent").step,
-            "ResNet-18": steps.split_case(res_net, res_data, "xent").step}
+    cases = {}
+    if "seed CNN" in workloads:
+        data, net = cnn.data(64, 28), cnn.CNN(28)
+        cases["seed CNN"] = (steps.torch_case(cnn.torch_model(net.state_dict(), 28), data, "xent")
+                             if variant == TORCH else steps.split_case(net, data, "xent")).step
+    if "ResNet-18" in workloads:
+        data, net = resnet.data(resnet_batch, 32), resnet.jnn_model()
+        cases["ResNet-18"] = (steps.torch_case(resnet.torch_model(net.state_dict()), data, "xent")
+                              if variant == TORCH else steps.split_case(net, data, "xent")).step
+    return cases
 
 
-def worker(variant: str, resnet_batch: int) -> None:
+def worker(variant: str, resnet_batch: int, workloads: list[str]) -> None:
     import jnn
 
     jnn.manual_seed(0)
-    cases = _cases(variant, resnet_batch)
+    cases = _cases(variant, resnet_batch, workloads)
     first = {}
     for name, step in cases.items():  # compile and warm up
         first[name] = float(step())
@@ -136,15 +135,15 @@ def worker(variant: str, resnet_batch: int) -> None:
 # The parent
 
 
-def _start(variant: str, resnet_batch: int, threads: int | None) -> subprocess.Popen:
+def _start(variant: str, resnet_batch: int, threads: int | None, workloads: Any) -> subprocess.Popen:
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     single = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" if threads == 1 else ""
     env["XLA_FLAGS"] = " ".join(f for f in (env.get("XLA_FLAGS", ""), FLAGS.get(variant, ""), single) if f)
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)  # torch's intra-op threads
-    return subprocess.Popen([sys.executable, "-m", "benchmarks.cpu_conv", "--worker", variant,
-                             "--resnet-batch", str(resnet_batch)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=env)
+    return subprocess.Popen([sys.executable, "-m", "benchmarks.cpu_conv", "--worker", variant, "--resnet-batch",
+                             str(resnet_batch), "--workloads", ",".join(workloads)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
 
 
 def _reply(proc: subprocess.Popen, variant: str) -> dict:
@@ -159,19 +158,23 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
     return q[0], statistics.median(values), q[2]
 
 
-def run(variants: list[str], rounds: int, steps: int, resnet_batch: int, threads: int | None = None) -> dict:
+def run(variants: list[str], rounds: int, steps: int, resnet_batch: int, threads: int | None = None,
+        workloads: tuple[str, ...] | list[str] = WORKLOADS) -> dict:
+    """Start the workers, then ``rounds`` rounds; prints the table so far after each round (to stderr)."""
     names = [TORCH, *variants]
-    procs = {name: _start(name, resnet_batch, threads) for name in names}
+    procs = {name: _start(name, resnet_batch, threads, workloads) for name in names}
     try:
         first = {name: _reply(proc, name)["first_loss"] for name, proc in procs.items()}
-        times: dict[str, dict[str, list[float]]] = {w: {n: [] for n in names} for w in WORKLOADS}
+        times: dict[str, dict[str, list[float]]] = {w: {n: [] for n in names} for w in workloads}
         for r in range(rounds):
             order = names[r % len(names):] + names[:r % len(names)]
-            for workload in WORKLOADS:
+            for workload in workloads:
                 for name in order:
                     procs[name].stdin.write(json.dumps({"workload": workload, "steps": steps}) + "\n")
                     procs[name].stdin.flush()
                     times[workload][name] += _reply(procs[name], name)["times"]
+            print(f"after round {r + 1}:" + table({"first_loss": first, "times": times}), file=sys.stderr,
+                  flush=True)
     finally:
         for proc in procs.values():
             proc.kill()
@@ -199,22 +202,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=3, help="steps per variant per round")
     parser.add_argument("--resnet-batch", type=int, default=32)
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, from {WORKLOADS}")
     parser.add_argument("--threads", type=int, default=None, help="1: XLA and torch single-threaded (a fairer "
                         "comparison on an oversubscribed machine); default: each framework's own")
     args = parser.parse_args(argv)
+    workloads = [w for w in args.workloads.split(",") if w]
+    if not set(workloads) <= set(WORKLOADS):
+        parser.error(f"--workloads: choose from {WORKLOADS}, got {args.workloads}")
     if args.worker:
-        return worker(args.worker, args.resnet_batch)
+        return worker(args.worker, args.resnet_batch, workloads)
     variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in variants if v not in FLAGS]
     if unknown:
         parser.error(f"--variants: unknown {unknown}; choose from {list(FLAGS)}")
     start = time.perf_counter()
-    result = run(variants, args.rounds, args.steps, args.resnet_batch, args.threads)
+    result = run(variants, args.rounds, args.steps, args.resnet_batch, args.threads, workloads)
     print(f"python -m benchmarks.cpu_conv {' '.join(sys.argv[1:] if argv is None else argv)}  "
           f"({time.perf_counter() - start:.0f} s, ResNet-18 batch {args.resnet_batch}, seed CNN batch 64, "
           f"threads {args.threads or 'default'})")
     print(table(result))
-    for workload in WORKLOADS:
+    for workload in workloads:
         reference = result["first_loss"]["default"][workload] if "default" in variants else None
         for name in variants:
             loss = result["first_loss"][name][workload]

@@ -184,17 +184,18 @@ def write(path: Path, info: dict, command: str, results: dict[str, list[dict]], 
     found = targets(all_rows)
     if found:
         lines += ["", "## Targets", ""] + found
+    prefix = "" if path.stem == "RESULTS" else f"{path.stem}-"  # RESULTS-gpu.md keeps its own plots
     for title, rows in results.items():
         lines += ["", f"## {title}", ""]
         if title.startswith("6"):
             lines += depth_table(rows)
-            plot_depth(rows, path.parent / "depth.png")
-            lines += ["", "![compile time against depth](depth.png)"]
+            plot_depth(rows, path.parent / f"{prefix}depth.png")
+            lines += ["", f"![compile time against depth]({prefix}depth.png)"]
             continue
         for label in dict.fromkeys(r["workload"] for r in rows):
             lines += ["", f"### {label}", ""] + _table([r for r in rows if r["workload"] == label])
         if title.startswith("5"):
-            plot_overhead(rows, path.parent / "overhead.png")
-            lines += ["", "![per-call overhead against model size](overhead.png)"]
+            plot_overhead(rows, path.parent / f"{prefix}overhead.png")
+            lines += ["", f"![per-call overhead against model size]({prefix}overhead.png)"]
     lines += ["", notes]
     path.write_text("\n".join(lines) + "\n")
