@@ -1,13 +1,17 @@
 """CPU convolutions: XLA:CPU flag sets and convolution lowerings against PyTorch eager, in one interleaved run.
 
-    python -m benchmarks.cpu_conv [--rounds 5] [--steps 3] [--resnet-batch 32] [--variants default,onednn,...]
+    python -m benchmarks.cpu_conv [--rounds 5] [--steps 3] [--workloads 'seed CNN,ResNet-18'] [--resnet-batch 32]
+        [--resnet-width 64] [--threads 1] [--variants default,onednn,...] [--out benchmarks/RESULTS-cpu-conv.md]
 
 XLA reads ``XLA_FLAGS`` once, when the backend starts, so every variant is its own worker process; PyTorch eager is
 one more. All workers build their models (the seed CNN of workload 2 at batch 64, ResNet-18 of workload 3 on
 32x32 images) and compile first; then the parent asks them in turn, rotating the order every round, for a few
 training steps each (jnn's split path, Adam), so that they never run at the same time and a change of load on
 the machine hits every variant alike. Reported: median step time, its spread (interquartile range over all
-steps), and the ratio to PyTorch eager. Every variant's first loss is checked against the default's.
+steps), and the ratio to PyTorch eager. Every variant's first loss is checked against the default's. The
+table so far is printed after every round, so a run cut short still reports. ``--threads 1`` runs XLA and
+PyTorch single-threaded: on an oversubscribed machine, multi-threaded timings measure the scheduler more than the
+kernels (PyTorch's OpenMP threads suffer most).
 
 Variants:
 
@@ -91,7 +95,11 @@ def _im2col_small(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dila
 # A worker: builds both workloads, then runs steps when asked
 
 
-def _cases(variant: str, resnet_batch: int, workloads: list[str]) -> dict[str, Any]:
+def _widths(width: int) -> tuple[int, ...]:
+    return (width, 2 * width, 4 * width, 8 * width)
+
+
+def _cases(variant: str, resnet_batch: int, workloads: list[str], resnet_width: int = 64) -> dict[str, Any]:
     from benchmarks import cnn, resnet, steps
 
     if variant in ("nhwc", "im2col-small"):
@@ -104,17 +112,18 @@ def _cases(variant: str, resnet_batch: int, workloads: list[str]) -> dict[str, A
         cases["seed CNN"] = (steps.torch_case(cnn.torch_model(net.state_dict(), 28), data, "xent")
                              if variant == TORCH else steps.split_case(net, data, "xent")).step
     if "ResNet-18" in workloads:
-        data, net = resnet.data(resnet_batch, 32), resnet.jnn_model()
-        cases["ResNet-18"] = (steps.torch_case(resnet.torch_model(net.state_dict()), data, "xent")
+        data, net = resnet.data(resnet_batch, 32), resnet.jnn_model(arch=(_widths(resnet_width), (2, 2, 2, 2)))
+        torch_net = resnet.torch_model(net.state_dict(), (_widths(resnet_width), (2, 2, 2, 2)))
+        cases["ResNet-18"] = (steps.torch_case(torch_net, data, "xent")
                               if variant == TORCH else steps.split_case(net, data, "xent")).step
     return cases
 
 
-def worker(variant: str, resnet_batch: int, workloads: list[str]) -> None:
+def worker(variant: str, resnet_batch: int, workloads: list[str], resnet_width: int) -> None:
     import jnn
 
     jnn.manual_seed(0)
-    cases = _cases(variant, resnet_batch, workloads)
+    cases = _cases(variant, resnet_batch, workloads, resnet_width)
     first = {}
     for name, step in cases.items():  # compile and warm up
         first[name] = float(step())
@@ -135,15 +144,20 @@ def worker(variant: str, resnet_batch: int, workloads: list[str]) -> None:
 # The parent
 
 
-def _start(variant: str, resnet_batch: int, threads: int | None, workloads: Any) -> subprocess.Popen:
+def _start(variant: str, resnet_batch: int, threads: int | None, workloads: Any,
+           resnet_width: int) -> subprocess.Popen:
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     single = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" if threads == 1 else ""
     env["XLA_FLAGS"] = " ".join(f for f in (env.get("XLA_FLAGS", ""), FLAGS.get(variant, ""), single) if f)
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)  # torch's intra-op threads
-    return subprocess.Popen([sys.executable, "-m", "benchmarks.cpu_conv", "--worker", variant, "--resnet-batch",
-                             str(resnet_batch), "--workloads", ",".join(workloads)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    # compiled steps persist between runs (XLA_FLAGS are part of the cache key): a second run skips compiling
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jnn-cpu-conv"))
+    env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    command = [sys.executable, "-m", "benchmarks.cpu_conv", "--worker", variant, "--resnet-batch", str(resnet_batch),
+               "--workloads", ",".join(workloads), "--resnet-width", str(resnet_width)]
+    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, env=env)
 
 
 def _reply(proc: subprocess.Popen, variant: str) -> dict:
@@ -159,10 +173,10 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
 
 
 def run(variants: list[str], rounds: int, steps: int, resnet_batch: int, threads: int | None = None,
-        workloads: tuple[str, ...] | list[str] = WORKLOADS) -> dict:
+        workloads: tuple[str, ...] | list[str] = WORKLOADS, resnet_width: int = 64) -> dict:
     """Start the workers, then ``rounds`` rounds; prints the table so far after each round (to stderr)."""
     names = [TORCH, *variants]
-    procs = {name: _start(name, resnet_batch, threads, workloads) for name in names}
+    procs = {name: _start(name, resnet_batch, threads, workloads, resnet_width) for name in names}
     try:
         first = {name: _reply(proc, name)["first_loss"] for name, proc in procs.items()}
         times: dict[str, dict[str, list[float]]] = {w: {n: [] for n in names} for w in workloads}
@@ -202,7 +216,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=3, help="steps per variant per round")
     parser.add_argument("--resnet-batch", type=int, default=32)
+    parser.add_argument("--resnet-width", type=int, default=64, help="channels of ResNet-18's first stage (64)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, from {WORKLOADS}")
+    parser.add_argument("--out", default=None, help="append this run's tables to this markdown file")
     parser.add_argument("--threads", type=int, default=None, help="1: XLA and torch single-threaded (a fairer "
                         "comparison on an oversubscribed machine); default: each framework's own")
     args = parser.parse_args(argv)
@@ -210,17 +226,23 @@ def main(argv: list[str] | None = None) -> None:
     if not set(workloads) <= set(WORKLOADS):
         parser.error(f"--workloads: choose from {WORKLOADS}, got {args.workloads}")
     if args.worker:
-        return worker(args.worker, args.resnet_batch, workloads)
+        return worker(args.worker, args.resnet_batch, workloads, args.resnet_width)
     variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in variants if v not in FLAGS]
     if unknown:
         parser.error(f"--variants: unknown {unknown}; choose from {list(FLAGS)}")
     start = time.perf_counter()
-    result = run(variants, args.rounds, args.steps, args.resnet_batch, args.threads, workloads)
-    print(f"python -m benchmarks.cpu_conv {' '.join(sys.argv[1:] if argv is None else argv)}  "
-          f"({time.perf_counter() - start:.0f} s, ResNet-18 batch {args.resnet_batch}, seed CNN batch 64, "
-          f"threads {args.threads or 'default'})")
-    print(table(result))
+    result = run(variants, args.rounds, args.steps, args.resnet_batch, args.threads, workloads, args.resnet_width)
+    command = "python -m benchmarks.cpu_conv " + " ".join(
+        f"'{a}'" if " " in a else a for a in (sys.argv[1:] if argv is None else argv))
+    header = (f"`{command}` ({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {time.perf_counter() - start:.0f} s;"
+              f" ResNet-18 batch {args.resnet_batch} width {args.resnet_width}, seed CNN batch 64, "
+              f"threads {args.threads or 'default'}; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus)")
+    print(header + "\n" + table(result))
+    if args.out:
+        with open(args.out, "a") as fh:
+            fh.write(f"\n{header}\n{table(result)}\n")
     for workload in workloads:
         reference = result["first_loss"]["default"][workload] if "default" in variants else None
         for name in variants:

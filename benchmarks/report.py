@@ -56,6 +56,9 @@ NOTES = """\
   overhead. Run time: a scanned step costs about the same as the unrolled one at depth 64 and up to ~1.7x at
   depth 32 with d_model 256 (XLA:CPU fuses less across a while loop; hand-written JAX shows the same), so scan is
   for compile time and deep models, not for speed on CPU.
+- **CPU convolutions.** XLA:CPU's flag sets (oneDNN, XNNPACK/YNNPACK fusions) and other convolution lowerings
+  (NHWC, im2col) against PyTorch eager on the seed CNN and ResNet-18: `python -m benchmarks.cpu_conv`, results
+  in [RESULTS-cpu-conv.md](RESULTS-cpu-conv.md).
 - **GPU mode** (`--gpu`): JAX on the GPU with `jax_default_matmul_precision="highest"` and PyTorch on CUDA with
   `torch.backends.cuda.matmul.allow_tf32 = False` and `torch.backends.cudnn.allow_tf32 = False`: TF32 off in both.
 """
