@@ -15,14 +15,17 @@ kernels (PyTorch's OpenMP threads suffer most).
 
 Variants:
 
-- ``default``: XLA:CPU as shipped.
+- ``default``: XLA:CPU as shipped, and jnn as shipped: 2-d convolutions with at most
+  ``jnn.functional._conv.SMALL_CONV_OUTPUT`` (16) output positions per map run as one strided slice per kernel
+  tap and a matmul (ResNet's last stages on small images).
+- ``xla-conv``: every convolution through XLA's convolution (``SMALL_CONV_OUTPUT = 0``): jnn before that change.
 - ``onednn``: ``--xla_cpu_use_onednn=true`` (oneDNN thunks for matmuls and convolutions).
 - ``ynn-conv``: ``--xla_cpu_experimental_ynn_fusion_type=individual_convolution`` (YNNPACK convolutions).
 - ``xnn-conv``: ``--xla_cpu_experimental_xnn_fusion_type=individual_convolution`` (XNNPACK convolutions).
 - ``xnn-graph``: ``--xla_cpu_experimental_xnn_graph_fusion_mode=XNN_GRAPH_FUSION_MODE_GREEDY``.
 - ``nhwc``: jnn's convolutions computed in NHWC/HWIO with transposes around them (XLA may fold them).
 - ``im2col-small``: convolutions whose output is at most 8x8 as patches (``conv_general_dilated_patches``) times
-  a matrix.
+  a matrix (the patches operation is itself a convolution, and so is its gradient).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any
 
 FLAGS = {
     "default": "",
+    "xla-conv": "",
     "onednn": "--xla_cpu_use_onednn=true",
     "ynn-conv": "--xla_cpu_experimental_ynn_fusion_type=individual_convolution",
     "xnn-conv": "--xla_cpu_experimental_xnn_fusion_type=individual_convolution",
@@ -101,11 +105,12 @@ def _widths(width: int) -> tuple[int, ...]:
 
 def _cases(variant: str, resnet_batch: int, workloads: list[str], resnet_width: int = 64) -> dict[str, Any]:
     from benchmarks import cnn, resnet, steps
+    from jnn.functional import _conv
 
     if variant in ("nhwc", "im2col-small"):
-        from jnn.functional import _conv
-
         _conv.lax = _Lax(_nhwc if variant == "nhwc" else _im2col_small)
+    if variant == "xla-conv":
+        _conv.SMALL_CONV_OUTPUT = 0
     cases = {}
     if "seed CNN" in workloads:
         data, net = cnn.data(64, 28), cnn.CNN(28)
