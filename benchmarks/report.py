@@ -56,6 +56,9 @@ NOTES = """\
   overhead. Run time: a scanned step costs about the same as the unrolled one at depth 64 and up to ~1.7x at
   depth 32 with d_model 256 (XLA:CPU fuses less across a while loop; hand-written JAX shows the same), so scan is
   for compile time and deep models, not for speed on CPU.
+- **CPU convolutions.** XLA:CPU's flag sets (oneDNN, XNNPACK/YNNPACK fusions) and other convolution lowerings
+  (NHWC, im2col) against PyTorch eager on the seed CNN and ResNet-18: `python -m benchmarks.cpu_conv`, results
+  in [RESULTS-cpu-conv.md](RESULTS-cpu-conv.md).
 - **GPU mode** (`--gpu`): JAX on the GPU with `jax_default_matmul_precision="highest"` and PyTorch on CUDA with
   `torch.backends.cuda.matmul.allow_tf32 = False` and `torch.backends.cudnn.allow_tf32 = False`: TF32 off in both.
 """
@@ -184,6 +187,7 @@ def write(path: Path, info: dict, command: str, results: dict[str, list[dict]], 
     found = targets(all_rows)
     if found:
         lines += ["", "## Targets", ""] + found
+    prefix = "" if path.stem == "RESULTS" else f"{path.stem}-"  # RESULTS-gpu.md keeps its own plots
     for title, rows in results.items():
         lines += ["", f"## {title}", ""]
         if title.startswith("7"):
@@ -193,13 +197,13 @@ def write(path: Path, info: dict, command: str, results: dict[str, list[dict]], 
             continue
         if title.startswith("6"):
             lines += depth_table(rows)
-            plot_depth(rows, path.parent / "depth.png")
-            lines += ["", "![compile time against depth](depth.png)"]
+            plot_depth(rows, path.parent / f"{prefix}depth.png")
+            lines += ["", f"![compile time against depth]({prefix}depth.png)"]
             continue
         for label in dict.fromkeys(r["workload"] for r in rows):
             lines += ["", f"### {label}", ""] + _table([r for r in rows if r["workload"] == label])
         if title.startswith("5"):
-            plot_overhead(rows, path.parent / "overhead.png")
-            lines += ["", "![per-call overhead against model size](overhead.png)"]
+            plot_overhead(rows, path.parent / f"{prefix}overhead.png")
+            lines += ["", f"![per-call overhead against model size]({prefix}overhead.png)"]
     lines += ["", notes]
     path.write_text("\n".join(lines) + "\n")

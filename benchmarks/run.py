@@ -1,7 +1,7 @@
 """Run every workload in every framework, in one process on one machine, and write RESULTS.md.
 
     python -m benchmarks.run [--workloads 1,2,3,4,5,6,7] [--tiny] [--gpu] [--torch-compile small|all|none]
-                             [--out benchmarks/RESULTS.md]
+                             [--out benchmarks/RESULTS.md (RESULTS-gpu.md with --gpu)]
 
 Workloads: 1 MLP (batch 8, 128), 2 small CNN, 3 ResNet-18, 4 Transformer encoder, 5 overhead against model size,
 6 compile time against depth (unrolled vs jnn.scan_layers, from benchmarks/scan_depth.py), 7 the loss of a
@@ -89,14 +89,15 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
     parser.add_argument("--torch-compile", choices=["small", "all", "none"], default="small",
                         help="torch.compile rows: workloads 1-2 only (default), all, or none")
     parser.add_argument("--out", default=None, help="write RESULTS.md (and plots) here; default "
-                        "benchmarks/RESULTS.md for a full run, nothing for --tiny")
+                        "benchmarks/RESULTS.md for a full run (RESULTS-gpu.md with --gpu), nothing for --tiny")
     args = parser.parse_args(argv)
     workloads = [int(w) for w in args.workloads.split(",") if w.strip()]
     if not set(workloads) <= set(TITLES):
         parser.error(f"--workloads: choose from {sorted(TITLES)}, got {args.workloads}")
     if not args.gpu:
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    if args.gpu:
+    if args.gpu:  # before JAX starts: JAX would take 75% of GPU memory up front, leaving PyTorch the rest
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         configure_gpu()
     from benchmarks import report
     from benchmarks.harness import machine, print_rows
@@ -125,7 +126,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
             for label in dict.fromkeys(r["workload"] for r in rows):
                 print_rows(label, [r for r in rows if r["workload"] == label])
         print(f"[workload {number}: {time.perf_counter() - t0:.0f} s]", flush=True)
-    out = args.out or (None if args.tiny else str(Path(__file__).with_name("RESULTS.md")))
+    default = "RESULTS-gpu.md" if args.gpu else "RESULTS.md"  # a GPU run never overwrites the CPU results
+    out = args.out or (None if args.tiny else str(Path(__file__).with_name(default)))
     if out:
         command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
         notes = report.NOTES + "".join(f"\n- **Failed in this run:** {f}\n" for f in failures)

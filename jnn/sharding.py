@@ -14,6 +14,9 @@ names:
   rules that shard every array along its largest evenly divisible dimension.
 - :func:`shard_batch` — a batch as one global array split over the data axis (on several hosts, each
   process passes its own part).
+- :func:`save_sharded` / :func:`load_sharded` — a state dict as a sharded checkpoint directory
+  (orbax-checkpoint, the optional extra ``jnn[orbax]``): each process writes and reads only its own shards,
+  keys are the ``state_dict`` names, and a checkpoint restores onto another mesh or sharding.
 
 Everything works on the flat dicts of :func:`jnn.split` and on a ``Module`` (placed in place, like
 ``net.to(sharding)``). On one device it all still runs:
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Union
@@ -57,6 +61,8 @@ __all__ = [
     "partition",
     "fsdp_rules",
     "shard_batch",
+    "save_sharded",
+    "load_sharded",
 ]
 
 Pattern = Union[str, "re.Pattern[str]"]  # noqa: UP007 (a runtime alias: py3.10 cannot `|` a string)
@@ -388,3 +394,132 @@ def shard_batch(batch: Any, mesh: Mesh, axis: str | Sequence[str] = "data") -> A
         return jax.device_put(value, sharding)
 
     return jax.tree_util.tree_map_with_path(place, batch)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sharded checkpoints (orbax-checkpoint)
+
+
+def _orbax(who: str) -> Any:
+    try:
+        import orbax.checkpoint as ocp
+    except ImportError:
+        raise ImportError(f"{who} needs orbax-checkpoint: pip install 'jnn[orbax]' (or orbax-checkpoint)") from None
+    return ocp
+
+
+def _state_of(state: Any, who: str) -> dict[str, Any]:
+    """A flat name -> array dict from a state dict or a Module (its ``state_dict()``)."""
+    if isinstance(state, Module):
+        state = state.state_dict()
+    if not isinstance(state, Mapping):
+        raise TypeError(f"{who}: expected a state dict (a mapping of state_dict names to arrays) or a jnn.Module, "
+                        f"got {type(state).__name__}")
+    for name, value in state.items():
+        if not isinstance(name, str) or not name or "/" in name:
+            raise TypeError(f"{who}: keys must be non-empty state_dict names without '/', got {name!r}")
+        if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+            raise TypeError(f"{who}: value of {name!r} is a {type(value).__name__}, not an array")
+    return dict(state)
+
+
+def save_sharded(path: str | os.PathLike, state: Any) -> None:
+    """Write ``state`` (a state dict, the flat dicts of :func:`jnn.split`, or a Module) to the directory ``path``
+    as a sharded checkpoint (orbax-checkpoint; install ``jnn[orbax]``); an existing checkpoint there is replaced.
+
+    Each process writes only the shards its devices hold, so a model that fits no single host saves without
+    being gathered; with several processes, call it on every process with the same keys (``path`` on a file
+    system they share). Keys are the ``state_dict`` names. Restore with :func:`load_sharded`, onto any mesh.
+    For one file on one host, use :func:`jnn.save` instead.
+
+    >>> import jax.numpy as jnp, jnn, tempfile, os
+    >>> folder = os.path.join(tempfile.mkdtemp(), "ckpt")
+    >>> jnn.sharding.save_sharded(folder, {"fc.weight": jnp.ones((2, 3)), "fc.bias": jnp.zeros(2)})
+    >>> restored = jnn.sharding.load_sharded(folder, jnn.sharding.make_mesh())
+    >>> restored["fc.weight"].shape, restored["fc.weight"].sharding.spec
+    ((2, 3), P())
+    """
+    who = "jnn.sharding.save_sharded"
+    ocp = _orbax(who)
+    state = _state_of(state, who)
+    checkpointer = ocp.StandardCheckpointer()
+    try:
+        checkpointer.save(os.path.abspath(os.fspath(path)), state, force=True,
+                          custom_metadata={"jnn": {"keys": list(state)}})  # orbax sorts keys; keep state_dict order
+        checkpointer.wait_until_finished()
+    finally:
+        checkpointer.close()
+
+
+def _saved_arrays(checkpointer: Any, path: str, who: str) -> dict[str, jax.ShapeDtypeStruct]:
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{who}: no checkpoint at {path!r}")
+    meta = checkpointer.metadata(path)
+    tree = getattr(meta, "item_metadata", meta)  # orbax >= 0.11 wraps the tree in StepMetadata/TreeMetadata
+    tree = getattr(tree, "tree", tree)
+    if not isinstance(tree, Mapping):
+        raise ValueError(f"{who}: {path!r} is not a checkpoint of a state dict (written by save_sharded)")
+    order = ((getattr(meta, "custom_metadata", None) or {}).get("jnn") or {}).get("keys") or []
+    order = [k for k in order if k in tree] + [k for k in tree if k not in order]
+    return {name: jax.ShapeDtypeStruct(tuple(tree[name].shape), np.dtype(tree[name].dtype)) for name in order}
+
+
+def load_sharded(path: str | os.PathLike, target: Any = None, *, rules: Rules | None = None) -> Any:
+    """Read a checkpoint written by :func:`save_sharded`, each array placed where ``target`` says:
+
+    - a :class:`~jax.sharding.Mesh`: by ``rules`` over that mesh (see :func:`partition`; no rules: replicated);
+    - a mapping of names to shardings (e.g. :func:`named_shardings`), or to arrays / ``jax.ShapeDtypeStruct``
+      whose ``sharding`` and dtype the restored arrays take;
+    - a Module: loaded into it, each array keeping the module's current sharding and dtype (like
+      ``load_state_dict``); the module is returned;
+    - ``None``: as it was saved (the same device layout must exist).
+
+    Each process reads only the shards its devices need, so the checkpoint may come from another mesh or
+    another number of processes. The names must be exactly those saved (an error lists the missing and the
+    unexpected ones), and each shape must match. Returns a dict name -> ``jax.Array`` (or the Module).
+    """
+    who = "jnn.sharding.load_sharded"
+    ocp = _orbax(who)
+    path = os.path.abspath(os.fspath(path))
+    checkpointer = ocp.StandardCheckpointer()
+    try:
+        saved = _saved_arrays(checkpointer, path, who)
+        module = target if isinstance(target, Module) else None
+        if target is None:
+            restored = checkpointer.restore(path)
+            return {name: restored[name] for name in saved}
+        if isinstance(target, Mesh):
+            target = _named_shardings(saved, target, [] if rules is None else rules, who)
+        elif module is not None:
+            target = _state_of(module, who)
+        elif not isinstance(target, Mapping):
+            raise TypeError(f"{who}: target must be a Mesh, a mapping of names to shardings or arrays, a jnn.Module "
+                            f"or None, got {type(target).__name__}")
+        missing = [k for k in target if k not in saved]
+        unexpected = [k for k in saved if k not in target]
+        if missing or unexpected:
+            raise KeyError(f"{who}: the checkpoint at {path!r} does not match the target. Missing key(s): "
+                           f"{', '.join(map(repr, missing)) or 'none'}. Unexpected key(s): "
+                           f"{', '.join(map(repr, unexpected)) or 'none'}.")
+        abstract = {name: _abstract(name, target[name], saved[name], who) for name in saved}
+        restored = checkpointer.restore(path, abstract)
+        restored = {name: restored[name] for name in target}
+    finally:
+        checkpointer.close()
+    if module is not None:
+        module.load_state_dict(restored)
+        return module
+    return restored
+
+
+def _abstract(name: str, like: Any, saved: jax.ShapeDtypeStruct, who: str) -> jax.ShapeDtypeStruct:
+    if isinstance(like, jax.sharding.Sharding):
+        return jax.ShapeDtypeStruct(saved.shape, saved.dtype, sharding=like)
+    sharding = getattr(like, "sharding", None)
+    if not isinstance(sharding, jax.sharding.Sharding) or not hasattr(like, "shape"):
+        raise TypeError(f"{who}: the target of {name!r} is a {type(like).__name__}; expected a jax.sharding.Sharding, "
+                        "or a jax.Array / jax.ShapeDtypeStruct with a sharding")
+    if tuple(like.shape) != saved.shape:
+        raise ValueError(f"{who}: size mismatch for {name!r}: the checkpoint has shape {saved.shape}, the target "
+                         f"{tuple(like.shape)}")
+    return jax.ShapeDtypeStruct(saved.shape, like.dtype, sharding=sharding)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -93,10 +94,38 @@ def _convnd(n: int, input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None,
         raise ValueError(f"{fn}: calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
                          f"Kernel size (dilated): ({' x '.join(map(str, eff))}). Kernel size can't be greater "
                          "than actual input size")
-    y = lax.conv_general_dilated(x, w, window_strides=stride, padding=pads, rhs_dilation=dilation,
-                                 dimension_numbers=_SPEC[n], feature_group_count=groups)
+    if _small_cpu_conv(n, groups, padded, eff, stride):
+        y = _conv_by_taps(x, w, stride, pads, dilation)
+    else:
+        y = lax.conv_general_dilated(x, w, window_strides=stride, padding=pads, rhs_dilation=dilation,
+                                     dimension_numbers=_SPEC[n], feature_group_count=groups)
     y = _add_bias(fn, y, bias, w, w.shape[0], n)
     return y[0] if unbatched else y
+
+
+# XLA:CPU's convolution is slow on tiny feature maps with many channels (ResNet's last stages on small images):
+# a 512-channel 3x3 convolution over 1x1 maps trains ~30x slower than the same sum written as slices and a matmul.
+SMALL_CONV_OUTPUT = 16  # 2-d convolutions with at most this many output positions per map, on CPU, use _conv_by_taps
+
+
+def _small_cpu_conv(n: int, groups: int, padded: list[int], eff: list[int], stride: tuple[int, ...]) -> bool:
+    positions = math.prod((p - e) // s + 1 for p, e, s in zip(padded, eff, stride, strict=True))
+    return n == 2 and groups == 1 and positions <= SMALL_CONV_OUTPUT and jax.default_backend() == "cpu"
+
+
+def _conv_by_taps(x: jax.Array, w: jax.Array, stride: tuple[int, ...], pads: list[tuple[int, int]],
+                  dilation: tuple[int, ...]) -> jax.Array:
+    """The convolution as one strided slice of the padded input per kernel tap, stacked, times the weight matrix
+    (slices differentiate to pads: no convolution in the backward pass either)."""
+    xp = jnp.pad(x, [(0, 0), (0, 0), *pads])
+    kernel = w.shape[2:]
+    out = [(xp.shape[2 + i] - dilation[i] * (k - 1) - 1) // stride[i] + 1 for i, k in enumerate(kernel)]
+    taps = [xp[(slice(None), slice(None), *(slice(o * d, o * d + s * (m - 1) + 1, s)
+                                            for o, d, s, m in zip(offset, dilation, stride, out, strict=True)))]
+            for offset in itertools.product(*map(range, kernel))]
+    patches = jnp.stack(taps, axis=2).reshape(x.shape[0], -1, math.prod(out))  # (N, C * taps, positions)
+    y = jnp.einsum("nkp,ok->nop", patches, w.reshape(w.shape[0], -1).astype(patches.dtype))
+    return y.reshape(x.shape[0], w.shape[0], *out)
 
 
 def conv1d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: _IntOrTuple = 1,

@@ -23,6 +23,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
+from jnn import distributed
 from jnn.serialization import npz, safetensors, torch
 from jnn.serialization._common import LoadError, PathLike, Source, atomic_write, check_state_dict, suffix_format
 from jnn.serialization.npz import META_KEY
@@ -52,6 +53,8 @@ def save(obj: Mapping[str, Any], f: PathLike | IO[bytes], *, compress: bool = Fa
     ['fc.weight', 'fc.bias']
     """
     # Everything that turns what the caller passes into the arrays written happens here, once, for every format.
+    if distributed.spans_processes(obj):  # sharded over several processes: gathered, process 0 writes, all wait
+        return distributed.write_once(obj, lambda host: save(host, f, compress=compress, format=format))
     items = check_state_dict(obj)
     npz.check_keys(items)  # '.jnn_meta*' stays reserved in every format, so any file converts to .npz
     is_path = isinstance(f, (str, bytes, os.PathLike))
