@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jnn import functional as F
 from jnn.modules._utils import affine_parameters, factory_dtype, place, reset_affine
 from jnn.modules.module import Module, Parameter
+from jnn.parameter import is_lazy
 
 __all__ = [
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d",
@@ -43,6 +44,21 @@ class _NormBase(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+
+    _version = 2  # version 2 added num_batches_tracked
+
+    def _load_from_state_dict(
+        self, state_dict: dict, prefix: str, local_metadata: dict, strict: bool, missing_keys: list[str],
+        unexpected_keys: list[str], error_msgs: list[str],
+    ) -> None:
+        # As torch: a state dict saved before version 2 (or without versions) may lack num_batches_tracked.
+        version = local_metadata.get("version", None)
+        key = prefix + "num_batches_tracked"
+        if (version is None or version < 2) and self.track_running_stats and key not in state_dict:
+            current = self._buffers.get("num_batches_tracked")
+            state_dict[key] = current if current is not None and not is_lazy(current) else jnp.zeros((), jnp.int32)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import itertools
-import re
 import warnings
 import weakref
 from collections import OrderedDict, deque
@@ -22,67 +21,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jnn._arrays import (
+    as_array,
+    as_dtype,
+    check_float_dtype,
+    is_array,
+    is_tracer,
+    resolve_device,
+    shape_text,
+)
+from jnn.parameter import Buffer, Parameter, is_lazy
+
 __all__ = ["Module", "Parameter", "Buffer"]
 
 Array = jax.Array
 
 
-class Parameter:
-    """Marks an array as a trainable parameter when assigned to a Module attribute.
-
-    Reading the attribute back gives the plain JAX array: JAX arrays are immutable, so a parameter is a
-    named slot in its module, not a mutable tensor. ``requires_grad=False`` keeps it in ``state_dict`` but
-    out of the trainable set (``jnn.split`` puts it with the buffers).
-
-    >>> import jax.numpy as jnp, jnn
-    >>> m = jnn.Module()
-    >>> m.scale = jnn.Parameter(jnp.ones(3))
-    >>> [name for name, _ in m.named_parameters()]
-    ['scale']
-    """
-
-    __slots__ = ("data", "requires_grad")
-
-    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
-        self.data = jnp.empty((0,)) if data is None else _as_array(data, "Parameter", "data")
-        self.requires_grad = bool(requires_grad)
-
-    def __repr__(self) -> str:
-        return "Parameter containing:\n" + repr(self.data)
-
-
-class Buffer:
-    """Marks an array as a buffer when assigned to a Module attribute (like ``torch.nn.Buffer``)."""
-
-    __slots__ = ("data", "persistent")
-
-    def __init__(self, data: Any, *, persistent: bool = True) -> None:
-        self.data = _as_array(data, "Buffer", "data")
-        self.persistent = bool(persistent)
-
-
-def _is_array(value: Any) -> bool:
-    return isinstance(value, (jax.Array, np.ndarray, np.generic))
-
-
-def _as_array(value: Any, owner: str, what: str) -> Array:
-    """Turn numpy input into a JAX array; refuse anything that is not an array."""
-    if isinstance(value, jax.Array):
-        return value
-    # The caller may change its buffer right after (torch training on, `.numpy()` views of its tensors), and JAX
-    # transfers host data asynchronously: take a private copy now, as torch's load_state_dict does.
-    if isinstance(value, (np.ndarray, np.generic)):
-        return jnp.asarray(np.array(value, copy=True))
-    if hasattr(value, "__dlpack__"):  # e.g. a torch tensor, bfloat16 included; copied, never shared
-        shared = jnp.from_dlpack(value.detach() if hasattr(value, "detach") else value)
-        return jnp.array(shared, copy=True).block_until_ready()
-    raise TypeError(
-        f"{owner}: cannot use '{type(value).__name__}' object as {what} (jax.Array or numpy.ndarray required)"
-    )
-
-
-def _is_tracer(value: Any) -> bool:
-    return isinstance(value, jax.core.Tracer)
+# The array/dtype/device helpers under the names the layer files import.
+_is_array = is_array
+_as_array = as_array
+_is_tracer = is_tracer
+_as_dtype = as_dtype
+_check_float_dtype = check_float_dtype
+_resolve_device = resolve_device
+_shape_text = shape_text
 
 
 def _addindent(text: str, spaces: int) -> str:
@@ -104,11 +66,6 @@ class _IncompatibleKeys(NamedTuple):
     __str__ = __repr__
 
 
-def _shape_text(shape: tuple[int, ...]) -> str:
-    # PyTorch's own wording, so messages match torch's character for character.
-    return f"torch.Size({list(shape)})"
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Static structure of one module, cached on it until an attribute changes.
 
@@ -116,11 +73,57 @@ _DYNAMIC = frozenset({"_parameters", "_buffers", "_modules", "_jnn_def", "_jnn_f
 
 # Bumped by every change to any module. A root module caches its last flattening together with this number,
 # so flattening an unchanged model (the common case in a jitted training loop) costs O(1).
-_version = [0]
+_generation = [0]
 
 
 def _bump() -> None:
-    _version[0] += 1
+    _generation[0] += 1
+
+
+class _Slots(dict):
+    """The dict behind ``_parameters``, ``_buffers`` and ``_modules``. Code that writes these dicts directly (as
+    torch's parametrize and user code do) changes the model, so every write drops the cached flattenings; a
+    :class:`Parameter` or :class:`Buffer` written here is stored as the array it wraps."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        _generation[0] += 1
+        if isinstance(value, (Parameter, Buffer)):
+            value = value.data
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        _generation[0] += 1
+        dict.__delitem__(self, key)
+
+    def pop(self, *args: Any) -> Any:
+        _generation[0] += 1
+        return dict.pop(self, *args)
+
+    def popitem(self) -> tuple:
+        _generation[0] += 1
+        return dict.popitem(self)
+
+    def clear(self) -> None:
+        _generation[0] += 1
+        dict.clear(self)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return dict.__getitem__(self, key)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __ior__(self, other: Any) -> _Slots:
+        self.update(other)
+        return self
+
+    def __reduce__(self) -> tuple:  # pickles and deep-copies as a plain dict's items
+        return (_Slots, (dict(self),))
 
 
 # Global forward hooks (torch's ``register_module_forward_hook`` & co.): they run around every module's forward.
@@ -192,6 +195,16 @@ class _ModuleDef:
         self._hash = hash(
             (self.cls, self.params, self.buffers, self.children)
             + tuple((k, _static_hash(v)) for k, v in self.static)
+        )
+
+    def describes(self, module: Module) -> bool:
+        """Still true of ``module``: same class and slot names (the static attributes change through setattr)."""
+        d = module.__dict__
+        return (
+            self.cls is type(module)
+            and len(self.params) == len(d["_parameters"]) and self.params == tuple(d["_parameters"])
+            and len(self.buffers) == len(d["_buffers"]) and self.buffers == tuple(d["_buffers"])
+            and len(self.children) == len(d["_modules"]) and self.children == tuple(d["_modules"])
         )
 
     def __hash__(self) -> int:
@@ -271,7 +284,9 @@ def _walk(root: Module, with_names: bool) -> tuple[list, _TreeDef, list[str] | N
         index = node_index[id(module)] = len(nodes)
         nodes.append(None)
         d = module.__dict__
-        mdef = d.get("_jnn_def") or module._static_def()
+        mdef = d.get("_jnn_def")
+        if mdef is None or not mdef.describes(module):  # new keys written straight into the slot dicts
+            mdef = module._static_def()
         params = tuple(slot(v, prefix + k) for k, v in d["_parameters"].items())
         buffers = tuple(slot(v, prefix + k) for k, v in d["_buffers"].items())
         children = []
@@ -301,25 +316,25 @@ def _build(treedef: _TreeDef, leaves: list) -> list[Module]:
         module = object.__new__(mdef.cls)
         d = module.__dict__
         d.update(mdef.static)
-        d["_parameters"] = {k: (leaves[i] if i >= 0 else None) for k, i in zip(mdef.params, params, strict=True)}
-        d["_buffers"] = {k: (leaves[i] if i >= 0 else None) for k, i in zip(mdef.buffers, buffers, strict=True)}
+        d["_parameters"] = _Slots({k: leaves[i] if i >= 0 else None for k, i in zip(mdef.params, params, strict=True)})
+        d["_buffers"] = _Slots({k: leaves[i] if i >= 0 else None for k, i in zip(mdef.buffers, buffers, strict=True)})
         d["_jnn_def"] = mdef
         modules.append(module)
     for module, (mdef, _, _, children) in zip(modules, treedef.nodes, strict=True):
-        module.__dict__["_modules"] = {
+        module.__dict__["_modules"] = _Slots({
             k: (modules[i] if i >= 0 else None) for k, i in zip(mdef.children, children, strict=True)
-        }
-    modules[0].__dict__["_jnn_flat"] = (_version[0], tuple(leaves), treedef)
+        })
+    modules[0].__dict__["_jnn_flat"] = (_generation[0], tuple(leaves), treedef)
     return modules
 
 
 def _flatten(module: Module) -> tuple[tuple, _TreeDef]:
     d = module.__dict__
     cached = d.get("_jnn_flat")
-    if cached is not None and cached[0] == _version[0]:
+    if cached is not None and cached[0] == _generation[0]:
         return cached[1], cached[2]
     leaves, treedef, _ = _walk(module, with_names=False)
-    d["_jnn_flat"] = (_version[0], tuple(leaves), treedef)
+    d["_jnn_flat"] = (_generation[0], tuple(leaves), treedef)
     return d["_jnn_flat"][1], treedef
 
 
@@ -332,66 +347,41 @@ def _unflatten(treedef: _TreeDef, leaves) -> Module:
     return _build(treedef, list(leaves))[0]
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Devices and dtypes
+# Key of a module's extra state in its state_dict (torch's name).
+_EXTRA_STATE_KEY = "_extra_state"
+
+# The updates of the load_state_dict calls in progress (innermost last): each module's _load_from_state_dict
+# appends to it, and the values are written once the whole model has been checked.
+_loading: list[list] = []
 
 
-def _resolve_device(device: Any) -> Any:
-    """'cpu', 'cuda', 'cuda:1', 'gpu', 'tpu:0', a torch.device, a jax.Device or a jax Sharding."""
-    if isinstance(device, (jax.Device, jax.sharding.Sharding)):
-        return device
-    if device is None:
-        return None
-    if isinstance(device, int):
-        device = f"cuda:{device}"
-    if not isinstance(device, str) and hasattr(device, "type"):  # torch.device, without importing torch
-        device = device.type + ("" if getattr(device, "index", None) is None else f":{device.index}")
-    if not isinstance(device, str):
-        raise TypeError(f"Module.to: expected a device string, jax.Device or Sharding, got {device!r}")
-    match = re.fullmatch(r"(cpu|cuda|gpu|rocm|tpu)(?::(\d+))?", device.strip())
-    if match is None:
-        raise ValueError(f"Module.to: unknown device {device!r}; expected e.g. 'cpu', 'cuda', 'cuda:0', 'gpu'")
-    kind, index = match.group(1), int(match.group(2) or 0)
-    platform = {"cuda": "gpu", "rocm": "gpu"}.get(kind, kind)
-    try:
-        devices = jax.devices(platform)
-    except RuntimeError:
-        devices = []
-    if not devices:
-        available = sorted({d.platform for d in jax.devices()})
-        raise RuntimeError(
-            f"Module.to({device!r}): JAX sees no {platform.upper()} device on this machine (available: "
-            f"{', '.join(available)}). Install a JAX build for your accelerator (e.g. pip install "
-            "'jax[cuda12]') or use 'cpu'."
-        )
-    if index >= len(devices):
-        raise RuntimeError(f"Module.to({device!r}): only {len(devices)} {platform} device(s) are available")
-    return devices[index]
-
-
-def _as_dtype(arg: Any) -> np.dtype | None:
-    """A dtype from a dtype-like (``jnp.float16``, ``'bfloat16'``, ``torch.float16``), else None."""
-    if isinstance(arg, (jax.Device, jax.sharding.Sharding, int)) or type(arg).__name__ == "device":
-        return None
-    if type(arg).__module__ == "torch" and str(arg).startswith("torch."):
-        arg = str(arg)[len("torch."):]
-    try:
-        return jnp.dtype(arg)
-    except TypeError:
-        return None
-
-
-def _check_float_dtype(dtype: Any, who: str) -> np.dtype:
-    dtype = jnp.dtype(dtype)
-    if not jnp.issubdtype(dtype, jnp.inexact):
-        raise TypeError(f"{who} only accepts floating point or complex dtypes, but got desired dtype={dtype}")
-    if dtype.itemsize == 8 and dtype.kind == "f" or dtype == jnp.complex128:
-        if not jax.config.jax_enable_x64:
-            raise TypeError(
-                f"{who}: {dtype} needs 64-bit mode in JAX, which is off. Enable it at start-up with "
-                "jax.config.update('jax_enable_x64', True) (or JAX_ENABLE_X64=1)."
-            )
-    return dtype
+def _write_loaded(root: Module, updates: list[tuple[Module, str, Any, bool]]) -> None:
+    """Write loaded values: ``(module, slot name, value, assign)``. A slot's new array replaces the old one
+    everywhere in ``root`` (tied parameters stay tied; later keys win, as with torch's in-place copies), in the
+    old array's dtype and placement unless ``assign``; a lazy slot takes the value's shape."""
+    replacement: dict[int, Array] = {}
+    for module, name, incoming, assign in updates:
+        if name == _EXTRA_STATE_KEY:
+            module.set_extra_state(incoming)
+            continue
+        d = module.__dict__
+        current = d["_parameters"][name] if name in d["_parameters"] else d["_buffers"][name]
+        if not (is_array(incoming) or hasattr(incoming, "__dlpack__")):
+            incoming = np.asarray(incoming)
+        new = as_array(incoming, type(root).__name__, "a state_dict value")
+        if is_lazy(current):
+            new = new.astype(current.dtype)
+            module._materialize_slot(name, new)
+            continue
+        if not assign:
+            new = new.astype(current.dtype)
+            # keep a placed (committed) array's sharding; an uncommitted one stays uncommitted, or a jitted
+            # step mixing it with uncommitted optimizer state would compile twice
+            if not is_tracer(current) and getattr(current, "committed", False):
+                new = jax.device_put(new, current.sharding)
+        replacement[id(current)] = new
+    if replacement:
+        root._replace_arrays(lambda value: replacement.get(id(value), value))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -417,6 +407,9 @@ class Module:
     """
 
     training: bool
+    # The version of this class's state_dict layout, saved in ``state_dict()._metadata`` and given back to
+    # ``_load_from_state_dict`` as ``local_metadata["version"]`` (torch's convention; BatchNorm has 2).
+    _version: int = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -430,11 +423,11 @@ class Module:
             )
         d = self.__dict__
         d["training"] = True
-        d["_parameters"] = {}
-        d["_buffers"] = {}
+        d["_parameters"] = _Slots()
+        d["_buffers"] = _Slots()
         d["_non_persistent_buffers_set"] = frozenset()
         d["_frozen_parameters"] = frozenset()
-        d["_modules"] = {}
+        d["_modules"] = _Slots()
         # Hooks live in the static part of the pytree and are replaced, never mutated (copy-on-write): copies made
         # by transformations share these dicts, and jax.jit retraces when a hook is added or removed.
         d["_forward_pre_hooks"] = {}
@@ -625,6 +618,10 @@ class Module:
 
     def __setattr__(self, name: str, value: Any) -> None:
         _bump()
+        if name == "__class__":  # torch's parametrize swaps in a subclass that adds properties
+            object.__setattr__(self, name, value)
+            self._changed()
+            return
         d = self.__dict__
         params = d.get("_parameters")
 
@@ -841,73 +838,214 @@ class Module:
 
     # -- state dicts --------------------------------------------------------------------------------------
 
-    def state_dict(self, *, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
-        """Parameters and persistent buffers by name, in PyTorch's order; tied arrays under every name."""
-        if destination is None:
-            destination = OrderedDict()
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        """Put this module's own parameters and persistent buffers (not its children's) into ``destination``.
+
+        Args:
+            destination: the dict being filled.
+            prefix: the module's name followed by a dot ('' for the root).
+            keep_vars: accepted for torch's signature (arrays are values either way).
+        """
         d = self.__dict__
         for name, value in d["_parameters"].items():
             if value is not None:
                 destination[prefix + name] = value
+        nonpersistent = d["_non_persistent_buffers_set"]
         for name, value in d["_buffers"].items():
-            if value is not None and name not in d["_non_persistent_buffers_set"]:
+            if value is not None and name not in nonpersistent:
                 destination[prefix + name] = value
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + _EXTRA_STATE_KEY] = self.get_extra_state()
+
+    def state_dict(self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
+        """Parameters and persistent buffers by name, in PyTorch's order; tied arrays under every name.
+
+        As in torch, the result carries ``_metadata`` (each module's ``version``, keyed by its name), and the
+        state-dict hooks run: pre-hooks before a module writes its entries, post-hooks after its children.
+
+        Args:
+            destination: a dict to fill (default: a new ``OrderedDict``).
+            prefix: put before every key.
+            keep_vars: accepted for torch's signature (arrays are values either way).
+
+        >>> import jnn as nn
+        >>> sd = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).state_dict()
+        >>> list(sd)[:3], sd._metadata["1"]
+        (['0.weight', '0.bias', '1.weight'], {'version': 2})
+        """
+        if args:  # torch's deprecated positional form: state_dict(destination, prefix, keep_vars)
+            if len(args) > 3:
+                raise TypeError(f"{type(self).__name__}.state_dict() takes at most 3 positional arguments")
+            destination, prefix, keep_vars = (*args, *(destination, prefix, keep_vars)[len(args):])
+        if destination is None:
+            destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        local_metadata = {"version": self._version}
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = local_metadata
+        d = self.__dict__
+        for hook in d.get("_state_dict_pre_hooks", {}).values():
+            hook(self, prefix, keep_vars)
+        self._save_to_state_dict(destination, prefix, keep_vars)
         for name, module in d["_modules"].items():
             if module is not None:
                 module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        public = d.get("_state_dict_hooks_public", {})
+        for hook_id, hook in d.get("_state_dict_hooks", {}).items():
+            result = hook(self, destination, prefix, local_metadata)
+            if hook_id in public:
+                if result is not None:
+                    raise RuntimeError("state_dict post-hook must return None")
+            elif result is not None:
+                destination = result
         return destination
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
-        """Copy arrays (numpy or JAX) into this module by name; PyTorch's checks and messages.
+    def get_extra_state(self) -> Any:
+        """State beyond parameters and buffers for ``state_dict`` (under the key ``_extra_state``); a module that
+        overrides this must override :meth:`set_extra_state` too."""
+        raise RuntimeError(
+            "Reached a code path in Module.get_extra_state() that should never be called. Please file an issue "
+            "at https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml to report this bug."
+        )
 
-        Loaded values take the current array's dtype and device (``assign=True`` keeps the file's dtype).
-        Tied parameters stay tied. Returns ``(missing_keys, unexpected_keys)``.
+    def set_extra_state(self, state: Any) -> None:
+        """Restore what :meth:`get_extra_state` returned (called by ``load_state_dict``)."""
+        raise RuntimeError(
+            "Reached a code path in Module.set_extra_state() that should never be called. Please file an issue "
+            "at https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml to report this bug."
+        )
+
+    def _load_from_state_dict(
+        self, state_dict: dict, prefix: str, local_metadata: dict, strict: bool, missing_keys: list[str],
+        unexpected_keys: list[str], error_msgs: list[str],
+    ) -> None:
+        """Load this module's own parameters and buffers (not its children's) from ``state_dict``, as torch
+        does: run the load-state-dict pre-hooks, check every key, and record missing/unexpected keys and errors.
+
+        Subclasses override this to rename or drop old checkpoint keys before calling ``super()``'s version
+        (``local_metadata.get("version")`` is the saving module's ``_version``). Values are written once
+        ``load_state_dict`` has checked the whole model, so a failed load changes nothing.
+
+        Args:
+            state_dict: the keys under ``prefix`` (a hook may change it).
+            prefix: this module's name followed by a dot ('' for the root).
+            local_metadata: this module's entry of ``state_dict._metadata`` (``{"version": ...}``), or ``{}``.
+            strict: whether missing and unexpected keys are recorded.
+            missing_keys: list to append missing keys to.
+            unexpected_keys: list to append unexpected keys to.
+            error_msgs: list to append error messages to.
+        """
+        d = self.__dict__
+        with_module = d.get("_load_state_dict_pre_hooks_with_module", {})
+        for hook_id, hook in d.get("_load_state_dict_pre_hooks", {}).items():
+            args = (state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+            hook(self, *args) if hook_id in with_module else hook(*args)
+        local = {k: v for k, v in d["_parameters"].items() if v is not None}
+        nonpersistent = d["_non_persistent_buffers_set"]
+        local.update((k, v) for k, v in d["_buffers"].items() if v is not None and k not in nonpersistent)
+        assign = bool(local_metadata.get("assign_to_params_buffers", False))
+        updates: list[tuple[Module, str, Any, bool]] = []
+        for name, current in local.items():
+            key = prefix + name
+            if key not in state_dict:
+                if strict:
+                    missing_keys.append(key)
+                continue
+            incoming = state_dict[key]
+            if not (is_array(incoming) or hasattr(incoming, "__array__") or hasattr(incoming, "__dlpack__")):
+                error_msgs.append(
+                    f'While copying the parameter named "{key}", expected an array from checkpoint but '
+                    f"received {type(incoming)}"
+                )
+                continue
+            if not is_lazy(current):
+                shape = tuple(np.shape(incoming))
+                if current.ndim == 0 and shape == (1,):
+                    incoming, shape = incoming[0], ()
+                if shape != tuple(current.shape):
+                    error_msgs.append(
+                        f"size mismatch for {key}: copying a param with shape {shape_text(shape)} from "
+                        f"checkpoint, the shape in current model is {shape_text(current.shape)}."
+                    )
+                    continue
+            updates.append((self, name, incoming, assign))
+        extra_key = prefix + _EXTRA_STATE_KEY
+        if type(self).set_extra_state is not Module.set_extra_state:
+            if extra_key in state_dict:
+                updates.append((self, _EXTRA_STATE_KEY, state_dict[extra_key], assign))
+            elif strict:
+                missing_keys.append(extra_key)
+        elif strict and extra_key in state_dict:
+            unexpected_keys.append(extra_key)
+        if strict:
+            modules = d["_modules"]
+            for key in state_dict:
+                if key.startswith(prefix) and key != extra_key:
+                    head = key[len(prefix):].split(".", 1)[0]
+                    if head not in modules and head not in local:
+                        unexpected_keys.append(key)
+        pending = _loading[-1] if _loading else None
+        if pending is not None:
+            pending.extend(updates)
+        else:  # called on its own, outside load_state_dict
+            _write_loaded(self, updates)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
+        """Copy arrays (numpy, JAX or torch tensors) into this module and its submodules by name.
+
+        As torch: for each module, parents first, ``_load_from_state_dict`` (which runs the module's
+        load-state-dict pre-hooks), then its children, then its load-state-dict post-hooks; PyTorch's checks and
+        messages. Values are written after the whole model has been checked (a failed load changes nothing),
+        in the current array's dtype and placement (``assign=True`` keeps the given dtype). Tied parameters
+        stay tied.
+
+        Args:
+            state_dict: a mapping from ``state_dict`` names to arrays; its ``_metadata`` (versions) is used.
+            strict: whether missing and unexpected keys are errors.
+            assign: keep the loaded arrays' dtypes instead of casting them to the current ones.
+
+        Returns:
+            ``(missing_keys, unexpected_keys)``, a named tuple.
+
+        >>> import numpy as np, jnn as nn
+        >>> fc = nn.Linear(2, 1)
+        >>> fc.load_state_dict({"weight": np.ones((1, 2)), "bias": np.zeros(1)})
+        <All keys matched successfully>
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         missing: list[str] = []
         unexpected: list[str] = []
         errors: list[str] = []
-        updates: list[tuple[Array, Any]] = []  # (current array, new value), applied after all checks
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)
+        if metadata is not None:
+            state_dict._metadata = metadata
+        pending: list[tuple[Module, str, Any, bool]] = []
 
-        def load(module: Module, prefix: str) -> None:
-            d = module.__dict__
-            local = {k: v for k, v in d["_parameters"].items() if v is not None}
-            local.update(
-                (k, v) for k, v in d["_buffers"].items() if v is not None and k not in d["_non_persistent_buffers_set"]
-            )
-            for name, current in local.items():
-                key = prefix + name
-                if key not in state_dict:
-                    missing.append(key)
-                    continue
-                incoming = state_dict[key]
-                if not (_is_array(incoming) or hasattr(incoming, "__array__")):
-                    errors.append(
-                        f'While copying the parameter named "{key}", expected an array from checkpoint but '
-                        f"received {type(incoming)}"
-                    )
-                    continue
-                shape = tuple(np.shape(incoming))
-                if current.ndim == 0 and shape == (1,):
-                    incoming, shape = incoming[0], ()
-                if shape != tuple(current.shape):
-                    errors.append(
-                        f"size mismatch for {key}: copying a param with shape {_shape_text(shape)} from "
-                        f"checkpoint, the shape in current model is {_shape_text(current.shape)}."
-                    )
-                    continue
-                updates.append((current, incoming))
-            for key in state_dict:
-                if key.startswith(prefix):
-                    head, dot, _ = key[len(prefix):].partition(".")
-                    if (dot and head not in d["_modules"]) or (not dot and head not in local):
-                        unexpected.append(key)
-            for name, child in d["_modules"].items():
+        def load(module: Module, local_state_dict: dict, prefix: str) -> None:
+            local_metadata = {} if metadata is None else metadata.get(prefix[:-1], {})
+            if assign:
+                local_metadata["assign_to_params_buffers"] = assign
+            module._load_from_state_dict(local_state_dict, prefix, local_metadata, True, missing, unexpected, errors)
+            for name, child in module.__dict__["_modules"].items():
                 if child is not None:
-                    load(child, prefix + name + ".")
+                    child_prefix = prefix + name + "."
+                    child_state_dict = {k: v for k, v in local_state_dict.items() if k.startswith(child_prefix)}
+                    load(child, child_state_dict, child_prefix)
+            incompatible = _IncompatibleKeys(missing, unexpected)
+            for hook in module.__dict__.get("_load_state_dict_post_hooks", {}).values():
+                if hook(module, incompatible) is not None:
+                    raise AssertionError(
+                        "Hooks registered with ``register_load_state_dict_post_hook`` are not expected to return "
+                        "new values, if incompatible_keys need to be modified, it should be done inplace."
+                    )
 
-        load(self, "")
+        _loading.append(pending)
+        try:
+            load(self, state_dict, "")
+        finally:
+            _loading.pop()
         if strict:
             if unexpected:
                 quoted = ", ".join(f'"{k}"' for k in unexpected)
@@ -918,20 +1056,7 @@ class Module:
             raise RuntimeError(
                 "Error(s) in loading state_dict for {}:\n\t{}".format(type(self).__name__, "\n\t".join(errors))
             )
-
-        replacement: dict[int, Array] = {}
-        for current, incoming in updates:
-            if not (_is_array(incoming) or hasattr(incoming, "__dlpack__")):
-                incoming = np.asarray(incoming)
-            new = _as_array(incoming, type(self).__name__, "a state_dict value")
-            if not assign:
-                new = new.astype(current.dtype)
-                # keep a placed (committed) array's sharding; an uncommitted one stays uncommitted, or a jitted
-                # step mixing it with uncommitted optimizer state would compile twice
-                if not _is_tracer(current) and getattr(current, "committed", False):
-                    new = jax.device_put(new, current.sharding)
-            replacement[id(current)] = new  # later keys win, as with PyTorch's in-place copies
-        self._replace_arrays(lambda value: replacement.get(id(value), value))
+        _write_loaded(self, pending)
         return _IncompatibleKeys(missing, unexpected)
 
     def _replace_arrays(self, fn: Callable[[Array], Array]) -> Module:
@@ -1062,6 +1187,100 @@ class Module:
             ("_forward_hooks_always_called",) if always_call else ()
         )
         return self._add_hook("_forward_hooks", hook, prepend, flags, "register_forward_hook")
+
+    def register_state_dict_pre_hook(self, hook: Callable) -> _RemovableHandle:
+        """Run ``hook(module, prefix, keep_vars) -> None`` at the start of every ``state_dict`` call on this
+        module (before it writes its entries).
+
+        Args:
+            hook: the callable.
+
+        Returns:
+            a handle; ``handle.remove()`` takes the hook off.
+        """
+        return self._add_hook("_state_dict_pre_hooks", hook, False, (), "register_state_dict_pre_hook")
+
+    def register_state_dict_post_hook(self, hook: Callable) -> _RemovableHandle:
+        """Run ``hook(module, state_dict, prefix, local_metadata) -> None`` after this module and its children
+        have written their entries; the hook may change ``state_dict`` in place.
+
+        Args:
+            hook: the callable; it must return None.
+
+        Returns:
+            a handle; ``handle.remove()`` takes the hook off.
+
+        >>> import jnn as nn
+        >>> fc = nn.Linear(2, 2)
+        >>> _ = fc.register_state_dict_post_hook(lambda module, sd, prefix, meta: sd.pop(prefix + "bias"))
+        >>> list(fc.state_dict())
+        ['weight']
+        """
+        try:  # as torch: the function remembers it, so _register_state_dict_hook can refuse it
+            hook._from_public_api = True
+        except AttributeError:
+            pass
+        return self._add_hook("_state_dict_hooks", hook, False, ("_state_dict_hooks_public",),
+                              "register_state_dict_post_hook")
+
+    def _register_state_dict_hook(self, hook: Callable) -> _RemovableHandle:
+        """torch's older form of :meth:`register_state_dict_post_hook`: the hook may return a new state dict,
+        which replaces the one being built."""
+        if getattr(hook, "_from_public_api", False):
+            raise RuntimeError(
+                "Cannot register the same function as the state dict post hook that was previously registered "
+                "via register_state_dict_post_hook"
+            )
+        return self._add_hook("_state_dict_hooks", hook, False, (), "_register_state_dict_hook")
+
+    def _register_load_state_dict_pre_hook(self, hook: Callable, with_module: bool = False) -> _RemovableHandle:
+        """Run ``hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)``
+        at the start of this module's ``_load_from_state_dict`` (with ``with_module=True`` the module is passed
+        first). The hook may change ``state_dict`` (rename, drop or add keys) before it is read.
+
+        Args:
+            hook: the callable.
+            with_module: pass the module as the hook's first argument.
+
+        Returns:
+            a handle; ``handle.remove()`` takes the hook off.
+        """
+        flags = ("_load_state_dict_pre_hooks_with_module",) if with_module else ()
+        return self._add_hook("_load_state_dict_pre_hooks", hook, False, flags, "_register_load_state_dict_pre_hook")
+
+    def register_load_state_dict_pre_hook(self, hook: Callable) -> _RemovableHandle:
+        """Run ``hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs) -> None`` before this module loads its entries in ``load_state_dict``.
+
+        Args:
+            hook: the callable; it may change ``state_dict`` in place.
+
+        Returns:
+            a handle; ``handle.remove()`` takes the hook off.
+
+        >>> import numpy as np, jnn as nn
+        >>> fc = nn.Linear(2, 1)
+        >>> def rename(module, sd, prefix, *rest):
+        ...     if prefix + "w" in sd:
+        ...         sd[prefix + "weight"] = sd.pop(prefix + "w")
+        >>> _ = fc.register_load_state_dict_pre_hook(rename)
+        >>> fc.load_state_dict({"w": np.ones((1, 2)), "bias": np.zeros(1)})
+        <All keys matched successfully>
+        """
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def register_load_state_dict_post_hook(self, hook: Callable) -> _RemovableHandle:
+        """Run ``hook(module, incompatible_keys) -> None`` after this module and its children were loaded by
+        ``load_state_dict``; the hook may change ``incompatible_keys.missing_keys`` / ``unexpected_keys`` in
+        place (before ``strict`` turns them into errors).
+
+        Args:
+            hook: the callable; it must return None.
+
+        Returns:
+            a handle; ``handle.remove()`` takes the hook off.
+        """
+        return self._add_hook("_load_state_dict_post_hooks", hook, False, (), "register_load_state_dict_post_hook")
 
     def register_full_backward_hook(self, hook: Callable, prepend: bool = False) -> _RemovableHandle:
         """Not available in JAX (raises NotImplementedError with the alternatives)."""
