@@ -1212,7 +1212,9 @@ class Module:
 
         >>> import jnn as nn
         >>> fc = nn.Linear(2, 2)
-        >>> _ = fc.register_state_dict_post_hook(lambda module, sd, prefix, meta: sd.pop(prefix + "bias"))
+        >>> def drop_bias(module, sd, prefix, local_metadata):
+        ...     del sd[prefix + "bias"]
+        >>> _ = fc.register_state_dict_post_hook(drop_bias)
         >>> list(fc.state_dict())
         ['weight']
         """
