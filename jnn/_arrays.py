@@ -26,8 +26,13 @@ import numpy as np
 
 Array = jax.Array
 
-__all__ = ["is_array", "is_tracer", "as_array", "is_torch_object", "torch_dtype_name", "as_dtype",
-           "check_float_dtype", "resolve_device", "shape_text"]
+try:  # the class of concrete (not traced) arrays
+    from jax._src.array import ArrayImpl as _ArrayImpl
+except ImportError:  # pragma: no cover - other JAX versions
+    _ArrayImpl = jax.Array
+
+__all__ = ["is_array", "is_tracer", "is_deleted", "as_array", "is_torch_object", "torch_dtype_name", "as_dtype",
+           "check_float_dtype", "resolve_device", "shape_text", "torch_scalar_name", "check_same_dtype"]
 
 
 def is_array(value: Any) -> bool:
@@ -38,6 +43,11 @@ def is_array(value: Any) -> bool:
 def is_tracer(value: Any) -> bool:
     """A value being traced by a JAX transformation (jit, grad, vmap, scan...), not a concrete array."""
     return isinstance(value, jax.core.Tracer)
+
+
+def is_deleted(value: Any) -> bool:
+    """A concrete JAX array whose buffer was deleted (donated to a jitted call)."""
+    return type(value) is _ArrayImpl and value.is_deleted()
 
 
 def as_array(value: Any, owner: str, what: str) -> Array:
@@ -95,8 +105,9 @@ def check_float_dtype(dtype: Any, who: str) -> np.dtype:
     return dtype
 
 
-def resolve_device(device: Any) -> Any:
-    """'cpu', 'cuda', 'cuda:1', 'gpu', 'tpu:0', a torch.device, a jax.Device or a jax Sharding; None passes."""
+def resolve_device(device: Any, who: str = "Module.to") -> Any:
+    """'cpu', 'cuda', 'cuda:1', 'gpu', 'tpu:0', a torch.device, a jax.Device or a jax Sharding; None passes.
+    ``who`` starts the error messages (the API the user called)."""
     if isinstance(device, (jax.Device, jax.sharding.Sharding)):
         return device
     if device is None:
@@ -106,10 +117,10 @@ def resolve_device(device: Any) -> Any:
     if not isinstance(device, str) and hasattr(device, "type"):  # torch.device, without importing torch
         device = device.type + ("" if getattr(device, "index", None) is None else f":{device.index}")
     if not isinstance(device, str):
-        raise TypeError(f"Module.to: expected a device string, jax.Device or Sharding, got {device!r}")
+        raise TypeError(f"{who}: expected a device string, jax.Device or Sharding, got {device!r}")
     match = re.fullmatch(r"(cpu|cuda|gpu|rocm|tpu)(?::(\d+))?", device.strip())
     if match is None:
-        raise ValueError(f"Module.to: unknown device {device!r}; expected e.g. 'cpu', 'cuda', 'cuda:0', 'gpu'")
+        raise ValueError(f"{who}: unknown device {device!r}; expected e.g. 'cpu', 'cuda', 'cuda:0', 'gpu'")
     kind, index = match.group(1), int(match.group(2) or 0)
     platform = {"cuda": "gpu", "rocm": "gpu"}.get(kind, kind)
     try:
@@ -119,13 +130,36 @@ def resolve_device(device: Any) -> Any:
     if not devices:
         available = sorted({d.platform for d in jax.devices()})
         raise RuntimeError(
-            f"Module.to({device!r}): JAX sees no {platform.upper()} device on this machine (available: "
+            f"{who}({device!r}): JAX sees no {platform.upper()} device on this machine (available: "
             f"{', '.join(available)}). Install a JAX build for your accelerator (e.g. pip install "
             "'jax[cuda12]') or use 'cpu'."
         )
     if index >= len(devices):
-        raise RuntimeError(f"Module.to({device!r}): only {len(devices)} {platform} device(s) are available")
+        raise RuntimeError(f"{who}({device!r}): only {len(devices)} {platform} device(s) are available")
     return devices[index]
+
+
+_TORCH_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
+                       "int32": "Int", "int64": "Long", "int16": "Short", "int8": "Char", "uint8": "Byte",
+                       "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
+
+
+def torch_scalar_name(dtype: Any) -> str:
+    """torch's name for a dtype in its messages (``float32`` -> ``'Float'``, ``int32`` -> ``'Int'``)."""
+    name = str(jnp.dtype(dtype))
+    return _TORCH_SCALAR_NAMES.get(name, name)
+
+
+def check_same_dtype(input: Array, weight: Array, fn: str) -> None:
+    """torch refuses a layer input whose dtype differs from its weight's (no silent promotion): so does jnn."""
+    if input.dtype != weight.dtype:
+        a, b = torch_scalar_name(input.dtype), torch_scalar_name(weight.dtype)
+        if fn == "linear":  # torch's own words
+            raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {a} and {b}")
+        raise RuntimeError(
+            f"{fn}: Input type ({a}) and weight type ({b}) should be the same; cast the input "
+            f"(x.astype(...)) or the module (.to(dtype))"
+        )
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

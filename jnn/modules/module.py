@@ -9,11 +9,11 @@ instance ``.train()`` / ``.eval()``).
 
 from __future__ import annotations
 
-import gc
 import itertools
+import sys
 import warnings
 import weakref
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -26,10 +26,13 @@ from jnn._arrays import (
     as_dtype,
     check_float_dtype,
     is_array,
+    is_deleted,
+    is_torch_object,
     is_tracer,
     resolve_device,
     shape_text,
 )
+from jnn.modules import _pytree
 from jnn.parameter import Buffer, Parameter, is_lazy
 
 __all__ = ["Module", "Parameter", "Buffer"]
@@ -66,286 +69,34 @@ class _IncompatibleKeys(NamedTuple):
     __str__ = __repr__
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Static structure of one module, cached on it until an attribute changes.
-
-_DYNAMIC = frozenset({"_parameters", "_buffers", "_modules", "_jnn_def", "_jnn_flat", "_jnn_private"})
-
-# Bumped by every change to any module. A root module caches its last flattening together with this number,
-# so flattening an unchanged model (the common case in a jitted training loop) costs O(1).
-_generation = [0]
-
-
-def _bump() -> None:
-    _generation[0] += 1
-
-
-class _Slots(dict):
-    """The dict behind ``_parameters``, ``_buffers`` and ``_modules``. Code that writes these dicts directly (as
-    torch's parametrize and user code do) changes the model, so every write drops the cached flattenings; a
-    :class:`Parameter` or :class:`Buffer` written here is stored as the array it wraps."""
-
-    __slots__ = ()
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        _generation[0] += 1
-        if isinstance(value, (Parameter, Buffer)):
-            value = value.data
-        dict.__setitem__(self, key, value)
-
-    def __delitem__(self, key: str) -> None:
-        _generation[0] += 1
-        dict.__delitem__(self, key)
-
-    def pop(self, *args: Any) -> Any:
-        _generation[0] += 1
-        return dict.pop(self, *args)
-
-    def popitem(self) -> tuple:
-        _generation[0] += 1
-        return dict.popitem(self)
-
-    def clear(self) -> None:
-        _generation[0] += 1
-        dict.clear(self)
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            self[key] = default
-        return dict.__getitem__(self, key)
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
-
-    def __ior__(self, other: Any) -> _Slots:
-        self.update(other)
-        return self
-
-    def __reduce__(self) -> tuple:  # pickles and deep-copies as a plain dict's items
-        return (_Slots, (dict(self),))
-
-
-# Global forward hooks (torch's ``register_module_forward_hook`` & co.): they run around every module's forward.
-# Mutated in place; their ids go into every treedef (``_global_hook_ids``) so jitted functions retrace on change.
-_global_forward_pre_hooks: dict[int, Callable] = {}
-_global_forward_hooks: dict[int, Callable] = {}
-_global_forward_hooks_with_kwargs: dict[int, bool] = {}
-_global_forward_hooks_always_called: dict[int, bool] = {}
+# The pytree engine (jnn.modules._pytree) under the names the rest of jnn imports.
+_bump = _pytree.bump
+_Slots = _pytree.Slots
+_ModuleDef = _pytree.ModuleDef
+_TreeDef = _pytree.TreeDef
+_walk = _pytree.walk
+_build = _pytree.build
+_flatten = _pytree.flatten
+_write_back = _pytree.write_back
 _GLOBAL_HOOK_SLOTS = {
-    "_forward_pre_hooks": _global_forward_pre_hooks,
-    "_forward_hooks": _global_forward_hooks,
-    "_forward_hooks_with_kwargs": _global_forward_hooks_with_kwargs,
-    "_forward_hooks_always_called": _global_forward_hooks_always_called,
+    name: getattr(_pytree, "global" + name)
+    for name in ("_forward_pre_hooks", "_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
 }
 
 
-def _global_hook_ids() -> tuple:
-    if not (_global_forward_pre_hooks or _global_forward_hooks):
-        return ()
-    return (*_global_forward_pre_hooks, None, *_global_forward_hooks)
+def _stamp_requires_grad(value: Any, requires_grad: bool) -> None:
+    """Keep an array's own ``requires_grad`` attribute (set by user code, see ``Module._sync_requires_grad``)
+    in line with a decision jnn just made."""
+    if "requires_grad" in getattr(value, "__dict__", ()):
+        value.requires_grad = requires_grad
 
 
-# The last parameters/buffers handed out (by attribute access or named_parameters/buffers), so that
-# ``jnn.init.zeros_(layer.bias)`` can write its result back into the slot the array came from.
-_recent_handouts: deque = deque(maxlen=16)
+_zero_grad_warned: list[bool] = []
 
 
-def _write_back(old: Any, new: Any) -> bool:
-    """Put ``new`` in the module slot that recently handed out ``old``; False if there is none."""
-    for module, name, value in reversed(_recent_handouts):
-        if value is old:
-            d = module.__dict__
-            if d["_parameters"].get(name) is old or d["_buffers"].get(name) is old:
-                setattr(module, name, new)
-                return True
-    return False
-
-
-def _static_equal(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    try:
-        return bool(a == b)
-    except Exception:  # arrays, objects with odd __eq__: only identity counts
-        return False
-
-
-def _static_hash(value: Any) -> int:
-    try:
-        return hash(value)
-    except TypeError:
-        return hash(type(value))
-
-
-class _ModuleDef:
-    """Class, static attributes and slot names of one module. Equal defs mean the same traced program."""
-
-    __slots__ = ("cls", "static", "params", "buffers", "children", "_hash")
-
-    def __init__(self, module: Module) -> None:
-        d = module.__dict__
-        self.cls = type(module)
-        self.static = tuple((k, v) for k, v in d.items() if k not in _DYNAMIC)
-        self.params = tuple(d["_parameters"])
-        self.buffers = tuple(d["_buffers"])
-        self.children = tuple(d["_modules"])
-        self._hash = hash(
-            (self.cls, self.params, self.buffers, self.children)
-            + tuple((k, _static_hash(v)) for k, v in self.static)
-        )
-
-    def describes(self, module: Module) -> bool:
-        """Still true of ``module``: same class and slot names (the static attributes change through setattr)."""
-        d = module.__dict__
-        return (
-            self.cls is type(module)
-            and len(self.params) == len(d["_parameters"]) and self.params == tuple(d["_parameters"])
-            and len(self.buffers) == len(d["_buffers"]) and self.buffers == tuple(d["_buffers"])
-            and len(self.children) == len(d["_modules"]) and self.children == tuple(d["_modules"])
-        )
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        if not isinstance(other, _ModuleDef) or self._hash != other._hash:
-            return False
-        return (
-            self.cls is other.cls
-            and self.params == other.params
-            and self.buffers == other.buffers
-            and self.children == other.children
-            and len(self.static) == len(other.static)
-            and all(
-                k1 == k2 and _static_equal(v1, v2)
-                for (k1, v1), (k2, v2) in zip(self.static, other.static, strict=True)
-            )
-        )
-
-
-class _TreeDef:
-    """The whole module graph: one node per distinct module, slots pointing at leaf or node indices (-1: None).
-
-    ``global_hooks`` is the set of global forward hooks at flattening time (their ids), so that a jitted function
-    taking a module retraces when ``register_module_forward_hook`` & co. add or remove one.
-    """
-
-    __slots__ = ("nodes", "num_leaves", "global_hooks", "_hash")
-
-    def __init__(self, nodes: tuple, num_leaves: int, global_hooks: tuple = ()) -> None:
-        self.nodes = nodes
-        self.num_leaves = num_leaves
-        self.global_hooks = global_hooks
-        self._hash = hash((nodes, global_hooks))
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        return self is other or (
-            isinstance(other, _TreeDef) and self._hash == other._hash and self.nodes == other.nodes
-            and self.global_hooks == other.global_hooks
-        )
-
-    def __repr__(self) -> str:
-        return f"ModuleTreeDef({self.nodes[0][0].cls.__name__}, {len(self.nodes)} modules, {self.num_leaves} leaves)"
-
-
-def _walk(root: Module, with_names: bool) -> tuple[list, _TreeDef, list[str] | None]:
-    """Visit every distinct module once; return leaves (deduplicated by identity), treedef and leaf names."""
-    leaves: list = []
-    names: list[str] | None = [] if with_names else None
-    leaf_index: dict[int, int] = {}
-    node_index: dict[int, int] = {}
-    nodes: list = []
-
-    def slot(value: Any, name: str) -> int:
-        if value is None:
-            return -1
-        # Arrays are de-duplicated by identity (tied weights are one leaf); other leaves (e.g. the bools of a
-        # tree_map'ed mask) are interned by Python and must not be merged.
-        tied = isinstance(value, (jax.Array, np.ndarray))
-        i = leaf_index.get(id(value)) if tied else None
-        if i is None:
-            i = len(leaves)
-            if tied:
-                leaf_index[id(value)] = i
-            leaves.append(value)
-            if names is not None:
-                names.append(name)
-        return i
-
-    def visit(module: Module, prefix: str) -> int:
-        index = node_index[id(module)] = len(nodes)
-        nodes.append(None)
-        d = module.__dict__
-        mdef = d.get("_jnn_def")
-        if mdef is None or not mdef.describes(module):  # new keys written straight into the slot dicts
-            mdef = module._static_def()
-        params = tuple(slot(v, prefix + k) for k, v in d["_parameters"].items())
-        buffers = tuple(slot(v, prefix + k) for k, v in d["_buffers"].items())
-        children = []
-        for k, child in d["_modules"].items():
-            if child is None:
-                children.append(-1)
-            else:
-                seen = node_index.get(id(child))
-                children.append(seen if seen is not None else visit(child, prefix + k + "."))
-        nodes[index] = (mdef, params, buffers, tuple(children))
-        return index
-
-    visit(root, "")
-    return leaves, _TreeDef(tuple(nodes), len(leaves), _global_hook_ids()), names
-
-
-def _build(treedef: _TreeDef, leaves: list) -> list[Module]:
-    """Create fresh module objects for a treedef and leaves; returns them in node order (root first)."""
-    if gc.isenabled():  # many small allocations at once: a collection pass in the middle would cost a quarter
-        gc.disable()
-        try:
-            return _build(treedef, leaves)
-        finally:
-            gc.enable()
-    modules = []
-    for mdef, params, buffers, _ in treedef.nodes:
-        module = object.__new__(mdef.cls)
-        d = module.__dict__
-        d.update(mdef.static)
-        d["_parameters"] = _Slots({k: leaves[i] if i >= 0 else None for k, i in zip(mdef.params, params, strict=True)})
-        d["_buffers"] = _Slots({k: leaves[i] if i >= 0 else None for k, i in zip(mdef.buffers, buffers, strict=True)})
-        d["_jnn_def"] = mdef
-        modules.append(module)
-    for module, (mdef, _, _, children) in zip(modules, treedef.nodes, strict=True):
-        module.__dict__["_modules"] = _Slots({
-            k: (modules[i] if i >= 0 else None) for k, i in zip(mdef.children, children, strict=True)
-        })
-    modules[0].__dict__["_jnn_flat"] = (_generation[0], tuple(leaves), treedef)
-    return modules
-
-
-def _flatten(module: Module) -> tuple[tuple, _TreeDef]:
-    d = module.__dict__
-    cached = d.get("_jnn_flat")
-    if cached is not None and cached[0] == _generation[0]:
-        return cached[1], cached[2]
-    leaves, treedef, _ = _walk(module, with_names=False)
-    d["_jnn_flat"] = (_generation[0], tuple(leaves), treedef)
-    return d["_jnn_flat"][1], treedef
-
-
-def _flatten_with_keys(module: Module) -> tuple[list, _TreeDef]:
-    leaves, treedef, names = _walk(module, with_names=True)
-    return [(jax.tree_util.GetAttrKey(n), v) for n, v in zip(names, leaves, strict=True)], treedef
-
-
-def _unflatten(treedef: _TreeDef, leaves) -> Module:
-    return _build(treedef, list(leaves))[0]
-
+# torch's tensor type names, for Module.type('torch.HalfTensor').
+_TENSOR_TYPES = {"torch.FloatTensor": "float32", "torch.DoubleTensor": "float64", "torch.HalfTensor": "float16",
+                 "torch.BFloat16Tensor": "bfloat16"}
 
 # Key of a module's extra state in its state_dict (torch's name).
 _EXTRA_STATE_KEY = "_extra_state"
@@ -413,7 +164,7 @@ class Module:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        jax.tree_util.register_pytree_with_keys(cls, _flatten_with_keys, _unflatten, flatten_func=_flatten)
+        _pytree.register(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if args or kwargs:
@@ -445,9 +196,25 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         d = self.__dict__
-        if d.get("_forward_pre_hooks") or d.get("_forward_hooks") or _global_forward_pre_hooks or _global_forward_hooks:
-            return self._call_with_hooks(args, kwargs)
-        return self.forward(*args, **kwargs)
+        try:
+            if (d.get("_forward_pre_hooks") or d.get("_forward_hooks") or _pytree.global_forward_pre_hooks
+                    or _pytree.global_forward_hooks):
+                return self._call_with_hooks(args, kwargs)
+            return self.forward(*args, **kwargs)
+        except RuntimeError as error:
+            self._explain_deleted(error)
+            raise
+
+    def _explain_deleted(self, error: RuntimeError) -> None:
+        """Forward failed on an array deleted by donation: say how to get the trained arrays instead."""
+        if isinstance(error, _pytree.DeletedArrayError) or "deleted" not in str(error):
+            return
+        for module in self.modules():
+            for slots in (module._parameters, module._buffers):
+                for name, value in slots.items():
+                    if is_deleted(value):
+                        raise _pytree.DeletedArrayError(
+                            _pytree.deleted_message(f"{type(module).__name__}.{name}")) from error
 
     def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
         """torch's order: global pre-hooks, pre-hooks, forward, global hooks, hooks; ``always_call`` hooks also
@@ -457,7 +224,7 @@ class Module:
         called: set[int] = set()
         try:
             pre_with_kwargs = d.get("_forward_pre_hooks_with_kwargs", {})
-            for hook_id, hook in (*_global_forward_pre_hooks.items(), *d.get("_forward_pre_hooks", {}).items()):
+            for hook_id, hook in (*_pytree.global_forward_pre_hooks.items(), *d.get("_forward_pre_hooks", {}).items()):
                 if hook_id in pre_with_kwargs:
                     result = hook(self, args, kwargs)
                     if result is not None:
@@ -488,7 +255,7 @@ class Module:
                         output = result
                 except Exception as error:
                     warnings.warn(
-                        f"{'global module' if hook_id in _global_forward_hooks else 'module'} forward hook with "
+                        f"{'global module' if hook_id in _pytree.global_forward_hooks else 'module'} forward hook with "
                         "``always_call=True`` raised an exception that was silenced as another error was raised "
                         f"in forward: {error}",
                         stacklevel=2,
@@ -499,18 +266,14 @@ class Module:
     def _forward_hook_entries(self) -> list[tuple[int, Callable, bool, bool]]:
         d = self.__dict__
         entries = [
-            (i, hook, i in _global_forward_hooks_with_kwargs, i in _global_forward_hooks_always_called)
-            for i, hook in _global_forward_hooks.items()
+            (i, hook, i in _pytree.global_forward_hooks_with_kwargs, i in _pytree.global_forward_hooks_always_called)
+            for i, hook in _pytree.global_forward_hooks.items()
         ]
         with_kwargs, always = d.get("_forward_hooks_with_kwargs", {}), d.get("_forward_hooks_always_called", {})
         entries += [(i, hook, i in with_kwargs, i in always) for i, hook in d.get("_forward_hooks", {}).items()]
         return entries
 
     # -- static-structure cache --------------------------------------------------------------------------
-
-    def _static_def(self) -> _ModuleDef:
-        mdef = self.__dict__["_jnn_def"] = _ModuleDef(self)
-        return mdef
 
     def _changed(self) -> None:
         """Static structure changed: drop this module's cached def (and every cached flattening)."""
@@ -533,9 +296,21 @@ class Module:
         if hasattr(self, name) and name not in own:
             raise KeyError(f"attribute '{name}' already exists")
 
+    def _holds_concrete(self) -> bool:
+        d = self.__dict__
+        return any(
+            v is not None and not is_tracer(v) and not is_lazy(v)
+            for slots in (d["_parameters"], d["_buffers"]) for v in slots.values()
+        )
+
     def _leak_check(self, kind: str, name: str, old: Any, new: Any) -> None:
+        """Refuse to store a traced value in a module that holds concrete arrays: the module was captured by a
+        closure, and the tracer would outlive the transformation."""
         # Copies made by jnn.split's apply are private to one call (``_jnn_private``): changing them is fine.
-        if _is_tracer(new) and old is not None and not _is_tracer(old) and "_jnn_private" not in self.__dict__:
+        if not is_tracer(new) or "_jnn_private" in self.__dict__:
+            return
+        concrete_old = kind != "attribute" and old is not None and not is_tracer(old) and not is_lazy(old)
+        if concrete_old or ((old is None or kind == "attribute") and self._holds_concrete()):
             raise RuntimeError(
                 f"{type(self).__name__}: a JAX transformation (jit/grad/vmap/scan) tried to store a traced value "
                 f"in {kind} '{name}' of a module that holds concrete arrays. This happens when a module is "
@@ -545,7 +320,13 @@ class Module:
             )
 
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
-        """Add a buffer: an array that is part of the module's state but not trained (e.g. running_mean)."""
+        """Add a buffer: an array that is part of the module's state but not trained (e.g. running_mean).
+
+        Args:
+            name: the attribute name.
+            tensor: a JAX or numpy array (or a torch tensor, copied), or None.
+            persistent: False leaves it out of ``state_dict``.
+        """
         _bump()
         d = self.__dict__
         if "_buffers" not in d:
@@ -568,7 +349,12 @@ class Module:
             self._changed()
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
-        """Add a parameter (a :class:`Parameter` or None) under ``name``."""
+        """Add a parameter under ``name``.
+
+        Args:
+            name: the attribute name.
+            param: a :class:`Parameter` (its ``requires_grad`` decides whether ``jnn.split`` trains it) or None.
+        """
         _bump()
         d = self.__dict__
         if "_parameters" not in d:
@@ -582,8 +368,11 @@ class Module:
         value = None if param is None else param.data
         if value is not None:
             self._leak_check("parameter", name, d["_parameters"].get(name), value)
+            _stamp_requires_grad(value, param.requires_grad)
         is_new = name not in d["_parameters"]
         d["_parameters"][name] = value
+        if value is not None:
+            _pytree.note_assigned(self, name, value)
         frozen = d["_frozen_parameters"]
         wanted = frozen | {name} if param is not None and not param.requires_grad else frozen - {name}
         if is_new or wanted != frozen:
@@ -591,7 +380,12 @@ class Module:
             self._changed()
 
     def add_module(self, name: str, module: Module | None) -> None:
-        """Add a child module under ``name``."""
+        """Add a child module under ``name`` (``register_module`` is the same).
+
+        Args:
+            name: the attribute name.
+            module: a Module, or None.
+        """
         if not isinstance(module, Module) and module is not None:
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         d = self.__dict__
@@ -609,7 +403,8 @@ class Module:
             own = d.get(slots)
             if own is not None and name in own:
                 value = own[name]
-                _recent_handouts.append((self, name, value))
+                if value is not None:
+                    _pytree.note_handout(self, name)
                 return value
         own = d.get("_modules")
         if own is not None and name in own:
@@ -651,6 +446,8 @@ class Module:
                 value = _as_array(value, type(self).__name__, f"parameter '{name}'")
                 self._leak_check("parameter", name, params[name], value)
             params[name] = value
+            if value is not None:
+                _pytree.note_assigned(self, name, value)
         elif isinstance(value, Module):
             if d.get("_modules") is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
@@ -678,7 +475,11 @@ class Module:
                     value = _as_array(value, type(self).__name__, f"buffer '{name}'")
                     self._leak_check("buffer", name, d["_buffers"][name], value)
                 d["_buffers"][name] = value
+                if value is not None:
+                    _pytree.note_assigned(self, name, value)
         else:
+            if is_tracer(value):
+                self._leak_check("attribute", name, d.get(name), value)
             d[name] = value
             if "_jnn_def" in d:
                 self._changed()
@@ -697,6 +498,21 @@ class Module:
             object.__delattr__(self, name)
         self._changed()
 
+    def __hash__(self) -> int:
+        # A module hashes by identity (torch's semantics: sets, dict keys). As a static argument of jax.jit, that
+        # would make jit reuse a program traced with old weights: refuse it there.
+        caller = sys._getframe(1)
+        if caller.f_code.co_name == "_infer_params" and caller.f_globals.get("__name__") == "jax._src.pjit" \
+                and caller.f_locals.get("fun") is not self:
+            raise TypeError(
+                f"{type(self).__name__}: a jnn Module cannot be a static argument of jax.jit (static_argnums / "
+                "static_argnames): jit would key its cache on the module's identity and keep running the program "
+                "traced with the arrays the module had then. Pass the module as an ordinary argument (modules are "
+                "pytrees), e.g. `jax.jit(lambda m, x: m(x))(net, x)`, or close over the apply of "
+                "`apply, params, buffers = jnn.split(net)`."
+            )
+        return object.__hash__(self)
+
     def __dir__(self) -> list[str]:
         d = self.__dict__
         keys = list(super().__dir__()) + list(d["_parameters"]) + list(d["_buffers"]) + list(d["_modules"])
@@ -707,7 +523,17 @@ class Module:
     def named_modules(
         self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Module]]:
-        """All modules in the tree, pre-order, each once (unless ``remove_duplicate=False``)."""
+        """All modules in the tree (this one first, then pre-order) with their dotted names.
+
+        Args:
+            memo: ids of modules already yielded (internal to the recursion).
+            prefix: put before every name.
+            remove_duplicate: yield a module reachable by several names only once.
+
+        >>> import jnn as nn
+        >>> [name for name, _ in nn.Sequential(nn.Linear(2, 2), nn.ReLU()).named_modules()]
+        ['', '0', '1']
+        """
         if memo is None:
             memo = set()
         if remove_duplicate:
@@ -721,10 +547,12 @@ class Module:
             yield from module.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
 
     def modules(self) -> Iterator[Module]:
+        """All modules in the tree, this one first (each once)."""
         for _, module in self.named_modules():
             yield module
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """The direct submodules with their names (each once)."""
         seen = set()
         for name, module in self._modules.items():
             if module is not None and id(module) not in seen:
@@ -732,6 +560,7 @@ class Module:
                 yield name, module
 
     def children(self) -> Iterator[Module]:
+        """The direct submodules (each once)."""
         for _, module in self.named_children():
             yield module
 
@@ -745,36 +574,75 @@ class Module:
                 if value is None or (remove_duplicate and id(value) in seen):
                     continue
                 seen.add(id(value))
-                _recent_handouts.append((module, name, value))
+                _pytree.note_handout(module, name)
                 yield module_prefix + ("." if module_prefix else "") + name, value
 
     def named_parameters(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Array]]:
-        """(name, array) for every parameter; tied parameters once."""
+        """(name, array) for every parameter, in ``state_dict`` order; tied parameters once.
+
+        Args:
+            prefix: put before every name.
+            recurse: include the submodules' parameters (else only this module's own).
+            remove_duplicate: yield a tied array only under its first name.
+        """
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Array]:
+        """Every parameter array (tied ones once). Arrays are immutable: to train, take gradients with respect
+        to ``jnn.split``'s params (or the module itself) and replace them.
+
+        Args:
+            recurse: include the submodules' parameters (else only this module's own).
+        """
         for _, value in self.named_parameters(recurse=recurse):
             yield value
 
     def named_buffers(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Array]]:
+        """(name, array) for every buffer (persistent or not), in registration order.
+
+        Args:
+            prefix: put before every name.
+            recurse: include the submodules' buffers (else only this module's own).
+            remove_duplicate: yield a shared array only under its first name.
+        """
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Array]:
+        """Every buffer array (shared ones once).
+
+        Args:
+            recurse: include the submodules' buffers (else only this module's own).
+        """
         for _, value in self.named_buffers(recurse=recurse):
             yield value
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
-        """Call ``fn`` on every submodule (children first) and on self; returns self."""
+        """Call ``fn`` on every submodule (children first, recursively) and then on this module.
+
+        Args:
+            fn: called with each module; e.g. an init function that checks ``isinstance(m, nn.Linear)``.
+
+        Returns:
+            self.
+        """
         for module in self.children():
             module.apply(fn)
         fn(self)
         return self
 
     def get_submodule(self, target: str) -> Module:
+        """The submodule at a dotted path.
+
+        Args:
+            target: e.g. ``"encoder.layers.0"`` ('' gives this module).
+
+        Raises:
+            AttributeError: with torch's message, if a part of the path is missing or is not a Module.
+        """
         if target == "":
             return self
         module: Module = self
@@ -787,6 +655,11 @@ class Module:
         return module
 
     def get_parameter(self, target: str) -> Array:
+        """The parameter at a dotted path, e.g. ``"encoder.fc.weight"``.
+
+        Args:
+            target: the parameter's ``state_dict`` name.
+        """
         module_path, _, name = target.rpartition(".")
         module = self.get_submodule(module_path)
         if not hasattr(module, name):
@@ -796,6 +669,11 @@ class Module:
         return module._parameters[name]
 
     def get_buffer(self, target: str) -> Array:
+        """The buffer at a dotted path, e.g. ``"bn.running_mean"``.
+
+        Args:
+            target: the buffer's dotted name.
+        """
         module_path, _, name = target.rpartition(".")
         module = self.get_submodule(module_path)
         if not hasattr(module, name):
@@ -807,7 +685,14 @@ class Module:
     # -- modes and trainability ---------------------------------------------------------------------------
 
     def train(self, mode: bool = True) -> Module:
-        """Set training mode on this module and every submodule; returns self."""
+        """Set training mode on this module and every submodule (a static pytree attribute: jit retraces).
+
+        Args:
+            mode: True for training, False for evaluation.
+
+        Returns:
+            self.
+        """
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         for module in self.modules():
@@ -816,21 +701,64 @@ class Module:
         return self
 
     def eval(self) -> Module:
-        """Set evaluation mode (``train(False)``); returns self."""
+        """Set evaluation mode, ``train(False)``; returns self."""
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         """Mark every parameter trainable or frozen. Frozen parameters stay in state_dict but not in
-        ``jnn.split``'s trainable dict."""
+        ``jnn.split``'s trainable dict.
+
+        Args:
+            requires_grad: True to train every parameter, False to freeze them all.
+
+        Returns:
+            self.
+        """
         for module in self.modules():
             d = module.__dict__
             wanted = frozenset() if requires_grad else frozenset(d["_parameters"])
             if wanted != d["_frozen_parameters"]:
                 module._set_static("_frozen_parameters", wanted)
+            for value in d["_parameters"].values():
+                _stamp_requires_grad(value, requires_grad)
         return self
+
+    def _sync_requires_grad(self) -> None:
+        """Honour ``p.requires_grad = False`` written on an array from ``parameters()`` (torch's way to freeze):
+        JAX arrays accept the attribute, so jnn reads it back here and freezes (or unfreezes) that slot."""
+        for module in self.modules():
+            d = module.__dict__
+            frozen = d["_frozen_parameters"]
+            wanted = set(frozen)
+            for name, value in d["_parameters"].items():
+                flag = getattr(value, "__dict__", {}).get("requires_grad") if value is not None else None
+                if flag is not None:
+                    (wanted.discard if flag else wanted.add)(name)
+            if wanted != frozen:
+                module._set_static("_frozen_parameters", frozenset(wanted))
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Nothing to do: jnn keeps no ``.grad`` on parameters, so gradients never accumulate between steps.
+
+        Gradients are pytrees returned by ``jax.grad`` (e.g. keyed like ``params`` from ``jnn.split``); each step
+        computes fresh ones. Warns once, so the call can be removed.
+
+        Args:
+            set_to_none: accepted for torch's signature.
+        """
+        if not _zero_grad_warned:
+            _zero_grad_warned.append(True)
+            warnings.warn(
+                f"{type(self).__name__}.zero_grad(): jnn modules hold no gradients (JAX arrays have no .grad); "
+                "gradients are the pytrees jax.grad returns, computed fresh each step, so there is nothing to "
+                "zero. Remove the call; to clip or accumulate gradients, work on the gradient pytree "
+                "(e.g. jnn.utils.clip_grad_norm_(grads, ...), optax.MultiSteps).",
+                stacklevel=2,
+            )
 
     def named_trainable_parameters(self) -> Iterator[tuple[str, Array]]:
         """Like ``named_parameters``, leaving out parameters with ``requires_grad=False``."""
+        self._sync_requires_grad()
         frozen = {id(v) for m in self.modules() for k, v in m._parameters.items() if k in m._frozen_parameters}
         for name, value in self.named_parameters():
             if id(value) not in frozen:
@@ -1068,38 +996,63 @@ class Module:
             for slots in ("_parameters", "_buffers"):
                 own = d[slots]
                 for name, value in own.items():
-                    if value is None:
+                    if value is None or is_lazy(value):
                         continue
                     if id(value) not in done:
-                        done[id(value)] = fn(value)
-                    own[name] = done[id(value)]
+                        new = done[id(value)] = fn(value)
+                        module._leak_check(slots[1:-1], name, value, new)
+                    dict.__setitem__(own, name, done[id(value)])
+        _pytree.moved(done)
         return self
 
     # -- devices and dtypes -------------------------------------------------------------------------------
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """Move and/or cast arrays: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(array)``,
-        ``to(sharding)``. Casts touch floating-point arrays only (integer buffers keep their dtype)."""
+        """Move and/or cast this module's arrays, as torch's ``Module.to``.
+
+        Forms: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(device=..., dtype=...)``,
+        ``to(array)`` (its dtype and device; a torch tensor works too), ``to(sharding)``. Dtypes may be JAX,
+        numpy or torch dtypes or their names. Casts touch floating-point arrays only (integer buffers keep their
+        dtype).
+
+        Args:
+            device: 'cpu', 'cuda', 'cuda:1', 'gpu', 'tpu', a torch.device, a jax.Device or a Sharding.
+            dtype: a floating-point dtype.
+            non_blocking: accepted for torch's signature.
+
+        Returns:
+            self.
+
+        >>> import torch, jnn as nn
+        >>> fc = nn.Linear(2, 2).to(device="cpu", dtype=torch.float16)
+        >>> fc.weight.dtype
+        dtype('float16')
+        """
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
         kwargs.pop("copy", None)
+        kwargs.pop("memory_format", None)
         if kwargs:
-            raise TypeError(f"Module.to() got unexpected keyword arguments {sorted(kwargs)}")
+            raise TypeError(f"{type(self).__name__}.to() got unexpected keyword arguments {sorted(kwargs)}")
         for arg in args:
             if isinstance(arg, (jax.Array, np.ndarray)):
                 dtype = arg.dtype
-                if isinstance(arg, jax.Array) and not _is_tracer(arg):
+                if isinstance(arg, jax.Array) and not is_tracer(arg):
                     device = arg.sharding
-            elif _as_dtype(arg) is not None:
-                dtype = _as_dtype(arg)
-            elif isinstance(arg, (str, int, jax.Device, jax.sharding.Sharding)) or type(arg).__name__ == "device":
+            elif is_torch_object(arg, "Tensor") or is_torch_object(arg, "Parameter"):
+                dtype, device = arg.dtype, arg.device
+            elif as_dtype(arg) is not None:
+                dtype = as_dtype(arg)
+            elif isinstance(arg, bool):  # torch's positional non_blocking
+                continue
+            elif isinstance(arg, (str, int, jax.Device, jax.sharding.Sharding)) or is_torch_object(arg, "device"):
                 device = arg
             else:
-                raise TypeError(f"Module.to: cannot interpret {arg!r} as a device or dtype")
-        target = _resolve_device(device)
+                raise TypeError(f"{type(self).__name__}.to: cannot interpret {arg!r} as a device or dtype")
+        target = resolve_device(device, f"{type(self).__name__}.to")
         if dtype is not None:
-            dtype = _check_float_dtype(dtype, "nn.Module.to")
+            dtype = check_float_dtype(dtype, "nn.Module.to")
 
         def convert(value: Array) -> Array:
             if dtype is not None and jnp.issubdtype(value.dtype, jnp.floating):
@@ -1111,25 +1064,45 @@ class Module:
         return self._replace_arrays(convert)
 
     def cuda(self, device: Any = None) -> Module:
-        """Move every array to a GPU (``device`` an index, string or jax.Device)."""
+        """Move every array to a GPU.
+
+        Args:
+            device: an index, string or jax.Device (default: the first GPU).
+        """
         return self.to("cuda" if device is None else device)
 
     def cpu(self) -> Module:
+        """Move every array to the CPU; returns self."""
         return self.to("cpu")
 
     def type(self, dst_type: Any) -> Module:
+        """Cast every floating-point array to ``dst_type``; returns self.
+
+        Args:
+            dst_type: a dtype (JAX, numpy or torch), its name, or a torch tensor type name such as
+                ``'torch.HalfTensor'``.
+        """
+        if isinstance(dst_type, str) and dst_type in _TENSOR_TYPES:
+            dst_type = _TENSOR_TYPES[dst_type]
+        elif isinstance(dst_type, type) and type(dst_type).__module__.startswith("torch") and \
+                f"torch.{dst_type.__name__}" in _TENSOR_TYPES:  # torch.FloatTensor & co.
+            dst_type = _TENSOR_TYPES[f"torch.{dst_type.__name__}"]
         return self.to(dtype=dst_type)
 
     def float(self) -> Module:
+        """Cast every floating-point array to float32; returns self."""
         return self.to(dtype=jnp.float32)
 
     def double(self) -> Module:
+        """Cast every floating-point array to float64 (needs JAX's x64 mode); returns self."""
         return self.to(dtype=jnp.float64)
 
     def half(self) -> Module:
+        """Cast every floating-point array to float16; returns self."""
         return self.to(dtype=jnp.float16)
 
     def bfloat16(self) -> Module:
+        """Cast every floating-point array to bfloat16; returns self."""
         return self.to(dtype=jnp.bfloat16)
 
     # -- hooks --------------------------------------------------------------------------------------------
@@ -1319,6 +1292,9 @@ class Module:
         return text + ")"
 
 
+_pytree._module_class.append(Module)
+
+
 class _RemovableHandle:
     """What the hook registrations return (torch.utils.hooks.RemovableHandle): ``handle.remove()`` takes the
     hook off the module it was registered on; ``with handle:`` removes it at the end of the block. ``handle.id``
@@ -1424,4 +1400,4 @@ def register_module_backward_hook(hook: Callable) -> _RemovableHandle:
     raise NotImplementedError(_no_backward_hooks("register_module_backward_hook"))
 
 
-jax.tree_util.register_pytree_with_keys(Module, _flatten_with_keys, _unflatten, flatten_func=_flatten)
+_pytree.register(Module)
