@@ -11,6 +11,7 @@
 from jnn import amp, common_types, functional, init, optim, parameter, random, sharding, transforms, utils
 from jnn.modules import *  # noqa: F403
 from jnn.modules import __all__ as _modules_all
+from jnn.parameter import UninitializedBuffer, UninitializedParameter
 from jnn.random import manual_seed
 from jnn.serialization import load, save
 from jnn.stateless import Apply, merge, split
@@ -21,5 +22,6 @@ from jnn.utils.checkpoint import checkpoint
 __version__ = "0.1.0"
 
 __all__ = [*_modules_all, "amp", "functional", "init", "optim", "random", "sharding", "manual_seed", "save", "load",
-           "split", "merge", "Apply", "parameter", "common_types", "transforms", "utils", "scan_layers", "checkpoint",
+           "split", "merge", "Apply", "parameter", "common_types",
+           "UninitializedParameter", "UninitializedBuffer", "transforms", "utils", "scan_layers", "checkpoint",
            "summary", "capture_outputs", "feature_extractor"]
