@@ -38,7 +38,8 @@ NOTES = """\
   module a jitted function returns (`build` in `jnn/modules/_pytree.py`: per submodule one `object.__new__`, one
   C-level copy of its class's template dict of static attributes, and three slot dicts; the garbage collector is
   paused while it runs). It used to copy the static attributes pair by pair, which cost about twice as much
-  (`python -m benchmarks.pytree_step` measures the batch-8 step against hand-written JAX, interleaved). A training step returns three module-shaped trees (the model, Adam's
+  (`python -m benchmarks.pytree_step` measures the batch-8 step against hand-written JAX, interleaved).
+  A training step returns three module-shaped trees (the model, Adam's
   `mu` and `nu`), which is the pytree path's remaining gap on the batch-8 MLP and the slope of its `update` rows
   in workload 5 (still under Equinox's and Flax NNX's). Flattening an unchanged module is O(1) (a cached walk), so
   the `call` rows stay flat; the cache is keyed by one global version counter that any change to any module bumps,
