@@ -35,9 +35,11 @@ NOTES = """\
 - **Noise.** On a loaded machine PyTorch's OpenMP threads spin-wait against XLA's thread pool; small PyTorch
   steps then become erratic (tens of ms). Run on a quiet machine; the IQR columns show how steady each row was.
 - **What remains for jnn (profiled).** The module-as-pytree path rebuilds Python module objects for every
-  module a jitted function returns (`_build` in `jnn/modules/module.py`: one `object.__new__`, one `__dict__`
-  update and two dict comprehensions per submodule; the garbage collector is paused while it runs, which halved
-  it): a few µs per submodule on this CPU. A training step returns three module-shaped trees (the model, Adam's
+  module a jitted function returns (`build` in `jnn/modules/_pytree.py`: per submodule one `object.__new__`, one
+  C-level copy of its class's template dict of static attributes, and three slot dicts; the garbage collector is
+  paused while it runs). It used to copy the static attributes pair by pair, which cost about twice as much
+  (`python -m benchmarks.pytree_step` measures the batch-8 step against hand-written JAX, interleaved).
+  A training step returns three module-shaped trees (the model, Adam's
   `mu` and `nu`), which is the pytree path's remaining gap on the batch-8 MLP and the slope of its `update` rows
   in workload 5 (still under Equinox's and Flax NNX's). Flattening an unchanged module is O(1) (a cached walk), so
   the `call` rows stay flat; the cache is keyed by one global version counter that any change to any module bumps,

@@ -8,10 +8,11 @@
 (10,)
 """
 
-from jnn import amp, distributed, functional, init, optim, random, sharding, transforms, utils
+from jnn import amp, common_types, distributed, functional, init, optim, parameter, random, sharding, transforms, utils
 from jnn.checking import checked
 from jnn.modules import *  # noqa: F403
 from jnn.modules import __all__ as _modules_all
+from jnn.parameter import UninitializedBuffer, UninitializedParameter
 from jnn.random import manual_seed
 from jnn.serialization import load, save
 from jnn.stateless import Apply, merge, split
@@ -22,5 +23,6 @@ from jnn.utils.checkpoint import checkpoint
 __version__ = "0.1.0"
 
 __all__ = [*_modules_all, "amp", "distributed", "functional", "init", "optim", "random", "sharding", "manual_seed",
-           "save", "load", "split", "merge", "Apply", "transforms", "utils", "scan_layers", "checkpoint",
+           "save", "load", "split", "merge", "Apply", "parameter", "common_types",
+           "UninitializedParameter", "UninitializedBuffer", "transforms", "utils", "scan_layers", "checkpoint",
            "summary", "capture_outputs", "feature_extractor", "checked"]

@@ -32,8 +32,12 @@ import jax
 import jax.numpy as jnp
 
 from jnn import random
+from jnn._arrays import is_tracer
+from jnn.modules._pytree import build as _build
+from jnn.modules._pytree import flatten as _flatten
+from jnn.modules._pytree import walk as _walk
 from jnn.modules.container import ModuleList, Sequential
-from jnn.modules.module import Module, _build, _flatten, _walk
+from jnn.modules.module import Module
 from jnn.transforms import _check_identical, _StackedLeaves
 
 __all__ = ["split", "merge", "Apply"]
@@ -49,6 +53,120 @@ class _Stack(NamedTuple):
     keys: tuple[str, ...]
 
 
+class _StackedLayout:
+    """The ``stacked=`` layout of a split: which of the model's leaves live in stacked arrays, and the conversions
+    between per-layer keys (``layers.0.w`` ... ``layers.{N-1}.w``, as in ``state_dict``) and stacked ones
+    (``layers.*.w``). :class:`Apply` holds one when split with ``stacked=``; the plain split never touches it."""
+
+    __slots__ = ("stacks", "where", "restack", "stacked_keys", "layer_keys", "order")
+
+    def __init__(self, stacks: Sequence[_Stack], names: tuple[str, ...]) -> None:
+        self.stacks = tuple(stacks)
+        # model leaf index -> (stack index, block index, leaf index in the block)
+        self.where = {g: (s, i, j) for s, stack in enumerate(self.stacks)
+                      for i, row in enumerate(stack.leaves) for j, g in enumerate(row)}
+        # stacked key -> (its stack, the per-layer keys it holds); per-layer key -> (stacked key, per-layer keys)
+        self.stacked_keys = {key: (stack, tuple(names[row[j]] for row in stack.leaves))
+                             for stack in self.stacks for j, key in enumerate(stack.keys)}
+        self.layer_keys = {layer_key: (key, layer_keys) for key, (_, layer_keys) in self.stacked_keys.items()
+                           for layer_key in layer_keys}
+        self.order = {n: g for g, n in enumerate(names)}  # state_dict order inside each list
+        self.restack: dict[str, tuple] = {}
+
+    def plan_entry(self, g: int, name: str, trainable: bool) -> tuple:
+        """(trainable, key in params/buffers, stack index or -1, block index) of the model's leaf ``g``."""
+        if g not in self.where:
+            return (trainable, name, -1, 0)
+        s, i, j = self.where[g]
+        return (trainable, self.stacks[s].keys[j], s, i)
+
+    def buffer_slots(self, buffer_slots: list, names: tuple[str, ...]) -> list:
+        """The (key, node, slot dict, attribute) of each buffer key: a stacked key points at block 0's slot, and
+        ``restack[key]`` has (stack index, leaf in the block, the slot of every block)."""
+        index_of = {n: g for g, n in enumerate(names)}
+        slot_of = {name: (node, slot, attr) for name, node, slot, attr in buffer_slots}
+        slots = []
+        for name, node, slot, attr in buffer_slots:
+            g = index_of[name]
+            if g not in self.where:
+                slots.append((name, node, slot, attr))
+            elif self.where[g][1] == 0:
+                s, _, j = self.where[g]
+                stack = self.stacks[s]
+                slots.append((stack.keys[j], node, slot, attr))
+                self.restack[stack.keys[j]] = (s, j, tuple(slot_of[names[row[j]]] for row in stack.leaves))
+        return slots
+
+    @staticmethod
+    def slices(key: str, value: Any, stack: _Stack) -> list:
+        n = len(stack.leaves)
+        if jnp.ndim(value) == 0 or jnp.shape(value)[0] != n:
+            raise ValueError(f"jnn apply: '{key}' must have a leading axis of {n} (one entry per block of stacked "
+                             f"'{stack.path}'), got shape {tuple(jnp.shape(value))}")
+        return list(_unstacker(n)(value))
+
+    def gather(self, plan: tuple, params: dict, buffers: dict) -> tuple[list, list[_StackedLeaves]]:
+        """The model's leaves (blocks get slices of the stacked arrays) and, per stacked list, the record that
+        lets scan_layers use the stacked arrays directly."""
+        leaves, sliced = [], {}
+        for t, key, s, i in plan:
+            value = (params if t else buffers)[key]
+            if s >= 0:
+                if key not in sliced:
+                    sliced[key] = self.slices(key, value, self.stacks[s])
+                value = sliced[key][i]
+            leaves.append(value)
+        records = [_StackedLeaves([(params if plan[g][0] else buffers)[k]
+                                   for g, k in zip(stack.leaves[0], stack.keys, strict=True)],
+                                  [tuple(sliced[k][i] for k in stack.keys) for i in range(len(stack.leaves))])
+                   for stack in self.stacks]
+        return leaves, records
+
+    def new_buffer(self, name: str, modules: list, records: list[_StackedLeaves]) -> Any:
+        """A stacked buffer after the call, from the blocks' values."""
+        s, j, places = self.restack[name]
+        values = [modules[nd].__dict__[sl][at] for nd, sl, at in places]
+        return _restacked(records[s], j, values)
+
+    def stack(self, arrays: dict) -> dict:
+        out = {}
+        for key, value in arrays.items():
+            hit = self.layer_keys.get(key)
+            if hit is None:
+                out[key] = value
+            elif hit[0] not in out:
+                missing = [k for k in hit[1] if k not in arrays]
+                if missing:
+                    raise KeyError(f"jnn apply.stack: '{hit[0]}' needs the entry of every block; missing {missing}")
+                out[hit[0]] = jnp.stack([jnp.asarray(arrays[k]) for k in hit[1]])
+        return out
+
+    def unstack(self, arrays: dict) -> dict:
+        out: dict = {}
+        per_stack: dict[str, dict] = {}
+        for key, value in arrays.items():
+            hit = self.stacked_keys.get(key)
+            if hit is None:
+                out[key] = value
+                continue
+            if hit[0].path not in per_stack:  # a placeholder (not a str key) keeps the list's position
+                out[(hit[0].path,)] = per_stack[hit[0].path] = {}
+            per_stack[hit[0].path].update(zip(hit[1], self.slices(key, value, hit[0]), strict=True))
+        if not per_stack:
+            return out
+        result = {}
+        for key, value in out.items():
+            if isinstance(key, tuple) and value is per_stack.get(key[0]):
+                result.update(sorted(value.items(), key=lambda item: self.order[item[0]]))
+            else:
+                result[key] = value
+        return result
+
+    def hint(self) -> str:
+        return (f"; this apply was split with stacked={[s.path for s in self.stacks]}, and apply.stack(d) turns "
+                "per-layer entries into stacked ones")
+
+
 class Apply:
     """The pure function of a split module.
 
@@ -60,42 +178,26 @@ class Apply:
     entries (``layers.0.w`` … ``layers.{N-1}.w``, as in ``state_dict``) and stacked ones (``layers.*.w``).
     """
 
-    __slots__ = ("_treedef", "_names", "_trainable", "_buffer_slots", "_stacks", "_plan", "_restack",
-                 "_layer_keys", "_stacked_keys", "_hash", "__weakref__")
+    __slots__ = ("_treedef", "_names", "_trainable", "_buffer_slots", "_layout", "_plan", "_hash", "__weakref__")
 
     def __init__(self, treedef: Any, names: list[str], trainable: list[bool], buffer_slots: list,
                  stacks: Sequence[_Stack] = ()) -> None:
         self._treedef = treedef
         self._names = tuple(names)
         self._trainable = tuple(trainable)
-        self._stacks = tuple(stacks)
+        self._layout = _StackedLayout(stacks, self._names) if stacks else None
         self._hash = hash((treedef, self._names, self._trainable, self._stacks))
-        where = {g: (s, i, j) for s, stack in enumerate(self._stacks)
-                 for i, row in enumerate(stack.leaves) for j, g in enumerate(row)}
-        # Per leaf of the model: (trainable, key in params/buffers, stack index or -1, block index).
-        self._plan = tuple((t, n, -1, 0) if g not in where else
-                           (t, self._stacks[where[g][0]].keys[where[g][2]], where[g][0], where[g][1])
-                           for g, (n, t) in enumerate(zip(self._names, self._trainable, strict=True)))
-        index_of = {n: g for g, n in enumerate(self._names)}
-        # (key, node index, slot dict, attribute) per buffer key; a stacked key points at block 0's slot and
-        # ``_restack[key]`` has (stack index, leaf in the block, the slot of every block).
-        slots, self._restack = [], {}
-        slot_of = {name: (node, slot, attr) for name, node, slot, attr in buffer_slots}
-        for name, node, slot, attr in buffer_slots:
-            g = index_of[name]
-            if g not in where:
-                slots.append((name, node, slot, attr))
-            elif where[g][1] == 0:
-                s, _, j = where[g]
-                stack = self._stacks[s]
-                slots.append((stack.keys[j], node, slot, attr))
-                self._restack[stack.keys[j]] = (s, j, tuple(slot_of[self._names[row[j]]] for row in stack.leaves))
-        self._buffer_slots = tuple(slots)
-        # stacked key -> (its stack, the per-layer keys it holds); per-layer key -> (stacked key, per-layer keys)
-        self._stacked_keys = {key: (stack, tuple(self._names[row[j]] for row in stack.leaves))
-                              for stack in self._stacks for j, key in enumerate(stack.keys)}
-        self._layer_keys = {layer_key: (key, layer_keys) for key, (_, layer_keys) in self._stacked_keys.items()
-                            for layer_key in layer_keys}
+        if self._layout is None:
+            self._plan = tuple((t, n, -1, 0) for n, t in zip(self._names, self._trainable, strict=True))
+            self._buffer_slots = tuple(buffer_slots)
+        else:
+            self._plan = tuple(self._layout.plan_entry(g, n, t)
+                               for g, (n, t) in enumerate(zip(self._names, self._trainable, strict=True)))
+            self._buffer_slots = tuple(self._layout.buffer_slots(buffer_slots, self._names))
+
+    @property
+    def _stacks(self) -> tuple[_Stack, ...]:
+        return () if self._layout is None else self._layout.stacks
 
     def _keys(self, trainable: bool) -> list[str]:
         return [key for t, key, s, i in self._plan if t == trainable and i == 0]
@@ -108,35 +210,14 @@ class Apply:
     def buffer_names(self) -> list[str]:
         return self._keys(False)
 
-    def _slices(self, key: str, value: Any, stack: _Stack) -> list:
-        n = len(stack.leaves)
-        if jnp.ndim(value) == 0 or jnp.shape(value)[0] != n:
-            raise ValueError(f"jnn apply: '{key}' must have a leading axis of {n} (one entry per block of stacked "
-                             f"'{stack.path}'), got shape {tuple(jnp.shape(value))}")
-        return list(_unstacker(n)(value))
-
     def _gather(self, params: dict, buffers: dict) -> tuple[list, list[_StackedLeaves]]:
-        """The model's leaves (blocks of stacked lists get slices of the stacked arrays) and, per stacked list,
-        the record that lets scan_layers use the stacked arrays directly."""
         try:
-            if not self._stacks:
+            if self._layout is None:
                 return [(params if t else buffers)[key] for t, key, _, _ in self._plan], []
-            leaves, sliced = [], {}
-            for t, key, s, i in self._plan:
-                value = (params if t else buffers)[key]
-                if s >= 0:
-                    if key not in sliced:
-                        sliced[key] = self._slices(key, value, self._stacks[s])
-                    value = sliced[key][i]
-                leaves.append(value)
+            return self._layout.gather(self._plan, params, buffers)
         except (KeyError, TypeError):
             self._missing(params, buffers)
             raise
-        records = [_StackedLeaves([(params if self._plan[g][0] else buffers)[k]
-                                   for g, k in zip(stack.leaves[0], stack.keys, strict=True)],
-                                  [tuple(sliced[k][i] for k in stack.keys) for i in range(len(stack.leaves))])
-                   for stack in self._stacks]
-        return leaves, records
 
     def _missing(self, params: Any, buffers: Any) -> None:
         for what, given, wanted in (("params", params, self.param_names), ("buffers", buffers, self.buffer_names)):
@@ -145,10 +226,7 @@ class Apply:
                     f"jnn apply: {what} must be a dict keyed by state_dict names, got {type(given).__name__}")
             missing = [k for k in wanted if k not in given]
             if missing:
-                hint = ""
-                if self._stacks:
-                    hint = (f"; this apply was split with stacked={[s.path for s in self._stacks]}, and "
-                            "apply.stack(d) turns per-layer entries into stacked ones")
+                hint = "" if self._layout is None else self._layout.hint()
                 raise KeyError(
                     f"jnn apply: {what} is missing {missing}; expected the keys that jnn.split returned for "
                     f"this model ({len(wanted)} keys: {wanted[:4]}{'...' if len(wanted) > 4 else ''}){hint}"
@@ -162,41 +240,12 @@ class Apply:
         """``arrays`` with the per-layer entries of each stacked list (``layers.0.w`` … ``layers.{N-1}.w``)
         replaced by one stacked array (``layers.*.w``); other keys pass unchanged. For a ``state_dict`` or a
         checkpoint: ``params = {k: v for k, v in apply.stack(sd).items() if k in apply.param_names}``."""
-        out = {}
-        for key, value in arrays.items():
-            hit = self._layer_keys.get(key)
-            if hit is None:
-                out[key] = value
-            elif hit[0] not in out:
-                missing = [k for k in hit[1] if k not in arrays]
-                if missing:
-                    raise KeyError(f"jnn apply.stack: '{hit[0]}' needs the entry of every block; missing {missing}")
-                out[hit[0]] = jnp.stack([jnp.asarray(arrays[k]) for k in hit[1]])
-        return out
+        return dict(arrays) if self._layout is None else self._layout.stack(arrays)
 
     def unstack(self, arrays: dict) -> dict:
         """The inverse of :meth:`stack`: each stacked entry (``layers.*.w``) becomes the per-layer entries
         ``layers.0.w`` … ``layers.{N-1}.w`` (PyTorch's names); other keys pass unchanged."""
-        out: dict = {}
-        per_stack: dict[str, dict] = {}
-        for key, value in arrays.items():
-            hit = self._stacked_keys.get(key)
-            if hit is None:
-                out[key] = value
-                continue
-            if hit[0].path not in per_stack:  # a placeholder (not a str key) keeps the list's position
-                out[(hit[0].path,)] = per_stack[hit[0].path] = {}
-            per_stack[hit[0].path].update(zip(hit[1], self._slices(key, value, hit[0]), strict=True))
-        if not per_stack:
-            return out
-        order = {n: g for g, n in enumerate(self._names)}  # state_dict order inside each list
-        result = {}
-        for key, value in out.items():
-            if isinstance(key, tuple) and value is per_stack.get(key[0]):
-                result.update(sorted(value.items(), key=lambda item: order[item[0]]))
-            else:
-                result[key] = value
-        return result
+        return dict(arrays) if self._layout is None else self._layout.unstack(arrays)
 
     def __call__(
         self, params: dict, buffers: dict, *args: Any, train: bool | None = None, key: jax.Array | None = None,
@@ -210,7 +259,7 @@ class Apply:
             modules[stack.node].__dict__["_jnn_private"] = record  # read by scan_layers
         root = modules[0]
         if train is not None:
-            if isinstance(train, jax.core.Tracer):
+            if is_tracer(train):
                 raise TypeError(
                     "jnn apply: train= must be a Python bool, but it is traced here (jax.jit traces keyword "
                     "arguments too). Mark it static, e.g. jax.jit(apply, static_argnames='train'), or call "
@@ -219,15 +268,13 @@ class Apply:
             root.train(bool(train))
         with random.fork(key):
             output = root(*args, **kwargs)
+        layout = self._layout
         new_buffers = {}
         for name, node, slots, attr in self._buffer_slots:
-            restack = self._restack.get(name)
-            if restack is None:
+            if layout is None or name not in layout.restack:
                 new_buffers[name] = modules[node].__dict__[slots][attr]
             else:
-                s, j, places = restack
-                values = [modules[nd].__dict__[sl][at] for nd, sl, at in places]
-                new_buffers[name] = _restacked(records[s], j, values)
+                new_buffers[name] = layout.new_buffer(name, modules, records)
         return output, new_buffers
 
     def __hash__(self) -> int:
@@ -339,6 +386,7 @@ def split(module: Module, *, stacked: str | Sequence[str] = ()) -> tuple[Apply, 
     convert other dicts (checkpoints, gradients)."""
     if not isinstance(module, Module):
         raise TypeError(f"jnn.split expects a jnn.Module, got {type(module).__name__}")
+    module._sync_requires_grad()
     leaves, treedef, names = _walk(module, with_names=True)
     trainable = [False] * len(leaves)
     buffer_slots: dict[int, tuple] = {}

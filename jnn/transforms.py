@@ -25,8 +25,14 @@ import jax
 import jax.numpy as jnp
 
 from jnn import random
+from jnn._arrays import is_tracer
+from jnn.modules._pytree import TreeDef as _TreeDef
+from jnn.modules._pytree import build as _build
+from jnn.modules._pytree import flatten as _flatten
+from jnn.modules._pytree import static_equal
+from jnn.modules._pytree import walk as _walk
 from jnn.modules.container import ModuleList, Sequential
-from jnn.modules.module import Module, _build, _flatten, _TreeDef, _walk
+from jnn.modules.module import Module
 
 __all__ = ["scan_layers"]
 
@@ -127,19 +133,6 @@ def _hooks_key(static: tuple) -> tuple:
     return tuple((k, key(k, v)) for k, v in static)
 
 
-def _static_same(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, tuple):
-        return len(a) == len(b) and all(_static_same(x, y) for x, y in zip(a, b, strict=True))
-    try:
-        return bool(a == b)
-    except Exception:
-        return False
-
-
 def _structure_difference(first: _TreeDef, other: _TreeDef, paths: list[str]) -> str | None:
     """How ``other`` differs from ``first`` (None: same program; hooks count as equal when they are the same
     functions, whatever their registration ids)."""
@@ -166,7 +159,7 @@ def _structure_difference(first: _TreeDef, other: _TreeDef, paths: list[str]) ->
             extra = sorted(set(names0) ^ set(names1))
             return f"{where} has different attributes than in block 0 ({extra})"
         for (name, v0), (_, v1) in zip(k0, k1, strict=True):
-            if not _static_same(v0, v1):
+            if not static_equal(v0, v1):
                 if name in _HOOK_SLOTS:
                     return f"{where} has different {name.strip('_').replace('_', ' ')} than in block 0"
                 return f"{where} has {name}={v1!r} where block 0 has {name}={v0!r}"
@@ -316,7 +309,7 @@ def scan_layers(blocks: Any, x: Any, *args: Any, checkpoint: bool = False, unrol
     key = _key_or_none("scan_layers") if _any_training(blocks[0]) else None
     keys = None if key is None else jax.random.split(key, len(blocks))
     inputs = jax.tree_util.tree_leaves((x, args, kwargs, [leaves for leaves, _ in flat]))
-    if _loop_layers.get() or not any(isinstance(v, jax.core.Tracer) for v in inputs):
+    if _loop_layers.get() or not any(is_tracer(v) for v in inputs):
         # Eager (or jnn.summary, which wants a row per layer): nothing to compile, so run the blocks one by one
         # (breakpoints and prints in a block work per layer); same checks, same per-layer keys, buffers written
         # by the blocks themselves.

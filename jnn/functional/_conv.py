@@ -11,6 +11,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
+from jnn._arrays import check_same_dtype
+
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "unfold",
            "fold"]
 
@@ -36,6 +38,7 @@ def _prepare(fn: str, n: int, input: ArrayLike, weight: ArrayLike, what: str) ->
                          f"{x.shape}")
     if w.ndim != n + 2:
         raise ValueError(f"{fn}: expected {n + 2}D weight {what}, got weight of shape {w.shape}")
+    check_same_dtype(x, w, fn)
     unbatched = x.ndim == n + 1
     return (x[None] if unbatched else x), w, unbatched
 

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jnn._arrays import check_same_dtype
+
 __all__ = ["linear", "bilinear"]
 
 
@@ -22,6 +24,7 @@ def linear(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None) -
     if x.ndim == 0 or w.ndim not in (1, 2):
         raise ValueError(f"linear: expected input of shape (*, in_features) and weight of shape "
                          f"(out_features, in_features), got input {x.shape} and weight {w.shape}")
+    check_same_dtype(x, w, "linear")
     if x.shape[-1] != w.shape[-1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features in its last dimension (shape {x.shape}) "
                          f"but weight of shape {w.shape} expects {w.shape[-1]} (weight is (out, in))")

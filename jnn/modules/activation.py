@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jnn import functional as F
+from jnn._arrays import is_tracer
 from jnn.modules._utils import factory_dtype, place
 from jnn.modules.module import Module, Parameter
 
@@ -500,7 +501,7 @@ class PReLU(Module):
         """Set every slope back to ``init``, keeping dtype and device."""
         w = self.weight
         value = jnp.full(w.shape, self.init, w.dtype)
-        self.weight = value if isinstance(w, jax.core.Tracer) else jax.device_put(value, w.sharding)
+        self.weight = value if is_tracer(w) else jax.device_put(value, w.sharding)
 
     def forward(self, input: jax.Array) -> jax.Array:
         return F.prelu(input, self.weight)

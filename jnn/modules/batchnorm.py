@@ -9,7 +9,9 @@ import jax.numpy as jnp
 
 from jnn import functional as F
 from jnn.modules._utils import affine_parameters, factory_dtype, place, reset_affine
+from jnn.modules.lazy import LazyModuleMixin
 from jnn.modules.module import Module, Parameter
+from jnn.parameter import UninitializedBuffer, UninitializedParameter, is_lazy
 
 __all__ = [
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d",
@@ -43,6 +45,21 @@ class _NormBase(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+
+    _version = 2  # version 2 added num_batches_tracked
+
+    def _load_from_state_dict(
+        self, state_dict: dict, prefix: str, local_metadata: dict, strict: bool, missing_keys: list[str],
+        unexpected_keys: list[str], error_msgs: list[str],
+    ) -> None:
+        # As torch: a state dict saved before version 2 (or without versions) may lack num_batches_tracked.
+        version = local_metadata.get("version", None)
+        key = prefix + "num_batches_tracked"
+        if (version is None or version < 2) and self.track_running_stats and key not in state_dict:
+            current = self._buffers.get("num_batches_tracked")
+            state_dict[key] = current if current is not None and not is_lazy(current) else jnp.zeros((), jnp.int32)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
@@ -157,73 +174,54 @@ class BatchNorm3d(_BatchNorm):
     _expected_dims = (5,)
 
 
-class _LazyNormBase(_NormBase):
-    """A norm whose ``num_features`` is taken from the first input's channel dim; the module then becomes
-    ``cls_to_become``. Until then its parameters and running statistics have shape ``(0,)`` (torch's
-    uninitialised parameters), and ``load_state_dict`` of a state dict sizes them from its arrays."""
+class _LazyNormBase(LazyModuleMixin, _NormBase):
+    """A norm whose ``num_features`` is taken from the first input's channel dim (or a state dict, see
+    :mod:`jnn.modules.lazy`); the module then becomes ``cls_to_become``. Until then its parameters and running
+    statistics have shape ``(0,)`` and are listed in ``state_dict`` (torch's uninitialised parameters)."""
 
     cls_to_become: type[_NormBase]
+    _lazy_listed = True
+    _lazy_size_name = "num_features"
+    _lazy_first_call = "num_features is inferred from the first input, which creates the parameters and statistics"
 
     def __init__(
         self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True, track_running_stats: bool = True,
         device: Any = None, dtype: Any = None, *, bias: bool = True,
     ) -> None:
         super().__init__(0, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
-        self._lazy_device = device
-        self._lazy_dtype = dtype
-
-    def has_uninitialized_params(self) -> bool:
-        return self.num_features == 0
+        dtype = factory_dtype(dtype, type(self).__name__)
+        slots: dict[str, UninitializedParameter | UninitializedBuffer] = {
+            name: UninitializedParameter(device=device, dtype=dtype)
+            for name in ("weight", "bias") if self._parameters.get(name) is not None
+        }
+        slots.update((name, UninitializedBuffer(device=device, dtype=dtype))
+                     for name in ("running_mean", "running_var") if self._buffers.get(name) is not None)
+        self._lazy_register(slots)
 
     def reset_parameters(self) -> None:
         if not self.has_uninitialized_params():
             super().reset_parameters()
 
-    def initialize_parameters(self, input: jax.Array) -> None:
-        """Size the parameters and buffers from ``input.shape[1]`` and become ``cls_to_become``."""
-        if not self.has_uninitialized_params():
-            return
+    def _lazy_size_from_input(self, input: Any) -> int:
         no_batch_dim = getattr(self, "_no_batch_dim", None)  # instance norms accept unbatched input
-        self._materialize(int(input.shape[1 if no_batch_dim is None else input.ndim - no_batch_dim]))
+        shape = jnp.shape(input)
+        self._check_input_dim(input)  # type: ignore[attr-defined]
+        return int(shape[1 if no_batch_dim is None else len(shape) - no_batch_dim])
 
-    def _materialize(self, num_features: int) -> None:
-        dtype = factory_dtype(self._lazy_dtype, type(self).__name__)
-        def ones() -> jax.Array:
-            return place(jnp.ones(num_features, dtype), self._lazy_device)
+    def _lazy_size_from_state(self, shapes: dict[str, tuple[int, ...]]) -> int | None:
+        sizes = [shape[0] for shape in shapes.values() if len(shape) == 1]
+        return sizes[0] if sizes else None
 
-        def zeros() -> jax.Array:
-            return place(jnp.zeros(num_features, dtype), self._lazy_device)
-
+    def _lazy_materialize(self, num_features: int) -> None:
         self.num_features = num_features
-        if self.weight is not None:
-            self.weight = ones()
-        if self.bias is not None:
-            self.bias = zeros()
-        if self.running_mean is not None:
-            self.running_mean, self.running_var = zeros(), ones()
-        del self._lazy_device, self._lazy_dtype
-        object.__setattr__(self, "__class__", self.cls_to_become)  # Module.__setattr__ would store it
-        self._changed()
-
-    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
-        if self.has_uninitialized_params():
-            for name in ("weight", "bias", "running_mean", "running_var"):
-                if getattr(self, name) is not None and name in state_dict:
-                    self._materialize(int(jnp.shape(state_dict[name])[0]))
-                    break
-        return Module.load_state_dict(self, state_dict, strict, assign)
+        for name, placeholder in self.__dict__["_lazy_slots"].items():
+            fill = 1.0 if name in ("weight", "running_var") else 0.0
+            slots = self._parameters if isinstance(placeholder, UninitializedParameter) else self._buffers
+            slots[name] = placeholder.materialize((num_features,), fill)
 
     def forward(self, input: jax.Array) -> jax.Array:
-        if self.has_uninitialized_params():
-            if isinstance(input, jax.core.Tracer):
-                raise RuntimeError(
-                    f"{type(self).__name__}: num_features is inferred from the first input, which must be run "
-                    "eagerly (outside jax.jit/grad/vmap): a module passed through a transformation is a copy, "
-                    "so the inferred parameters would be lost. Call the module once on an example input "
-                    "before transforming it, or use the non-lazy class with num_features given.")
-            self._check_input_dim(input)
-            self.initialize_parameters(input)  # self is now a cls_to_become
-        return type(self).forward(self, input)
+        self.initialize_parameters(input)
+        return type(self).forward(self, input)  # the class it became
 
 
 class LazyBatchNorm1d(_LazyNormBase, _BatchNorm):

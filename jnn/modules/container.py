@@ -10,6 +10,7 @@ from typing import Any
 
 import jax
 
+from jnn._arrays import is_tracer
 from jnn.modules.module import Module, Parameter, _addindent, _is_array
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
@@ -274,7 +275,7 @@ def _describe(value: Any, legacy_type_name: bool) -> str:
         return "Object of type: " + type(value).__name__
     dtype = str(value.dtype)
     kind = f"torch.{_TORCH_DTYPE_NAMES.get(dtype, dtype)}Tensor" if legacy_type_name else f"torch.{dtype}"
-    concrete = isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer)
+    concrete = isinstance(value, jax.Array) and not is_tracer(value)
     device = next(iter(value.devices())) if concrete else None
     where = f" ({device.platform}:{device.id})" if device is not None and device.platform != "cpu" else ""
     return f"Parameter containing: [{kind} of size {'x'.join(map(str, value.shape))}{where}]"

@@ -12,7 +12,9 @@ import jax.numpy as jnp
 from jnn import functional as F
 from jnn import random
 from jnn.modules._utils import _ntuple, fan_in_bound, redraw_uniform, uniform
+from jnn.modules.lazy import LazyModuleMixin
 from jnn.modules.module import Module, Parameter
+from jnn.parameter import UninitializedParameter
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "LazyConv1d",
            "LazyConv2d", "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyConvTranspose3d"]
@@ -370,8 +372,9 @@ class ConvTranspose3d(_ConvTransposeNd):
     _dims = 3
 
 
-class _LazyConvXdMixin:
-    """``in_channels`` is inferred from the first input, which creates weight and bias (torch's Lazy modules).
+class _LazyConvXdMixin(LazyModuleMixin):
+    """``in_channels`` is inferred from the first input (or a state dict), which creates weight and bias (torch's
+    Lazy modules; the mechanism is :class:`~jnn.modules.lazy.LazyModuleMixin`).
 
     Until then ``in_channels`` is 0 and the module holds no weight or bias (so its ``state_dict`` is empty;
     torch keeps ``UninitializedParameter`` placeholders there instead). The first forward must run eagerly:
@@ -380,31 +383,29 @@ class _LazyConvXdMixin:
     """
 
     cls_to_become: type[_ConvNd]
-
-    def _lazy_setup(self, bias: bool, device: Any, dtype: Any, key: jax.Array | None) -> None:
-        self.__dict__["_lazy_init"] = (bool(bias), device, dtype, key)
+    _lazy_size_name = "in_channels"
+    _lazy_first_call = "the first call infers in_channels and creates weight and bias"
 
     def _make_parameters(self, bias: bool, device: Any, dtype: Any, key: jax.Array | None) -> None:
-        if "_lazy_init" in self.__dict__:  # materialising
-            return _ConvNd._make_parameters(self, bias, device, dtype, key)  # type: ignore[arg-type]
-        self.register_parameter("weight", None)  # type: ignore[attr-defined]
-        self.register_parameter("bias", None)  # type: ignore[attr-defined]
-        return None
+        # called by _ConvNd.__init__: record what to create once in_channels is known
+        self.__dict__["_lazy_config"] = (bool(bias), device, dtype, key)
+        slots = {"weight": UninitializedParameter(device=device, dtype=dtype)}
+        if bias:
+            slots["bias"] = UninitializedParameter(device=device, dtype=dtype)
+        self._lazy_register(slots)
+        if not bias:
+            self.register_parameter("bias", None)  # type: ignore[attr-defined]
 
     def _has_bias(self) -> bool:
-        init = self.__dict__.get("_lazy_init")
-        return init[0] if init is not None else self.bias is not None  # type: ignore[attr-defined]
-
-    def has_uninitialized_params(self) -> bool:
-        """True until the first forward has created weight and bias."""
-        return "_lazy_init" in self.__dict__
+        config = self.__dict__.get("_lazy_config")
+        return config[0] if config is not None else self.bias is not None  # type: ignore[attr-defined]
 
     def reset_parameters(self) -> None:
         """Re-draw weight and bias (a no-op before the first forward, as in torch)."""
-        if not self.has_uninitialized_params() and self.in_channels != 0:  # type: ignore[attr-defined]
+        if not self.has_uninitialized_params():
             _ConvNd.reset_parameters(self)  # type: ignore[arg-type]
 
-    def _get_in_channels(self, input: Any) -> int:
+    def _lazy_size_from_input(self, input: Any) -> int:
         n = self._dims  # type: ignore[attr-defined]
         shape = jnp.shape(input)
         if len(shape) not in (n + 1, n + 2):
@@ -412,31 +413,21 @@ class _LazyConvXdMixin:
                                f"but got input of size: {shape}")
         return shape[1] if len(shape) == n + 2 else shape[0]
 
-    def initialize_parameters(self, input: Any, *args: Any, **kwargs: Any) -> None:
-        """Infer ``in_channels`` from ``input``, create weight and bias, and become ``cls_to_become``."""
-        if not self.has_uninitialized_params():
-            return
-        name = type(self).__name__
-        if isinstance(input, jax.core.Tracer) or "_jnn_private" in self.__dict__:
-            raise RuntimeError(
-                f"{name} is not initialised yet: its in_channels, weight and bias are created by the first "
-                "forward, which cannot happen inside a JAX transformation (jit/grad/vmap) or jnn.split. Run one "
-                f"eager forward first, e.g. `net(example_input)`, then transform the initialised module."
-            )
-        in_channels = self._get_in_channels(input)
+    def _lazy_size_from_state(self, shapes: dict[str, tuple[int, ...]]) -> int | None:
+        weight = shapes.get("weight")
+        if weight is None or len(weight) != self._dims + 2:  # type: ignore[attr-defined]
+            return None
+        return weight[0] if self.transposed else weight[1] * self.groups  # type: ignore[attr-defined]
+
+    def _lazy_materialize(self, in_channels: int) -> None:
         if in_channels % self.groups != 0:  # type: ignore[attr-defined]
             raise ValueError("in_channels must be divisible by groups")
-        bias, device, dtype, key = self.__dict__["_lazy_init"]
         self.in_channels = in_channels
-        self._make_parameters(bias, device, dtype, key)
-        del self.__dict__["_lazy_init"]
-        object.__setattr__(self, "__class__", self.cls_to_become)  # Module.__setattr__ would store it
-        self._changed()  # type: ignore[attr-defined]
+        _ConvNd._make_parameters(self, *self.__dict__.pop("_lazy_config"))  # type: ignore[arg-type]
 
     def forward(self, input: jax.Array, *args: Any, **kwargs: Any) -> jax.Array:
-        cls = self.cls_to_become
         self.initialize_parameters(input)
-        return cls.forward(self, input, *args, **kwargs)  # type: ignore[arg-type]
+        return type(self).forward(self, input, *args, **kwargs)  # the class it became
 
 
 class _LazyConv(_LazyConvXdMixin):
@@ -449,7 +440,6 @@ class _LazyConv(_LazyConvXdMixin):
     ) -> None:
         super().__init__(0, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
                          device, dtype, key=key)
-        self._lazy_setup(bias, device, dtype, key)
 
 
 class _LazyConvTranspose(_LazyConvXdMixin):
@@ -462,7 +452,6 @@ class _LazyConvTranspose(_LazyConvXdMixin):
     ) -> None:
         super().__init__(0, out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation,
                          padding_mode, device, dtype, key=key)
-        self._lazy_setup(bias, device, dtype, key)
 
 
 class LazyConv1d(_LazyConv, Conv1d):

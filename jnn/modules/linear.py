@@ -9,7 +9,9 @@ import jax
 from jnn import functional as F
 from jnn import random
 from jnn.modules._utils import fan_in_bound, redraw_uniform, uniform
+from jnn.modules.lazy import LazyModuleMixin
 from jnn.modules.module import Module, Parameter
+from jnn.parameter import UninitializedParameter
 
 __all__ = ["Identity", "Linear", "Bilinear", "LazyLinear"]
 
@@ -129,12 +131,13 @@ class Bilinear(Module):
                 f"out_features={self.out_features}, bias={self.bias is not None}")
 
 
-class LazyLinear(Linear):
+class LazyLinear(LazyModuleMixin, Linear):
     """A :class:`Linear` whose ``in_features`` is inferred from the first input; it then becomes a ``Linear``.
 
-    The first call must be eager (not under ``jit``/``grad``/``vmap``): parameters cannot be created inside
-    a transformation, so that raises an error. Until then ``weight`` and ``bias`` are ``None`` and absent
-    from ``state_dict`` (torch lists them as uninitialized parameters).
+    The first call must be eager (not under ``jit``/``grad``/``vmap`` or a ``jnn.split`` apply): parameters cannot
+    be created inside a transformation, so that raises an error. Until then ``weight`` and ``bias`` are ``None``
+    and absent from ``state_dict`` (torch lists them as uninitialized parameters). ``load_state_dict`` of a
+    Linear's state dict sizes it too (see :mod:`jnn.modules.lazy`).
 
     Args:
         out_features: size of each output sample; ``in_features`` is taken from the first input.
@@ -154,6 +157,8 @@ class LazyLinear(Linear):
     """
 
     cls_to_become = Linear
+    _lazy_size_name = "in_features"
+    _lazy_first_call = "the first call infers in_features and creates the parameters"
 
     def __init__(self, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None, *,
                  key: jax.Array | None = None) -> None:
@@ -161,43 +166,41 @@ class LazyLinear(Linear):
         self.in_features = 0
         self.out_features = out_features
         self._lazy_config = (bias, device, dtype, key)
-        self.register_parameter("weight", None)
-        self.register_parameter("bias", None)
-
-    def has_uninitialized_params(self) -> bool:
-        """True until the first forward call has created the parameters."""
-        return True
+        self._lazy_register({"weight": UninitializedParameter(device=device, dtype=dtype),
+                             **({"bias": UninitializedParameter(device=device, dtype=dtype)} if bias else {})})
+        if not bias:
+            self.register_parameter("bias", None)
 
     def reset_parameters(self) -> None:
         """Nothing to re-draw before the parameters exist."""
+        if not self.has_uninitialized_params():
+            Linear.reset_parameters(self)
 
-    def initialize_parameters(self, input: jax.Array) -> None:
-        """Infer ``in_features`` from ``input.shape[-1]``, draw the parameters and become a :class:`Linear`."""
-        if isinstance(input, jax.core.Tracer):
-            raise RuntimeError(
-                "LazyLinear: the first call infers in_features and creates the parameters, which cannot happen "
-                "inside a JAX transformation (jit/grad/vmap). Call the module once eagerly on an example input "
-                "(or use Linear with an explicit in_features) before transforming it.")
+    def _lazy_size_from_input(self, input: Any) -> int:
         x = jax.numpy.asarray(input)
         if x.ndim == 0:
             raise ValueError("LazyLinear: expected an input of shape (*, in_features), got a scalar")
+        return x.shape[-1]
+
+    def _lazy_size_from_state(self, shapes: dict[str, tuple[int, ...]]) -> int | None:
+        weight = shapes.get("weight")
+        return weight[1] if weight is not None and len(weight) == 2 else None
+
+    def _lazy_materialize(self, in_features: int) -> None:
         bias, device, dtype, key = self._lazy_config
-        in_features = x.shape[-1]
         bound = fan_in_bound(in_features)
         with random.fork(key):
             weight = uniform((self.out_features, in_features), bound, dtype, device, "LazyLinear")
             b = uniform((self.out_features,), bound, dtype, device, "LazyLinear") if bias else None
         del self._lazy_config
         self.in_features = in_features
-        self.weight = Parameter(weight)
-        if b is not None:
-            self.bias = Parameter(b)
-        object.__setattr__(self, "__class__", self.cls_to_become)
-        self._changed()
+        self._parameters["weight"] = weight
+        self._parameters["bias"] = b
 
     def forward(self, input: jax.Array) -> jax.Array:
         self.initialize_parameters(input)
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self._lazy_config[0]}"
+        bias = self._lazy_config[0] if "_lazy_config" in self.__dict__ else self.bias is not None
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={bias}"

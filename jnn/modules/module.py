@@ -9,12 +9,11 @@ instance ``.train()`` / ``.eval()``).
 
 from __future__ import annotations
 
-import gc
 import itertools
-import re
+import sys
 import warnings
 import weakref
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -22,67 +21,33 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jnn._arrays import (
+    as_array,
+    as_dtype,
+    check_float_dtype,
+    is_array,
+    is_deleted,
+    is_torch_object,
+    is_tracer,
+    resolve_device,
+    shape_text,
+)
+from jnn.modules import _pytree
+from jnn.parameter import Buffer, Parameter, is_lazy
+
 __all__ = ["Module", "Parameter", "Buffer"]
 
 Array = jax.Array
 
 
-class Parameter:
-    """Marks an array as a trainable parameter when assigned to a Module attribute.
-
-    Reading the attribute back gives the plain JAX array: JAX arrays are immutable, so a parameter is a
-    named slot in its module, not a mutable tensor. ``requires_grad=False`` keeps it in ``state_dict`` but
-    out of the trainable set (``jnn.split`` puts it with the buffers).
-
-    >>> import jax.numpy as jnp, jnn
-    >>> m = jnn.Module()
-    >>> m.scale = jnn.Parameter(jnp.ones(3))
-    >>> [name for name, _ in m.named_parameters()]
-    ['scale']
-    """
-
-    __slots__ = ("data", "requires_grad")
-
-    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
-        self.data = jnp.empty((0,)) if data is None else _as_array(data, "Parameter", "data")
-        self.requires_grad = bool(requires_grad)
-
-    def __repr__(self) -> str:
-        return "Parameter containing:\n" + repr(self.data)
-
-
-class Buffer:
-    """Marks an array as a buffer when assigned to a Module attribute (like ``torch.nn.Buffer``)."""
-
-    __slots__ = ("data", "persistent")
-
-    def __init__(self, data: Any, *, persistent: bool = True) -> None:
-        self.data = _as_array(data, "Buffer", "data")
-        self.persistent = bool(persistent)
-
-
-def _is_array(value: Any) -> bool:
-    return isinstance(value, (jax.Array, np.ndarray, np.generic))
-
-
-def _as_array(value: Any, owner: str, what: str) -> Array:
-    """Turn numpy input into a JAX array; refuse anything that is not an array."""
-    if isinstance(value, jax.Array):
-        return value
-    # The caller may change its buffer right after (torch training on, `.numpy()` views of its tensors), and JAX
-    # transfers host data asynchronously: take a private copy now, as torch's load_state_dict does.
-    if isinstance(value, (np.ndarray, np.generic)):
-        return jnp.asarray(np.array(value, copy=True))
-    if hasattr(value, "__dlpack__"):  # e.g. a torch tensor, bfloat16 included; copied, never shared
-        shared = jnp.from_dlpack(value.detach() if hasattr(value, "detach") else value)
-        return jnp.array(shared, copy=True).block_until_ready()
-    raise TypeError(
-        f"{owner}: cannot use '{type(value).__name__}' object as {what} (jax.Array or numpy.ndarray required)"
-    )
-
-
-def _is_tracer(value: Any) -> bool:
-    return isinstance(value, jax.core.Tracer)
+# The array/dtype/device helpers under the names the layer files import.
+_is_array = is_array
+_as_array = as_array
+_is_tracer = is_tracer
+_as_dtype = as_dtype
+_check_float_dtype = check_float_dtype
+_resolve_device = resolve_device
+_shape_text = shape_text
 
 
 def _addindent(text: str, spaces: int) -> str:
@@ -104,294 +69,70 @@ class _IncompatibleKeys(NamedTuple):
     __str__ = __repr__
 
 
-def _shape_text(shape: tuple[int, ...]) -> str:
-    # PyTorch's own wording, so messages match torch's character for character.
-    return f"torch.Size({list(shape)})"
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Static structure of one module, cached on it until an attribute changes.
-
-_DYNAMIC = frozenset({"_parameters", "_buffers", "_modules", "_jnn_def", "_jnn_flat", "_jnn_private"})
-
-# Bumped by every change to any module. A root module caches its last flattening together with this number,
-# so flattening an unchanged model (the common case in a jitted training loop) costs O(1).
-_version = [0]
-
-
-def _bump() -> None:
-    _version[0] += 1
-
-
-# Global forward hooks (torch's ``register_module_forward_hook`` & co.): they run around every module's forward.
-# Mutated in place; their ids go into every treedef (``_global_hook_ids``) so jitted functions retrace on change.
-_global_forward_pre_hooks: dict[int, Callable] = {}
-_global_forward_hooks: dict[int, Callable] = {}
-_global_forward_hooks_with_kwargs: dict[int, bool] = {}
-_global_forward_hooks_always_called: dict[int, bool] = {}
+# The pytree engine (jnn.modules._pytree) under the names the rest of jnn imports.
+_bump = _pytree.bump
+_Slots = _pytree.Slots
+_ModuleDef = _pytree.ModuleDef
+_TreeDef = _pytree.TreeDef
+_walk = _pytree.walk
+_build = _pytree.build
+_flatten = _pytree.flatten
+_write_back = _pytree.write_back
 _GLOBAL_HOOK_SLOTS = {
-    "_forward_pre_hooks": _global_forward_pre_hooks,
-    "_forward_hooks": _global_forward_hooks,
-    "_forward_hooks_with_kwargs": _global_forward_hooks_with_kwargs,
-    "_forward_hooks_always_called": _global_forward_hooks_always_called,
+    name: getattr(_pytree, "global" + name)
+    for name in ("_forward_pre_hooks", "_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
 }
 
 
-def _global_hook_ids() -> tuple:
-    if not (_global_forward_pre_hooks or _global_forward_hooks):
-        return ()
-    return (*_global_forward_pre_hooks, None, *_global_forward_hooks)
+def _stamp_requires_grad(value: Any, requires_grad: bool) -> None:
+    """Keep an array's own ``requires_grad`` attribute (set by user code, see ``Module._sync_requires_grad``)
+    in line with a decision jnn just made."""
+    if "requires_grad" in getattr(value, "__dict__", ()):
+        value.requires_grad = requires_grad
 
 
-# The last parameters/buffers handed out (by attribute access or named_parameters/buffers), so that
-# ``jnn.init.zeros_(layer.bias)`` can write its result back into the slot the array came from.
-_recent_handouts: deque = deque(maxlen=16)
+_zero_grad_warned: list[bool] = []
 
 
-def _write_back(old: Any, new: Any) -> bool:
-    """Put ``new`` in the module slot that recently handed out ``old``; False if there is none."""
-    for module, name, value in reversed(_recent_handouts):
-        if value is old:
-            d = module.__dict__
-            if d["_parameters"].get(name) is old or d["_buffers"].get(name) is old:
-                setattr(module, name, new)
-                return True
-    return False
+# torch's tensor type names, for Module.type('torch.HalfTensor').
+_TENSOR_TYPES = {"torch.FloatTensor": "float32", "torch.DoubleTensor": "float64", "torch.HalfTensor": "float16",
+                 "torch.BFloat16Tensor": "bfloat16"}
+
+# Key of a module's extra state in its state_dict (torch's name).
+_EXTRA_STATE_KEY = "_extra_state"
+
+# The updates of the load_state_dict calls in progress (innermost last): each module's _load_from_state_dict
+# appends to it, and the values are written once the whole model has been checked.
+_loading: list[list] = []
 
 
-def _static_equal(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    try:
-        return bool(a == b)
-    except Exception:  # arrays, objects with odd __eq__: only identity counts
-        return False
-
-
-def _static_hash(value: Any) -> int:
-    try:
-        return hash(value)
-    except TypeError:
-        return hash(type(value))
-
-
-class _ModuleDef:
-    """Class, static attributes and slot names of one module. Equal defs mean the same traced program."""
-
-    __slots__ = ("cls", "static", "params", "buffers", "children", "_hash")
-
-    def __init__(self, module: Module) -> None:
+def _write_loaded(root: Module, updates: list[tuple[Module, str, Any, bool]]) -> None:
+    """Write loaded values: ``(module, slot name, value, assign)``. A slot's new array replaces the old one
+    everywhere in ``root`` (tied parameters stay tied; later keys win, as with torch's in-place copies), in the
+    old array's dtype and placement unless ``assign``; a lazy slot takes the value's shape."""
+    replacement: dict[int, Array] = {}
+    for module, name, incoming, assign in updates:
+        if name == _EXTRA_STATE_KEY:
+            module.set_extra_state(incoming)
+            continue
         d = module.__dict__
-        self.cls = type(module)
-        self.static = tuple((k, v) for k, v in d.items() if k not in _DYNAMIC)
-        self.params = tuple(d["_parameters"])
-        self.buffers = tuple(d["_buffers"])
-        self.children = tuple(d["_modules"])
-        self._hash = hash(
-            (self.cls, self.params, self.buffers, self.children)
-            + tuple((k, _static_hash(v)) for k, v in self.static)
-        )
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        if not isinstance(other, _ModuleDef) or self._hash != other._hash:
-            return False
-        return (
-            self.cls is other.cls
-            and self.params == other.params
-            and self.buffers == other.buffers
-            and self.children == other.children
-            and len(self.static) == len(other.static)
-            and all(
-                k1 == k2 and _static_equal(v1, v2)
-                for (k1, v1), (k2, v2) in zip(self.static, other.static, strict=True)
-            )
-        )
-
-
-class _TreeDef:
-    """The whole module graph: one node per distinct module, slots pointing at leaf or node indices (-1: None).
-
-    ``global_hooks`` is the set of global forward hooks at flattening time (their ids), so that a jitted function
-    taking a module retraces when ``register_module_forward_hook`` & co. add or remove one.
-    """
-
-    __slots__ = ("nodes", "num_leaves", "global_hooks", "_hash")
-
-    def __init__(self, nodes: tuple, num_leaves: int, global_hooks: tuple = ()) -> None:
-        self.nodes = nodes
-        self.num_leaves = num_leaves
-        self.global_hooks = global_hooks
-        self._hash = hash((nodes, global_hooks))
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        return self is other or (
-            isinstance(other, _TreeDef) and self._hash == other._hash and self.nodes == other.nodes
-            and self.global_hooks == other.global_hooks
-        )
-
-    def __repr__(self) -> str:
-        return f"ModuleTreeDef({self.nodes[0][0].cls.__name__}, {len(self.nodes)} modules, {self.num_leaves} leaves)"
-
-
-def _walk(root: Module, with_names: bool) -> tuple[list, _TreeDef, list[str] | None]:
-    """Visit every distinct module once; return leaves (deduplicated by identity), treedef and leaf names."""
-    leaves: list = []
-    names: list[str] | None = [] if with_names else None
-    leaf_index: dict[int, int] = {}
-    node_index: dict[int, int] = {}
-    nodes: list = []
-
-    def slot(value: Any, name: str) -> int:
-        if value is None:
-            return -1
-        # Arrays are de-duplicated by identity (tied weights are one leaf); other leaves (e.g. the bools of a
-        # tree_map'ed mask) are interned by Python and must not be merged.
-        tied = isinstance(value, (jax.Array, np.ndarray))
-        i = leaf_index.get(id(value)) if tied else None
-        if i is None:
-            i = len(leaves)
-            if tied:
-                leaf_index[id(value)] = i
-            leaves.append(value)
-            if names is not None:
-                names.append(name)
-        return i
-
-    def visit(module: Module, prefix: str) -> int:
-        index = node_index[id(module)] = len(nodes)
-        nodes.append(None)
-        d = module.__dict__
-        mdef = d.get("_jnn_def") or module._static_def()
-        params = tuple(slot(v, prefix + k) for k, v in d["_parameters"].items())
-        buffers = tuple(slot(v, prefix + k) for k, v in d["_buffers"].items())
-        children = []
-        for k, child in d["_modules"].items():
-            if child is None:
-                children.append(-1)
-            else:
-                seen = node_index.get(id(child))
-                children.append(seen if seen is not None else visit(child, prefix + k + "."))
-        nodes[index] = (mdef, params, buffers, tuple(children))
-        return index
-
-    visit(root, "")
-    return leaves, _TreeDef(tuple(nodes), len(leaves), _global_hook_ids()), names
-
-
-def _build(treedef: _TreeDef, leaves: list) -> list[Module]:
-    """Create fresh module objects for a treedef and leaves; returns them in node order (root first)."""
-    if gc.isenabled():  # many small allocations at once: a collection pass in the middle would cost a quarter
-        gc.disable()
-        try:
-            return _build(treedef, leaves)
-        finally:
-            gc.enable()
-    modules = []
-    for mdef, params, buffers, _ in treedef.nodes:
-        module = object.__new__(mdef.cls)
-        d = module.__dict__
-        d.update(mdef.static)
-        d["_parameters"] = {k: (leaves[i] if i >= 0 else None) for k, i in zip(mdef.params, params, strict=True)}
-        d["_buffers"] = {k: (leaves[i] if i >= 0 else None) for k, i in zip(mdef.buffers, buffers, strict=True)}
-        d["_jnn_def"] = mdef
-        modules.append(module)
-    for module, (mdef, _, _, children) in zip(modules, treedef.nodes, strict=True):
-        module.__dict__["_modules"] = {
-            k: (modules[i] if i >= 0 else None) for k, i in zip(mdef.children, children, strict=True)
-        }
-    modules[0].__dict__["_jnn_flat"] = (_version[0], tuple(leaves), treedef)
-    return modules
-
-
-def _flatten(module: Module) -> tuple[tuple, _TreeDef]:
-    d = module.__dict__
-    cached = d.get("_jnn_flat")
-    if cached is not None and cached[0] == _version[0]:
-        return cached[1], cached[2]
-    leaves, treedef, _ = _walk(module, with_names=False)
-    d["_jnn_flat"] = (_version[0], tuple(leaves), treedef)
-    return d["_jnn_flat"][1], treedef
-
-
-def _flatten_with_keys(module: Module) -> tuple[list, _TreeDef]:
-    leaves, treedef, names = _walk(module, with_names=True)
-    return [(jax.tree_util.GetAttrKey(n), v) for n, v in zip(names, leaves, strict=True)], treedef
-
-
-def _unflatten(treedef: _TreeDef, leaves) -> Module:
-    return _build(treedef, list(leaves))[0]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Devices and dtypes
-
-
-def _resolve_device(device: Any) -> Any:
-    """'cpu', 'cuda', 'cuda:1', 'gpu', 'tpu:0', a torch.device, a jax.Device or a jax Sharding."""
-    if isinstance(device, (jax.Device, jax.sharding.Sharding)):
-        return device
-    if device is None:
-        return None
-    if isinstance(device, int):
-        device = f"cuda:{device}"
-    if not isinstance(device, str) and hasattr(device, "type"):  # torch.device, without importing torch
-        device = device.type + ("" if getattr(device, "index", None) is None else f":{device.index}")
-    if not isinstance(device, str):
-        raise TypeError(f"Module.to: expected a device string, jax.Device or Sharding, got {device!r}")
-    match = re.fullmatch(r"(cpu|cuda|gpu|rocm|tpu)(?::(\d+))?", device.strip())
-    if match is None:
-        raise ValueError(f"Module.to: unknown device {device!r}; expected e.g. 'cpu', 'cuda', 'cuda:0', 'gpu'")
-    kind, index = match.group(1), int(match.group(2) or 0)
-    platform = {"cuda": "gpu", "rocm": "gpu"}.get(kind, kind)
-    try:
-        devices = jax.devices(platform)
-    except RuntimeError:
-        devices = []
-    if not devices:
-        available = sorted({d.platform for d in jax.devices()})
-        raise RuntimeError(
-            f"Module.to({device!r}): JAX sees no {platform.upper()} device on this machine (available: "
-            f"{', '.join(available)}). Install a JAX build for your accelerator (e.g. pip install "
-            "'jax[cuda12]') or use 'cpu'."
-        )
-    if index >= len(devices):
-        raise RuntimeError(f"Module.to({device!r}): only {len(devices)} {platform} device(s) are available")
-    return devices[index]
-
-
-def _as_dtype(arg: Any) -> np.dtype | None:
-    """A dtype from a dtype-like (``jnp.float16``, ``'bfloat16'``, ``torch.float16``), else None."""
-    if isinstance(arg, (jax.Device, jax.sharding.Sharding, int)) or type(arg).__name__ == "device":
-        return None
-    if type(arg).__module__ == "torch" and str(arg).startswith("torch."):
-        arg = str(arg)[len("torch."):]
-    try:
-        return jnp.dtype(arg)
-    except TypeError:
-        return None
-
-
-def _check_float_dtype(dtype: Any, who: str) -> np.dtype:
-    dtype = jnp.dtype(dtype)
-    if not jnp.issubdtype(dtype, jnp.inexact):
-        raise TypeError(f"{who} only accepts floating point or complex dtypes, but got desired dtype={dtype}")
-    if dtype.itemsize == 8 and dtype.kind == "f" or dtype == jnp.complex128:
-        if not jax.config.jax_enable_x64:
-            raise TypeError(
-                f"{who}: {dtype} needs 64-bit mode in JAX, which is off. Enable it at start-up with "
-                "jax.config.update('jax_enable_x64', True) (or JAX_ENABLE_X64=1)."
-            )
-    return dtype
+        current = d["_parameters"][name] if name in d["_parameters"] else d["_buffers"][name]
+        if not (is_array(incoming) or hasattr(incoming, "__dlpack__")):
+            incoming = np.asarray(incoming)
+        new = as_array(incoming, type(root).__name__, "a state_dict value")
+        if is_lazy(current):
+            new = new.astype(current.dtype)
+            module._materialize_slot(name, new)
+            continue
+        if not assign:
+            new = new.astype(current.dtype)
+            # keep a placed (committed) array's sharding; an uncommitted one stays uncommitted, or a jitted
+            # step mixing it with uncommitted optimizer state would compile twice
+            if not is_tracer(current) and getattr(current, "committed", False):
+                new = jax.device_put(new, current.sharding)
+        replacement[id(current)] = new
+    if replacement:
+        root._replace_arrays(lambda value: replacement.get(id(value), value))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -417,10 +158,13 @@ class Module:
     """
 
     training: bool
+    # The version of this class's state_dict layout, saved in ``state_dict()._metadata`` and given back to
+    # ``_load_from_state_dict`` as ``local_metadata["version"]`` (torch's convention; BatchNorm has 2).
+    _version: int = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        jax.tree_util.register_pytree_with_keys(cls, _flatten_with_keys, _unflatten, flatten_func=_flatten)
+        _pytree.register(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if args or kwargs:
@@ -430,11 +174,11 @@ class Module:
             )
         d = self.__dict__
         d["training"] = True
-        d["_parameters"] = {}
-        d["_buffers"] = {}
+        d["_parameters"] = _Slots()
+        d["_buffers"] = _Slots()
         d["_non_persistent_buffers_set"] = frozenset()
         d["_frozen_parameters"] = frozenset()
-        d["_modules"] = {}
+        d["_modules"] = _Slots()
         # Hooks live in the static part of the pytree and are replaced, never mutated (copy-on-write): copies made
         # by transformations share these dicts, and jax.jit retraces when a hook is added or removed.
         d["_forward_pre_hooks"] = {}
@@ -452,9 +196,25 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         d = self.__dict__
-        if d.get("_forward_pre_hooks") or d.get("_forward_hooks") or _global_forward_pre_hooks or _global_forward_hooks:
-            return self._call_with_hooks(args, kwargs)
-        return self.forward(*args, **kwargs)
+        try:
+            if (d.get("_forward_pre_hooks") or d.get("_forward_hooks") or _pytree.global_forward_pre_hooks
+                    or _pytree.global_forward_hooks):
+                return self._call_with_hooks(args, kwargs)
+            return self.forward(*args, **kwargs)
+        except RuntimeError as error:
+            self._explain_deleted(error)
+            raise
+
+    def _explain_deleted(self, error: RuntimeError) -> None:
+        """Forward failed on an array deleted by donation: say how to get the trained arrays instead."""
+        if isinstance(error, _pytree.DeletedArrayError) or "deleted" not in str(error):
+            return
+        for module in self.modules():
+            for slots in (module._parameters, module._buffers):
+                for name, value in slots.items():
+                    if is_deleted(value):
+                        raise _pytree.DeletedArrayError(
+                            _pytree.deleted_message(f"{type(module).__name__}.{name}")) from error
 
     def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
         """torch's order: global pre-hooks, pre-hooks, forward, global hooks, hooks; ``always_call`` hooks also
@@ -464,7 +224,7 @@ class Module:
         called: set[int] = set()
         try:
             pre_with_kwargs = d.get("_forward_pre_hooks_with_kwargs", {})
-            for hook_id, hook in (*_global_forward_pre_hooks.items(), *d.get("_forward_pre_hooks", {}).items()):
+            for hook_id, hook in (*_pytree.global_forward_pre_hooks.items(), *d.get("_forward_pre_hooks", {}).items()):
                 if hook_id in pre_with_kwargs:
                     result = hook(self, args, kwargs)
                     if result is not None:
@@ -495,7 +255,7 @@ class Module:
                         output = result
                 except Exception as error:
                     warnings.warn(
-                        f"{'global module' if hook_id in _global_forward_hooks else 'module'} forward hook with "
+                        f"{'global module' if hook_id in _pytree.global_forward_hooks else 'module'} forward hook with "
                         "``always_call=True`` raised an exception that was silenced as another error was raised "
                         f"in forward: {error}",
                         stacklevel=2,
@@ -506,18 +266,14 @@ class Module:
     def _forward_hook_entries(self) -> list[tuple[int, Callable, bool, bool]]:
         d = self.__dict__
         entries = [
-            (i, hook, i in _global_forward_hooks_with_kwargs, i in _global_forward_hooks_always_called)
-            for i, hook in _global_forward_hooks.items()
+            (i, hook, i in _pytree.global_forward_hooks_with_kwargs, i in _pytree.global_forward_hooks_always_called)
+            for i, hook in _pytree.global_forward_hooks.items()
         ]
         with_kwargs, always = d.get("_forward_hooks_with_kwargs", {}), d.get("_forward_hooks_always_called", {})
         entries += [(i, hook, i in with_kwargs, i in always) for i, hook in d.get("_forward_hooks", {}).items()]
         return entries
 
     # -- static-structure cache --------------------------------------------------------------------------
-
-    def _static_def(self) -> _ModuleDef:
-        mdef = self.__dict__["_jnn_def"] = _ModuleDef(self)
-        return mdef
 
     def _changed(self) -> None:
         """Static structure changed: drop this module's cached def (and every cached flattening)."""
@@ -540,9 +296,21 @@ class Module:
         if hasattr(self, name) and name not in own:
             raise KeyError(f"attribute '{name}' already exists")
 
+    def _holds_concrete(self) -> bool:
+        d = self.__dict__
+        return any(
+            v is not None and not is_tracer(v) and not is_lazy(v)
+            for slots in (d["_parameters"], d["_buffers"]) for v in slots.values()
+        )
+
     def _leak_check(self, kind: str, name: str, old: Any, new: Any) -> None:
+        """Refuse to store a traced value in a module that holds concrete arrays: the module was captured by a
+        closure, and the tracer would outlive the transformation."""
         # Copies made by jnn.split's apply are private to one call (``_jnn_private``): changing them is fine.
-        if _is_tracer(new) and old is not None and not _is_tracer(old) and "_jnn_private" not in self.__dict__:
+        if not is_tracer(new) or "_jnn_private" in self.__dict__:
+            return
+        concrete_old = kind != "attribute" and old is not None and not is_tracer(old) and not is_lazy(old)
+        if concrete_old or ((old is None or kind == "attribute") and self._holds_concrete()):
             raise RuntimeError(
                 f"{type(self).__name__}: a JAX transformation (jit/grad/vmap/scan) tried to store a traced value "
                 f"in {kind} '{name}' of a module that holds concrete arrays. This happens when a module is "
@@ -552,7 +320,13 @@ class Module:
             )
 
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
-        """Add a buffer: an array that is part of the module's state but not trained (e.g. running_mean)."""
+        """Add a buffer: an array that is part of the module's state but not trained (e.g. running_mean).
+
+        Args:
+            name: the attribute name.
+            tensor: a JAX or numpy array (or a torch tensor, copied), or None.
+            persistent: False leaves it out of ``state_dict``.
+        """
         _bump()
         d = self.__dict__
         if "_buffers" not in d:
@@ -575,7 +349,12 @@ class Module:
             self._changed()
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
-        """Add a parameter (a :class:`Parameter` or None) under ``name``."""
+        """Add a parameter under ``name``.
+
+        Args:
+            name: the attribute name.
+            param: a :class:`Parameter` (its ``requires_grad`` decides whether ``jnn.split`` trains it) or None.
+        """
         _bump()
         d = self.__dict__
         if "_parameters" not in d:
@@ -589,8 +368,11 @@ class Module:
         value = None if param is None else param.data
         if value is not None:
             self._leak_check("parameter", name, d["_parameters"].get(name), value)
+            _stamp_requires_grad(value, param.requires_grad)
         is_new = name not in d["_parameters"]
         d["_parameters"][name] = value
+        if value is not None:
+            _pytree.note_assigned(self, name, value)
         frozen = d["_frozen_parameters"]
         wanted = frozen | {name} if param is not None and not param.requires_grad else frozen - {name}
         if is_new or wanted != frozen:
@@ -598,7 +380,12 @@ class Module:
             self._changed()
 
     def add_module(self, name: str, module: Module | None) -> None:
-        """Add a child module under ``name``."""
+        """Add a child module under ``name`` (``register_module`` is the same).
+
+        Args:
+            name: the attribute name.
+            module: a Module, or None.
+        """
         if not isinstance(module, Module) and module is not None:
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         d = self.__dict__
@@ -616,7 +403,8 @@ class Module:
             own = d.get(slots)
             if own is not None and name in own:
                 value = own[name]
-                _recent_handouts.append((self, name, value))
+                if value is not None:
+                    _pytree.note_handout(self, name)
                 return value
         own = d.get("_modules")
         if own is not None and name in own:
@@ -625,6 +413,10 @@ class Module:
 
     def __setattr__(self, name: str, value: Any) -> None:
         _bump()
+        if name == "__class__":  # torch's parametrize swaps in a subclass that adds properties
+            object.__setattr__(self, name, value)
+            self._changed()
+            return
         d = self.__dict__
         params = d.get("_parameters")
 
@@ -654,6 +446,8 @@ class Module:
                 value = _as_array(value, type(self).__name__, f"parameter '{name}'")
                 self._leak_check("parameter", name, params[name], value)
             params[name] = value
+            if value is not None:
+                _pytree.note_assigned(self, name, value)
         elif isinstance(value, Module):
             if d.get("_modules") is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
@@ -681,7 +475,11 @@ class Module:
                     value = _as_array(value, type(self).__name__, f"buffer '{name}'")
                     self._leak_check("buffer", name, d["_buffers"][name], value)
                 d["_buffers"][name] = value
+                if value is not None:
+                    _pytree.note_assigned(self, name, value)
         else:
+            if is_tracer(value):
+                self._leak_check("attribute", name, d.get(name), value)
             d[name] = value
             if "_jnn_def" in d:
                 self._changed()
@@ -700,6 +498,21 @@ class Module:
             object.__delattr__(self, name)
         self._changed()
 
+    def __hash__(self) -> int:
+        # A module hashes by identity (torch's semantics: sets, dict keys). As a static argument of jax.jit, that
+        # would make jit reuse a program traced with old weights: refuse it there.
+        caller = sys._getframe(1)
+        if caller.f_code.co_name == "_infer_params" and caller.f_globals.get("__name__") == "jax._src.pjit" \
+                and caller.f_locals.get("fun") is not self:
+            raise TypeError(
+                f"{type(self).__name__}: a jnn Module cannot be a static argument of jax.jit (static_argnums / "
+                "static_argnames): jit would key its cache on the module's identity and keep running the program "
+                "traced with the arrays the module had then. Pass the module as an ordinary argument (modules are "
+                "pytrees), e.g. `jax.jit(lambda m, x: m(x))(net, x)`, or close over the apply of "
+                "`apply, params, buffers = jnn.split(net)`."
+            )
+        return object.__hash__(self)
+
     def __dir__(self) -> list[str]:
         d = self.__dict__
         keys = list(super().__dir__()) + list(d["_parameters"]) + list(d["_buffers"]) + list(d["_modules"])
@@ -710,7 +523,17 @@ class Module:
     def named_modules(
         self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Module]]:
-        """All modules in the tree, pre-order, each once (unless ``remove_duplicate=False``)."""
+        """All modules in the tree (this one first, then pre-order) with their dotted names.
+
+        Args:
+            memo: ids of modules already yielded (internal to the recursion).
+            prefix: put before every name.
+            remove_duplicate: yield a module reachable by several names only once.
+
+        >>> import jnn as nn
+        >>> [name for name, _ in nn.Sequential(nn.Linear(2, 2), nn.ReLU()).named_modules()]
+        ['', '0', '1']
+        """
         if memo is None:
             memo = set()
         if remove_duplicate:
@@ -724,10 +547,12 @@ class Module:
             yield from module.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
 
     def modules(self) -> Iterator[Module]:
+        """All modules in the tree, this one first (each once)."""
         for _, module in self.named_modules():
             yield module
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """The direct submodules with their names (each once)."""
         seen = set()
         for name, module in self._modules.items():
             if module is not None and id(module) not in seen:
@@ -735,6 +560,7 @@ class Module:
                 yield name, module
 
     def children(self) -> Iterator[Module]:
+        """The direct submodules (each once)."""
         for _, module in self.named_children():
             yield module
 
@@ -748,36 +574,75 @@ class Module:
                 if value is None or (remove_duplicate and id(value) in seen):
                     continue
                 seen.add(id(value))
-                _recent_handouts.append((module, name, value))
+                _pytree.note_handout(module, name)
                 yield module_prefix + ("." if module_prefix else "") + name, value
 
     def named_parameters(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Array]]:
-        """(name, array) for every parameter; tied parameters once."""
+        """(name, array) for every parameter, in ``state_dict`` order; tied parameters once.
+
+        Args:
+            prefix: put before every name.
+            recurse: include the submodules' parameters (else only this module's own).
+            remove_duplicate: yield a tied array only under its first name.
+        """
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Array]:
+        """Every parameter array (tied ones once). Arrays are immutable: to train, take gradients with respect
+        to ``jnn.split``'s params (or the module itself) and replace them.
+
+        Args:
+            recurse: include the submodules' parameters (else only this module's own).
+        """
         for _, value in self.named_parameters(recurse=recurse):
             yield value
 
     def named_buffers(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Array]]:
+        """(name, array) for every buffer (persistent or not), in registration order.
+
+        Args:
+            prefix: put before every name.
+            recurse: include the submodules' buffers (else only this module's own).
+            remove_duplicate: yield a shared array only under its first name.
+        """
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Array]:
+        """Every buffer array (shared ones once).
+
+        Args:
+            recurse: include the submodules' buffers (else only this module's own).
+        """
         for _, value in self.named_buffers(recurse=recurse):
             yield value
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
-        """Call ``fn`` on every submodule (children first) and on self; returns self."""
+        """Call ``fn`` on every submodule (children first, recursively) and then on this module.
+
+        Args:
+            fn: called with each module; e.g. an init function that checks ``isinstance(m, nn.Linear)``.
+
+        Returns:
+            self.
+        """
         for module in self.children():
             module.apply(fn)
         fn(self)
         return self
 
     def get_submodule(self, target: str) -> Module:
+        """The submodule at a dotted path.
+
+        Args:
+            target: e.g. ``"encoder.layers.0"`` ('' gives this module).
+
+        Raises:
+            AttributeError: with torch's message, if a part of the path is missing or is not a Module.
+        """
         if target == "":
             return self
         module: Module = self
@@ -790,6 +655,11 @@ class Module:
         return module
 
     def get_parameter(self, target: str) -> Array:
+        """The parameter at a dotted path, e.g. ``"encoder.fc.weight"``.
+
+        Args:
+            target: the parameter's ``state_dict`` name.
+        """
         module_path, _, name = target.rpartition(".")
         module = self.get_submodule(module_path)
         if not hasattr(module, name):
@@ -799,6 +669,11 @@ class Module:
         return module._parameters[name]
 
     def get_buffer(self, target: str) -> Array:
+        """The buffer at a dotted path, e.g. ``"bn.running_mean"``.
+
+        Args:
+            target: the buffer's dotted name.
+        """
         module_path, _, name = target.rpartition(".")
         module = self.get_submodule(module_path)
         if not hasattr(module, name):
@@ -810,7 +685,14 @@ class Module:
     # -- modes and trainability ---------------------------------------------------------------------------
 
     def train(self, mode: bool = True) -> Module:
-        """Set training mode on this module and every submodule; returns self."""
+        """Set training mode on this module and every submodule (a static pytree attribute: jit retraces).
+
+        Args:
+            mode: True for training, False for evaluation.
+
+        Returns:
+            self.
+        """
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         for module in self.modules():
@@ -819,21 +701,64 @@ class Module:
         return self
 
     def eval(self) -> Module:
-        """Set evaluation mode (``train(False)``); returns self."""
+        """Set evaluation mode, ``train(False)``; returns self."""
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         """Mark every parameter trainable or frozen. Frozen parameters stay in state_dict but not in
-        ``jnn.split``'s trainable dict."""
+        ``jnn.split``'s trainable dict.
+
+        Args:
+            requires_grad: True to train every parameter, False to freeze them all.
+
+        Returns:
+            self.
+        """
         for module in self.modules():
             d = module.__dict__
             wanted = frozenset() if requires_grad else frozenset(d["_parameters"])
             if wanted != d["_frozen_parameters"]:
                 module._set_static("_frozen_parameters", wanted)
+            for value in d["_parameters"].values():
+                _stamp_requires_grad(value, requires_grad)
         return self
+
+    def _sync_requires_grad(self) -> None:
+        """Honour ``p.requires_grad = False`` written on an array from ``parameters()`` (torch's way to freeze):
+        JAX arrays accept the attribute, so jnn reads it back here and freezes (or unfreezes) that slot."""
+        for module in self.modules():
+            d = module.__dict__
+            frozen = d["_frozen_parameters"]
+            wanted = set(frozen)
+            for name, value in d["_parameters"].items():
+                flag = getattr(value, "__dict__", {}).get("requires_grad") if value is not None else None
+                if flag is not None:
+                    (wanted.discard if flag else wanted.add)(name)
+            if wanted != frozen:
+                module._set_static("_frozen_parameters", frozenset(wanted))
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Nothing to do: jnn keeps no ``.grad`` on parameters, so gradients never accumulate between steps.
+
+        Gradients are pytrees returned by ``jax.grad`` (e.g. keyed like ``params`` from ``jnn.split``); each step
+        computes fresh ones. Warns once, so the call can be removed.
+
+        Args:
+            set_to_none: accepted for torch's signature.
+        """
+        if not _zero_grad_warned:
+            _zero_grad_warned.append(True)
+            warnings.warn(
+                f"{type(self).__name__}.zero_grad(): jnn modules hold no gradients (JAX arrays have no .grad); "
+                "gradients are the pytrees jax.grad returns, computed fresh each step, so there is nothing to "
+                "zero. Remove the call; to clip or accumulate gradients, work on the gradient pytree "
+                "(e.g. jnn.utils.clip_grad_norm_(grads, ...), optax.MultiSteps).",
+                stacklevel=2,
+            )
 
     def named_trainable_parameters(self) -> Iterator[tuple[str, Array]]:
         """Like ``named_parameters``, leaving out parameters with ``requires_grad=False``."""
+        self._sync_requires_grad()
         frozen = {id(v) for m in self.modules() for k, v in m._parameters.items() if k in m._frozen_parameters}
         for name, value in self.named_parameters():
             if id(value) not in frozen:
@@ -841,73 +766,214 @@ class Module:
 
     # -- state dicts --------------------------------------------------------------------------------------
 
-    def state_dict(self, *, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
-        """Parameters and persistent buffers by name, in PyTorch's order; tied arrays under every name."""
-        if destination is None:
-            destination = OrderedDict()
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        """Put this module's own parameters and persistent buffers (not its children's) into ``destination``.
+
+        Args:
+            destination: the dict being filled.
+            prefix: the module's name followed by a dot ('' for the root).
+            keep_vars: accepted for torch's signature (arrays are values either way).
+        """
         d = self.__dict__
         for name, value in d["_parameters"].items():
             if value is not None:
                 destination[prefix + name] = value
+        nonpersistent = d["_non_persistent_buffers_set"]
         for name, value in d["_buffers"].items():
-            if value is not None and name not in d["_non_persistent_buffers_set"]:
+            if value is not None and name not in nonpersistent:
                 destination[prefix + name] = value
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + _EXTRA_STATE_KEY] = self.get_extra_state()
+
+    def state_dict(self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
+        """Parameters and persistent buffers by name, in PyTorch's order; tied arrays under every name.
+
+        As in torch, the result carries ``_metadata`` (each module's ``version``, keyed by its name), and the
+        state-dict hooks run: pre-hooks before a module writes its entries, post-hooks after its children.
+
+        Args:
+            destination: a dict to fill (default: a new ``OrderedDict``).
+            prefix: put before every key.
+            keep_vars: accepted for torch's signature (arrays are values either way).
+
+        >>> import jnn as nn
+        >>> sd = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).state_dict()
+        >>> list(sd)[:3], sd._metadata["1"]
+        (['0.weight', '0.bias', '1.weight'], {'version': 2})
+        """
+        if args:  # torch's deprecated positional form: state_dict(destination, prefix, keep_vars)
+            if len(args) > 3:
+                raise TypeError(f"{type(self).__name__}.state_dict() takes at most 3 positional arguments")
+            destination, prefix, keep_vars = (*args, *(destination, prefix, keep_vars)[len(args):])
+        if destination is None:
+            destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        local_metadata = {"version": self._version}
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = local_metadata
+        d = self.__dict__
+        for hook in d.get("_state_dict_pre_hooks", {}).values():
+            hook(self, prefix, keep_vars)
+        self._save_to_state_dict(destination, prefix, keep_vars)
         for name, module in d["_modules"].items():
             if module is not None:
                 module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        public = d.get("_state_dict_hooks_public", {})
+        for hook_id, hook in d.get("_state_dict_hooks", {}).items():
+            result = hook(self, destination, prefix, local_metadata)
+            if hook_id in public:
+                if result is not None:
+                    raise RuntimeError("state_dict post-hook must return None")
+            elif result is not None:
+                destination = result
         return destination
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
-        """Copy arrays (numpy or JAX) into this module by name; PyTorch's checks and messages.
+    def get_extra_state(self) -> Any:
+        """State beyond parameters and buffers for ``state_dict`` (under the key ``_extra_state``); a module that
+        overrides this must override :meth:`set_extra_state` too."""
+        raise RuntimeError(
+            "Reached a code path in Module.get_extra_state() that should never be called. Please file an issue "
+            "at https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml to report this bug."
+        )
 
-        Loaded values take the current array's dtype and device (``assign=True`` keeps the file's dtype).
-        Tied parameters stay tied. Returns ``(missing_keys, unexpected_keys)``.
+    def set_extra_state(self, state: Any) -> None:
+        """Restore what :meth:`get_extra_state` returned (called by ``load_state_dict``)."""
+        raise RuntimeError(
+            "Reached a code path in Module.set_extra_state() that should never be called. Please file an issue "
+            "at https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml to report this bug."
+        )
+
+    def _load_from_state_dict(
+        self, state_dict: dict, prefix: str, local_metadata: dict, strict: bool, missing_keys: list[str],
+        unexpected_keys: list[str], error_msgs: list[str],
+    ) -> None:
+        """Load this module's own parameters and buffers (not its children's) from ``state_dict``, as torch
+        does: run the load-state-dict pre-hooks, check every key, and record missing/unexpected keys and errors.
+
+        Subclasses override this to rename or drop old checkpoint keys before calling ``super()``'s version
+        (``local_metadata.get("version")`` is the saving module's ``_version``). Values are written once
+        ``load_state_dict`` has checked the whole model, so a failed load changes nothing.
+
+        Args:
+            state_dict: the keys under ``prefix`` (a hook may change it).
+            prefix: this module's name followed by a dot ('' for the root).
+            local_metadata: this module's entry of ``state_dict._metadata`` (``{"version": ...}``), or ``{}``.
+            strict: whether missing and unexpected keys are recorded.
+            missing_keys: list to append missing keys to.
+            unexpected_keys: list to append unexpected keys to.
+            error_msgs: list to append error messages to.
+        """
+        d = self.__dict__
+        with_module = d.get("_load_state_dict_pre_hooks_with_module", {})
+        for hook_id, hook in d.get("_load_state_dict_pre_hooks", {}).items():
+            args = (state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+            hook(self, *args) if hook_id in with_module else hook(*args)
+        local = {k: v for k, v in d["_parameters"].items() if v is not None}
+        nonpersistent = d["_non_persistent_buffers_set"]
+        local.update((k, v) for k, v in d["_buffers"].items() if v is not None and k not in nonpersistent)
+        assign = bool(local_metadata.get("assign_to_params_buffers", False))
+        updates: list[tuple[Module, str, Any, bool]] = []
+        for name, current in local.items():
+            key = prefix + name
+            if key not in state_dict:
+                if strict:
+                    missing_keys.append(key)
+                continue
+            incoming = state_dict[key]
+            if not (is_array(incoming) or hasattr(incoming, "__array__") or hasattr(incoming, "__dlpack__")):
+                error_msgs.append(
+                    f'While copying the parameter named "{key}", expected an array from checkpoint but '
+                    f"received {type(incoming)}"
+                )
+                continue
+            if not is_lazy(current):
+                shape = tuple(np.shape(incoming))
+                if current.ndim == 0 and shape == (1,):
+                    incoming, shape = incoming[0], ()
+                if shape != tuple(current.shape):
+                    error_msgs.append(
+                        f"size mismatch for {key}: copying a param with shape {shape_text(shape)} from "
+                        f"checkpoint, the shape in current model is {shape_text(current.shape)}."
+                    )
+                    continue
+            updates.append((self, name, incoming, assign))
+        extra_key = prefix + _EXTRA_STATE_KEY
+        if type(self).set_extra_state is not Module.set_extra_state:
+            if extra_key in state_dict:
+                updates.append((self, _EXTRA_STATE_KEY, state_dict[extra_key], assign))
+            elif strict:
+                missing_keys.append(extra_key)
+        elif strict and extra_key in state_dict:
+            unexpected_keys.append(extra_key)
+        if strict:
+            modules = d["_modules"]
+            for key in state_dict:
+                if key.startswith(prefix) and key != extra_key:
+                    head = key[len(prefix):].split(".", 1)[0]
+                    if head not in modules and head not in local:
+                        unexpected_keys.append(key)
+        pending = _loading[-1] if _loading else None
+        if pending is not None:
+            pending.extend(updates)
+        else:  # called on its own, outside load_state_dict
+            _write_loaded(self, updates)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
+        """Copy arrays (numpy, JAX or torch tensors) into this module and its submodules by name.
+
+        As torch: for each module, parents first, ``_load_from_state_dict`` (which runs the module's
+        load-state-dict pre-hooks), then its children, then its load-state-dict post-hooks; PyTorch's checks and
+        messages. Values are written after the whole model has been checked (a failed load changes nothing),
+        in the current array's dtype and placement (``assign=True`` keeps the given dtype). Tied parameters
+        stay tied.
+
+        Args:
+            state_dict: a mapping from ``state_dict`` names to arrays; its ``_metadata`` (versions) is used.
+            strict: whether missing and unexpected keys are errors.
+            assign: keep the loaded arrays' dtypes instead of casting them to the current ones.
+
+        Returns:
+            ``(missing_keys, unexpected_keys)``, a named tuple.
+
+        >>> import numpy as np, jnn as nn
+        >>> fc = nn.Linear(2, 1)
+        >>> fc.load_state_dict({"weight": np.ones((1, 2)), "bias": np.zeros(1)})
+        <All keys matched successfully>
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         missing: list[str] = []
         unexpected: list[str] = []
         errors: list[str] = []
-        updates: list[tuple[Array, Any]] = []  # (current array, new value), applied after all checks
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)
+        if metadata is not None:
+            state_dict._metadata = metadata
+        pending: list[tuple[Module, str, Any, bool]] = []
 
-        def load(module: Module, prefix: str) -> None:
-            d = module.__dict__
-            local = {k: v for k, v in d["_parameters"].items() if v is not None}
-            local.update(
-                (k, v) for k, v in d["_buffers"].items() if v is not None and k not in d["_non_persistent_buffers_set"]
-            )
-            for name, current in local.items():
-                key = prefix + name
-                if key not in state_dict:
-                    missing.append(key)
-                    continue
-                incoming = state_dict[key]
-                if not (_is_array(incoming) or hasattr(incoming, "__array__")):
-                    errors.append(
-                        f'While copying the parameter named "{key}", expected an array from checkpoint but '
-                        f"received {type(incoming)}"
-                    )
-                    continue
-                shape = tuple(np.shape(incoming))
-                if current.ndim == 0 and shape == (1,):
-                    incoming, shape = incoming[0], ()
-                if shape != tuple(current.shape):
-                    errors.append(
-                        f"size mismatch for {key}: copying a param with shape {_shape_text(shape)} from "
-                        f"checkpoint, the shape in current model is {_shape_text(current.shape)}."
-                    )
-                    continue
-                updates.append((current, incoming))
-            for key in state_dict:
-                if key.startswith(prefix):
-                    head, dot, _ = key[len(prefix):].partition(".")
-                    if (dot and head not in d["_modules"]) or (not dot and head not in local):
-                        unexpected.append(key)
-            for name, child in d["_modules"].items():
+        def load(module: Module, local_state_dict: dict, prefix: str) -> None:
+            local_metadata = {} if metadata is None else metadata.get(prefix[:-1], {})
+            if assign:
+                local_metadata["assign_to_params_buffers"] = assign
+            module._load_from_state_dict(local_state_dict, prefix, local_metadata, True, missing, unexpected, errors)
+            for name, child in module.__dict__["_modules"].items():
                 if child is not None:
-                    load(child, prefix + name + ".")
+                    child_prefix = prefix + name + "."
+                    child_state_dict = {k: v for k, v in local_state_dict.items() if k.startswith(child_prefix)}
+                    load(child, child_state_dict, child_prefix)
+            incompatible = _IncompatibleKeys(missing, unexpected)
+            for hook in module.__dict__.get("_load_state_dict_post_hooks", {}).values():
+                if hook(module, incompatible) is not None:
+                    raise AssertionError(
+                        "Hooks registered with ``register_load_state_dict_post_hook`` are not expected to return "
+                        "new values, if incompatible_keys need to be modified, it should be done inplace."
+                    )
 
-        load(self, "")
+        _loading.append(pending)
+        try:
+            load(self, state_dict, "")
+        finally:
+            _loading.pop()
         if strict:
             if unexpected:
                 quoted = ", ".join(f'"{k}"' for k in unexpected)
@@ -918,20 +984,7 @@ class Module:
             raise RuntimeError(
                 "Error(s) in loading state_dict for {}:\n\t{}".format(type(self).__name__, "\n\t".join(errors))
             )
-
-        replacement: dict[int, Array] = {}
-        for current, incoming in updates:
-            if not (_is_array(incoming) or hasattr(incoming, "__dlpack__")):
-                incoming = np.asarray(incoming)
-            new = _as_array(incoming, type(self).__name__, "a state_dict value")
-            if not assign:
-                new = new.astype(current.dtype)
-                # keep a placed (committed) array's sharding; an uncommitted one stays uncommitted, or a jitted
-                # step mixing it with uncommitted optimizer state would compile twice
-                if not _is_tracer(current) and getattr(current, "committed", False):
-                    new = jax.device_put(new, current.sharding)
-            replacement[id(current)] = new  # later keys win, as with PyTorch's in-place copies
-        self._replace_arrays(lambda value: replacement.get(id(value), value))
+        _write_loaded(self, pending)
         return _IncompatibleKeys(missing, unexpected)
 
     def _replace_arrays(self, fn: Callable[[Array], Array]) -> Module:
@@ -943,38 +996,63 @@ class Module:
             for slots in ("_parameters", "_buffers"):
                 own = d[slots]
                 for name, value in own.items():
-                    if value is None:
+                    if value is None or is_lazy(value):
                         continue
                     if id(value) not in done:
-                        done[id(value)] = fn(value)
-                    own[name] = done[id(value)]
+                        new = done[id(value)] = fn(value)
+                        module._leak_check(slots[1:-1], name, value, new)
+                    dict.__setitem__(own, name, done[id(value)])
+        _pytree.moved(done)
         return self
 
     # -- devices and dtypes -------------------------------------------------------------------------------
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """Move and/or cast arrays: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(array)``,
-        ``to(sharding)``. Casts touch floating-point arrays only (integer buffers keep their dtype)."""
+        """Move and/or cast this module's arrays, as torch's ``Module.to``.
+
+        Forms: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(device=..., dtype=...)``,
+        ``to(array)`` (its dtype and device; a torch tensor works too), ``to(sharding)``. Dtypes may be JAX,
+        numpy or torch dtypes or their names. Casts touch floating-point arrays only (integer buffers keep their
+        dtype).
+
+        Args:
+            device: 'cpu', 'cuda', 'cuda:1', 'gpu', 'tpu', a torch.device, a jax.Device or a Sharding.
+            dtype: a floating-point dtype.
+            non_blocking: accepted for torch's signature.
+
+        Returns:
+            self.
+
+        >>> import torch, jnn as nn
+        >>> fc = nn.Linear(2, 2).to(device="cpu", dtype=torch.float16)
+        >>> fc.weight.dtype
+        dtype('float16')
+        """
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
         kwargs.pop("copy", None)
+        kwargs.pop("memory_format", None)
         if kwargs:
-            raise TypeError(f"Module.to() got unexpected keyword arguments {sorted(kwargs)}")
+            raise TypeError(f"{type(self).__name__}.to() got unexpected keyword arguments {sorted(kwargs)}")
         for arg in args:
             if isinstance(arg, (jax.Array, np.ndarray)):
                 dtype = arg.dtype
-                if isinstance(arg, jax.Array) and not _is_tracer(arg):
+                if isinstance(arg, jax.Array) and not is_tracer(arg):
                     device = arg.sharding
-            elif _as_dtype(arg) is not None:
-                dtype = _as_dtype(arg)
-            elif isinstance(arg, (str, int, jax.Device, jax.sharding.Sharding)) or type(arg).__name__ == "device":
+            elif is_torch_object(arg, "Tensor") or is_torch_object(arg, "Parameter"):
+                dtype, device = arg.dtype, arg.device
+            elif as_dtype(arg) is not None:
+                dtype = as_dtype(arg)
+            elif isinstance(arg, bool):  # torch's positional non_blocking
+                continue
+            elif isinstance(arg, (str, int, jax.Device, jax.sharding.Sharding)) or is_torch_object(arg, "device"):
                 device = arg
             else:
-                raise TypeError(f"Module.to: cannot interpret {arg!r} as a device or dtype")
-        target = _resolve_device(device)
+                raise TypeError(f"{type(self).__name__}.to: cannot interpret {arg!r} as a device or dtype")
+        target = resolve_device(device, f"{type(self).__name__}.to")
         if dtype is not None:
-            dtype = _check_float_dtype(dtype, "nn.Module.to")
+            dtype = check_float_dtype(dtype, "nn.Module.to")
 
         def convert(value: Array) -> Array:
             if dtype is not None and jnp.issubdtype(value.dtype, jnp.floating):
@@ -986,25 +1064,45 @@ class Module:
         return self._replace_arrays(convert)
 
     def cuda(self, device: Any = None) -> Module:
-        """Move every array to a GPU (``device`` an index, string or jax.Device)."""
+        """Move every array to a GPU.
+
+        Args:
+            device: an index, string or jax.Device (default: the first GPU).
+        """
         return self.to("cuda" if device is None else device)
 
     def cpu(self) -> Module:
+        """Move every array to the CPU; returns self."""
         return self.to("cpu")
 
     def type(self, dst_type: Any) -> Module:
+        """Cast every floating-point array to ``dst_type``; returns self.
+
+        Args:
+            dst_type: a dtype (JAX, numpy or torch), its name, or a torch tensor type name such as
+                ``'torch.HalfTensor'``.
+        """
+        if isinstance(dst_type, str) and dst_type in _TENSOR_TYPES:
+            dst_type = _TENSOR_TYPES[dst_type]
+        elif isinstance(dst_type, type) and type(dst_type).__module__.startswith("torch") and \
+                f"torch.{dst_type.__name__}" in _TENSOR_TYPES:  # torch.FloatTensor & co.
+            dst_type = _TENSOR_TYPES[f"torch.{dst_type.__name__}"]
         return self.to(dtype=dst_type)
 
     def float(self) -> Module:
+        """Cast every floating-point array to float32; returns self."""
         return self.to(dtype=jnp.float32)
 
     def double(self) -> Module:
+        """Cast every floating-point array to float64 (needs JAX's x64 mode); returns self."""
         return self.to(dtype=jnp.float64)
 
     def half(self) -> Module:
+        """Cast every floating-point array to float16; returns self."""
         return self.to(dtype=jnp.float16)
 
     def bfloat16(self) -> Module:
+        """Cast every floating-point array to bfloat16; returns self."""
         return self.to(dtype=jnp.bfloat16)
 
     # -- hooks --------------------------------------------------------------------------------------------
@@ -1063,6 +1161,102 @@ class Module:
         )
         return self._add_hook("_forward_hooks", hook, prepend, flags, "register_forward_hook")
 
+    def register_state_dict_pre_hook(self, hook: Callable) -> _RemovableHandle:
+        """Run ``hook(module, prefix, keep_vars) -> None`` at the start of every ``state_dict`` call on this
+        module (before it writes its entries).
+
+        Args:
+            hook: the callable.
+
+        Returns:
+            a handle; ``handle.remove()`` takes the hook off.
+        """
+        return self._add_hook("_state_dict_pre_hooks", hook, False, (), "register_state_dict_pre_hook")
+
+    def register_state_dict_post_hook(self, hook: Callable) -> _RemovableHandle:
+        """Run ``hook(module, state_dict, prefix, local_metadata) -> None`` after this module and its children
+        have written their entries; the hook may change ``state_dict`` in place.
+
+        Args:
+            hook: the callable; it must return None.
+
+        Returns:
+            a handle; ``handle.remove()`` takes the hook off.
+
+        >>> import jnn as nn
+        >>> fc = nn.Linear(2, 2)
+        >>> def drop_bias(module, sd, prefix, local_metadata):
+        ...     del sd[prefix + "bias"]
+        >>> _ = fc.register_state_dict_post_hook(drop_bias)
+        >>> list(fc.state_dict())
+        ['weight']
+        """
+        try:  # as torch: the function remembers it, so _register_state_dict_hook can refuse it
+            hook._from_public_api = True
+        except AttributeError:
+            pass
+        return self._add_hook("_state_dict_hooks", hook, False, ("_state_dict_hooks_public",),
+                              "register_state_dict_post_hook")
+
+    def _register_state_dict_hook(self, hook: Callable) -> _RemovableHandle:
+        """torch's older form of :meth:`register_state_dict_post_hook`: the hook may return a new state dict,
+        which replaces the one being built."""
+        if getattr(hook, "_from_public_api", False):
+            raise RuntimeError(
+                "Cannot register the same function as the state dict post hook that was previously registered "
+                "via register_state_dict_post_hook"
+            )
+        return self._add_hook("_state_dict_hooks", hook, False, (), "_register_state_dict_hook")
+
+    def _register_load_state_dict_pre_hook(self, hook: Callable, with_module: bool = False) -> _RemovableHandle:
+        """Run ``hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)``
+        at the start of this module's ``_load_from_state_dict`` (with ``with_module=True`` the module is passed
+        first). The hook may change ``state_dict`` (rename, drop or add keys) before it is read.
+
+        Args:
+            hook: the callable.
+            with_module: pass the module as the hook's first argument.
+
+        Returns:
+            a handle; ``handle.remove()`` takes the hook off.
+        """
+        flags = ("_load_state_dict_pre_hooks_with_module",) if with_module else ()
+        return self._add_hook("_load_state_dict_pre_hooks", hook, False, flags, "_register_load_state_dict_pre_hook")
+
+    def register_load_state_dict_pre_hook(self, hook: Callable) -> _RemovableHandle:
+        """Run ``hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs) -> None`` before this module loads its entries in ``load_state_dict``.
+
+        Args:
+            hook: the callable; it may change ``state_dict`` in place.
+
+        Returns:
+            a handle; ``handle.remove()`` takes the hook off.
+
+        >>> import numpy as np, jnn as nn
+        >>> fc = nn.Linear(2, 1)
+        >>> def rename(module, sd, prefix, *rest):
+        ...     if prefix + "w" in sd:
+        ...         sd[prefix + "weight"] = sd.pop(prefix + "w")
+        >>> _ = fc.register_load_state_dict_pre_hook(rename)
+        >>> fc.load_state_dict({"w": np.ones((1, 2)), "bias": np.zeros(1)})
+        <All keys matched successfully>
+        """
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def register_load_state_dict_post_hook(self, hook: Callable) -> _RemovableHandle:
+        """Run ``hook(module, incompatible_keys) -> None`` after this module and its children were loaded by
+        ``load_state_dict``; the hook may change ``incompatible_keys.missing_keys`` / ``unexpected_keys`` in
+        place (before ``strict`` turns them into errors).
+
+        Args:
+            hook: the callable; it must return None.
+
+        Returns:
+            a handle; ``handle.remove()`` takes the hook off.
+        """
+        return self._add_hook("_load_state_dict_post_hooks", hook, False, (), "register_load_state_dict_post_hook")
+
     def register_full_backward_hook(self, hook: Callable, prepend: bool = False) -> _RemovableHandle:
         """Not available in JAX (raises NotImplementedError with the alternatives)."""
         raise NotImplementedError(_no_backward_hooks(f"{type(self).__name__}.register_full_backward_hook"))
@@ -1096,6 +1290,9 @@ class Module:
             else:
                 text += "\n  " + "\n  ".join(lines) + "\n"
         return text + ")"
+
+
+_pytree._module_class.append(Module)
 
 
 class _RemovableHandle:
@@ -1203,4 +1400,4 @@ def register_module_backward_hook(hook: Callable) -> _RemovableHandle:
     raise NotImplementedError(_no_backward_hooks("register_module_backward_hook"))
 
 
-jax.tree_util.register_pytree_with_keys(Module, _flatten_with_keys, _unflatten, flatten_func=_flatten)
+_pytree.register(Module)

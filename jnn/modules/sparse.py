@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from jnn import functional as F
 from jnn import random
+from jnn._arrays import is_tracer
 from jnn.modules._utils import factory_dtype, place
 from jnn.modules.module import Module, Parameter
 
@@ -35,10 +36,6 @@ def _padding_idx(padding_idx: int | None, num: int) -> int | None:
     if padding_idx < 0 and padding_idx < -num:
         raise ValueError("Padding_idx must be within num_embeddings")
     return padding_idx + num if padding_idx < 0 else padding_idx
-
-
-def _is_traced(x: Any) -> bool:
-    return isinstance(x, jax.core.Tracer)
 
 
 class Embedding(Module):
@@ -102,10 +99,10 @@ class Embedding(Module):
         w = jax.random.normal(random.next_key("Embedding"), self.weight.shape, self.weight.dtype)
         if self.padding_idx is not None:
             w = w.at[self.padding_idx].set(0)
-        self.weight = w if _is_traced(self.weight) else jax.device_put(w, self.weight.sharding)
+        self.weight = w if is_tracer(self.weight) else jax.device_put(w, self.weight.sharding)
 
     def forward(self, input: jax.Array) -> jax.Array:
-        if self.max_norm is not None and not _is_traced(self.weight) and not _is_traced(input):
+        if self.max_norm is not None and not is_tracer(self.weight) and not is_tracer(input):
             self.weight = F.embedding_renorm(self.weight, input, self.max_norm, self.norm_type)
         return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
                            self.scale_grad_by_freq, self.sparse)
@@ -205,11 +202,11 @@ class EmbeddingBag(Module):
         w = jax.random.normal(random.next_key("EmbeddingBag"), self.weight.shape, self.weight.dtype)
         if self.padding_idx is not None:
             w = w.at[self.padding_idx].set(0)
-        self.weight = w if _is_traced(self.weight) else jax.device_put(w, self.weight.sharding)
+        self.weight = w if is_tracer(self.weight) else jax.device_put(w, self.weight.sharding)
 
     def forward(self, input: jax.Array, offsets: jax.Array | None = None,
                 per_sample_weights: jax.Array | None = None) -> jax.Array:
-        if self.max_norm is not None and not _is_traced(self.weight) and not _is_traced(input):
+        if self.max_norm is not None and not is_tracer(self.weight) and not is_tracer(input):
             self.weight = F.embedding_renorm(self.weight, input, self.max_norm, self.norm_type)
         return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,
                                self.mode, self.sparse, per_sample_weights, self.include_last_offset,

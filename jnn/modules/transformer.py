@@ -13,6 +13,7 @@ import numpy as np
 
 from jnn import functional as F
 from jnn import random
+from jnn._arrays import is_tracer
 from jnn.modules._utils import factory_dtype, place, uniform
 from jnn.modules.attention import MultiheadAttention, _canonical
 from jnn.modules.container import ModuleList
@@ -46,7 +47,7 @@ def _detect_is_causal_mask(mask: Any, is_causal: bool | None = None, size: int |
     """
     if is_causal is not None:
         return bool(is_causal)
-    if mask is None or isinstance(mask, jax.core.Tracer):
+    if mask is None or is_tracer(mask):
         return False
     m = np.asarray(mask)  # concrete values: compare with NumPy (jnp would be staged under jit)
     sz = size if size is not None else m.shape[-2]
@@ -67,7 +68,7 @@ def _xavier_redraw(module: Module, key: jax.Array | None) -> None:
                 value = uniform(p.shape, math.sqrt(6.0 / (fan_in + fan_out)), p.dtype, None, "Transformer")
                 owner, _, leaf = name.rpartition(".")
                 setattr(module.get_submodule(owner) if owner else module, leaf,
-                        value if isinstance(p, jax.core.Tracer) else jax.device_put(value, p.sharding))
+                        value if is_tracer(p) else jax.device_put(value, p.sharding))
 
 
 class TransformerEncoderLayer(Module):

@@ -1,0 +1,167 @@
+"""Arrays, dtypes and devices for the Module core: one helper per concept, shared by the layer files.
+
+Nothing here knows about modules. ``is_tracer`` (is this a value being traced by jit/grad/vmap?),
+``as_array`` (user input to a private JAX array), ``torch_dtype_name`` / ``as_dtype`` (torch's dtypes without
+importing torch), ``check_float_dtype`` and ``resolve_device`` are the single implementations the rest of jnn
+uses.
+
+>>> import jax.numpy as jnp
+>>> from jnn._arrays import as_dtype, check_float_dtype
+>>> as_dtype("bfloat16"), as_dtype("cpu")
+(dtype(bfloat16), None)
+>>> check_float_dtype(jnp.int32, "nn.Module.to")
+Traceback (most recent call last):
+    ...
+TypeError: nn.Module.to only accepts floating point or complex dtypes, but got desired dtype=int32
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+try:  # the class of concrete (not traced) arrays
+    from jax._src.array import ArrayImpl as _ArrayImpl
+except ImportError:  # pragma: no cover - other JAX versions
+    _ArrayImpl = jax.Array
+
+__all__ = ["is_array", "is_tracer", "is_deleted", "as_array", "is_torch_object", "torch_dtype_name", "as_dtype",
+           "check_float_dtype", "resolve_device", "shape_text", "torch_scalar_name", "check_same_dtype"]
+
+
+def is_array(value: Any) -> bool:
+    """A JAX or numpy array (or numpy scalar)."""
+    return isinstance(value, (jax.Array, np.ndarray, np.generic))
+
+
+def is_tracer(value: Any) -> bool:
+    """A value being traced by a JAX transformation (jit, grad, vmap, scan...), not a concrete array."""
+    return isinstance(value, jax.core.Tracer)
+
+
+def is_deleted(value: Any) -> bool:
+    """A concrete JAX array whose buffer was deleted (donated to a jitted call)."""
+    return type(value) is _ArrayImpl and value.is_deleted()
+
+
+def as_array(value: Any, owner: str, what: str) -> Array:
+    """Turn numpy or dlpack input (torch tensors) into a private JAX array; refuse anything that is not an array."""
+    if isinstance(value, jax.Array):
+        return value
+    # The caller may change its buffer right after (torch training on, `.numpy()` views of its tensors), and JAX
+    # transfers host data asynchronously: take a private copy now, as torch's load_state_dict does.
+    if isinstance(value, (np.ndarray, np.generic)):
+        return jnp.asarray(np.array(value, copy=True))
+    if hasattr(value, "__dlpack__"):  # e.g. a torch tensor, bfloat16 included; copied, never shared
+        shared = jnp.from_dlpack(value.detach() if hasattr(value, "detach") else value)
+        return jnp.array(shared, copy=True).block_until_ready()
+    raise TypeError(
+        f"{owner}: cannot use '{type(value).__name__}' object as {what} (jax.Array or numpy.ndarray required)"
+    )
+
+
+def is_torch_object(value: Any, kind: str) -> bool:
+    """``value`` is a torch object of class ``kind`` ('dtype', 'device', 'Tensor'...), checked without importing
+    torch."""
+    return type(value).__module__.startswith("torch") and type(value).__name__ == kind
+
+
+def torch_dtype_name(value: Any) -> str | None:
+    """``torch.float16`` -> ``'float16'``; None for anything that is not a torch dtype."""
+    if is_torch_object(value, "dtype"):
+        return str(value).removeprefix("torch.")
+    return None
+
+
+def as_dtype(arg: Any) -> np.dtype | None:
+    """A dtype from a dtype-like (``jnp.float16``, ``'bfloat16'``, ``torch.float16``), else None."""
+    if isinstance(arg, (jax.Device, jax.sharding.Sharding, int)) or is_torch_object(arg, "device"):
+        return None
+    name = torch_dtype_name(arg)
+    try:
+        return jnp.dtype(arg if name is None else name)
+    except TypeError:
+        return None
+
+
+def check_float_dtype(dtype: Any, who: str) -> np.dtype:
+    """``dtype`` as a numpy dtype if it is floating point or complex (and usable in this JAX mode), else TypeError."""
+    name = torch_dtype_name(dtype)
+    dtype = jnp.dtype(dtype if name is None else name)
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        raise TypeError(f"{who} only accepts floating point or complex dtypes, but got desired dtype={dtype}")
+    if dtype.itemsize == 8 and dtype.kind == "f" or dtype == jnp.complex128:
+        if not jax.config.jax_enable_x64:
+            raise TypeError(
+                f"{who}: {dtype} needs 64-bit mode in JAX, which is off. Enable it at start-up with "
+                "jax.config.update('jax_enable_x64', True) (or JAX_ENABLE_X64=1)."
+            )
+    return dtype
+
+
+def resolve_device(device: Any, who: str = "Module.to") -> Any:
+    """'cpu', 'cuda', 'cuda:1', 'gpu', 'tpu:0', a torch.device, a jax.Device or a jax Sharding; None passes.
+    ``who`` starts the error messages (the API the user called)."""
+    if isinstance(device, (jax.Device, jax.sharding.Sharding)):
+        return device
+    if device is None:
+        return None
+    if isinstance(device, int):
+        device = f"cuda:{device}"
+    if not isinstance(device, str) and hasattr(device, "type"):  # torch.device, without importing torch
+        device = device.type + ("" if getattr(device, "index", None) is None else f":{device.index}")
+    if not isinstance(device, str):
+        raise TypeError(f"{who}: expected a device string, jax.Device or Sharding, got {device!r}")
+    match = re.fullmatch(r"(cpu|cuda|gpu|rocm|tpu)(?::(\d+))?", device.strip())
+    if match is None:
+        raise ValueError(f"{who}: unknown device {device!r}; expected e.g. 'cpu', 'cuda', 'cuda:0', 'gpu'")
+    kind, index = match.group(1), int(match.group(2) or 0)
+    platform = {"cuda": "gpu", "rocm": "gpu"}.get(kind, kind)
+    try:
+        devices = jax.devices(platform)
+    except RuntimeError:
+        devices = []
+    if not devices:
+        available = sorted({d.platform for d in jax.devices()})
+        raise RuntimeError(
+            f"{who}({device!r}): JAX sees no {platform.upper()} device on this machine (available: "
+            f"{', '.join(available)}). Install a JAX build for your accelerator (e.g. pip install "
+            "'jax[cuda12]') or use 'cpu'."
+        )
+    if index >= len(devices):
+        raise RuntimeError(f"{who}({device!r}): only {len(devices)} {platform} device(s) are available")
+    return devices[index]
+
+
+_TORCH_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
+                       "int32": "Int", "int64": "Long", "int16": "Short", "int8": "Char", "uint8": "Byte",
+                       "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
+
+
+def torch_scalar_name(dtype: Any) -> str:
+    """torch's name for a dtype in its messages (``float32`` -> ``'Float'``, ``int32`` -> ``'Int'``)."""
+    name = str(jnp.dtype(dtype))
+    return _TORCH_SCALAR_NAMES.get(name, name)
+
+
+def check_same_dtype(input: Array, weight: Array, fn: str) -> None:
+    """torch refuses a layer input whose dtype differs from its weight's (no silent promotion): so does jnn."""
+    if input.dtype != weight.dtype:
+        a, b = torch_scalar_name(input.dtype), torch_scalar_name(weight.dtype)
+        if fn == "linear":  # torch's own words
+            raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {a} and {b}")
+        raise RuntimeError(
+            f"{fn}: Input type ({a}) and weight type ({b}) should be the same; cast the input "
+            f"(x.astype(...)) or the module (.to(dtype))"
+        )
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """PyTorch's wording for a shape (``torch.Size([2, 3])``), so messages match torch's character for character."""
+    return f"torch.Size({list(shape)})"

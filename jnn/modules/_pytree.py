@@ -1,0 +1,502 @@
+"""The pytree engine: how a Module becomes leaves and a treedef, and how modules are rebuilt from them.
+
+A module keeps its arrays in three slot dicts, ``_parameters``, ``_buffers`` and ``_modules`` (as torch does);
+everything else in its ``__dict__`` is static. :func:`walk` visits every distinct module once and yields
+
+- the leaves: parameters and buffers in ``state_dict`` order, de-duplicated by identity (tied weights are one leaf);
+- a :class:`TreeDef`: one node per distinct module (its :class:`ModuleDef` and the leaf/node index of every slot),
+  the global forward hooks, the functions stored on modules that refer to modules of the tree (rebound to the
+  copies on unflatten, see :class:`TreeDef`), and the leaves held by more than one slot.
+
+A module caches its :class:`ModuleDef` (``_jnn_def``) until its static part changes, and a root caches its last
+flattening (``_jnn_flat``) together with the global :data:`generation`, which every change to any module bumps:
+flattening an unchanged model, the common case in a jitted training loop, costs O(1). :func:`build` creates fresh
+modules from a treedef (each one's ``__dict__`` a copy of its def's template: one C-level dict copy, not an
+attribute-by-attribute copy).
+
+This file also tracks array identity for in-place-looking initialisation (``jnn.init.normal_(layer.weight)``):
+which slots recently handed out which arrays, and which slots share an array (tied weights).
+"""
+
+from __future__ import annotations
+
+import gc
+import types
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from jnn._arrays import is_deleted, is_tracer
+from jnn.parameter import Buffer, Parameter
+
+# Keys of a module's __dict__ that are not part of its static structure.
+DYNAMIC = frozenset({"_parameters", "_buffers", "_modules", "_jnn_def", "_jnn_flat", "_jnn_private"})
+
+# Bumped by every change to any module; cached flattenings are valid while it is unchanged.
+generation = [0]
+
+
+def bump() -> None:
+    generation[0] += 1
+
+
+# The Module class (set by jnn.modules.module, which imports this file).
+_module_class: list[type] = []
+
+
+class Slots(dict):
+    """The dict behind ``_parameters``, ``_buffers`` and ``_modules``. Code that writes these dicts directly (as
+    torch's parametrize and user code do) changes the model, so every write drops the cached flattenings; a
+    :class:`Parameter` or :class:`Buffer` written here is stored as the array it wraps."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        generation[0] += 1
+        if isinstance(value, (Parameter, Buffer)):
+            value = value.data
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        generation[0] += 1
+        dict.__delitem__(self, key)
+
+    def pop(self, *args: Any) -> Any:
+        generation[0] += 1
+        return dict.pop(self, *args)
+
+    def popitem(self) -> tuple:
+        generation[0] += 1
+        return dict.popitem(self)
+
+    def clear(self) -> None:
+        generation[0] += 1
+        dict.clear(self)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return dict.__getitem__(self, key)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __ior__(self, other: Any) -> Slots:
+        self.update(other)
+        return self
+
+    def __reduce__(self) -> tuple:  # pickles and deep-copies as a plain dict's items
+        return (Slots, (dict(self),))
+
+
+# Global forward hooks (torch's ``register_module_forward_hook`` & co.), mutated in place. Their ids go into every
+# treedef, so jitted functions taking a module retrace when one is added or removed.
+global_forward_pre_hooks: dict[int, Callable] = {}
+global_forward_hooks: dict[int, Callable] = {}
+global_forward_hooks_with_kwargs: dict[int, bool] = {}
+global_forward_hooks_always_called: dict[int, bool] = {}
+
+
+def global_hook_ids() -> tuple:
+    if not (global_forward_pre_hooks or global_forward_hooks):
+        return ()
+    return (*global_forward_pre_hooks, None, *global_forward_hooks)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Static structure
+
+
+def static_equal(a: Any, b: Any) -> bool:
+    """Equality of two static attribute values: identity, else same type and ``==`` (False if that fails)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # arrays, objects with odd __eq__: only identity counts
+        return False
+
+
+def static_hash(value: Any) -> int:
+    try:
+        return hash(value)
+    except TypeError:
+        return hash(type(value))
+
+
+def _module_refs(value: Any) -> tuple | None:
+    """Where a stored function refers to modules: a bound method's ``__self__`` (-> ``()``), or the closure
+    cells (``i``) and defaults (``-1 - i``) holding a module; None if it refers to none."""
+    module_class = _module_class[0]
+    if isinstance(value, types.MethodType):
+        return () if isinstance(value.__self__, module_class) else None
+    if not isinstance(value, types.FunctionType):
+        return None
+    where = []
+    for i, cell in enumerate(value.__closure__ or ()):
+        try:
+            if isinstance(cell.cell_contents, module_class):
+                where.append(i)
+        except ValueError:  # an empty cell
+            continue
+    where += [-1 - i for i, v in enumerate(value.__defaults__ or ()) if isinstance(v, module_class)]
+    return tuple(where) if where else None
+
+
+class ModuleDef:
+    """Class, static attributes and slot names of one module. Equal defs mean the same traced program.
+
+    ``template`` is the static part as a dict, copied into every module built from this def; ``functions``
+    names the static attributes that are functions referring to modules (see :class:`TreeDef`).
+    """
+
+    __slots__ = ("cls", "static", "params", "buffers", "children", "template", "functions", "_hash")
+
+    def __init__(self, module: Any) -> None:
+        d = module.__dict__
+        self.cls = type(module)
+        self.static = tuple((k, v) for k, v in d.items() if k not in DYNAMIC)
+        self.params = tuple(d["_parameters"])
+        self.buffers = tuple(d["_buffers"])
+        self.children = tuple(d["_modules"])
+        self.template = dict(self.static)
+        self.functions = tuple(k for k, v in self.static if callable(v) and _module_refs(v) is not None)
+        self._hash = hash(
+            (self.cls, self.params, self.buffers, self.children)
+            + tuple((k, static_hash(v)) for k, v in self.static)
+        )
+
+    def describes(self, module: Any) -> bool:
+        """Still true of ``module``: same class and slot names (static attributes change through setattr, which
+        drops the cached def; slot dicts can be written directly)."""
+        d = module.__dict__
+        return (
+            self.cls is type(module)
+            and self.params == tuple(d["_parameters"])
+            and self.buffers == tuple(d["_buffers"])
+            and self.children == tuple(d["_modules"])
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, ModuleDef) or self._hash != other._hash:
+            return False
+        return (
+            self.cls is other.cls
+            and self.params == other.params
+            and self.buffers == other.buffers
+            and self.children == other.children
+            and len(self.static) == len(other.static)
+            and all(
+                k1 == k2 and static_equal(v1, v2)
+                for (k1, v1), (k2, v2) in zip(self.static, other.static, strict=True)
+            )
+        )
+
+
+class TreeDef:
+    """The whole module graph: one node per distinct module, ``(ModuleDef, param slots, buffer slots, child
+    slots)``, each slot a leaf or node index (-1: None).
+
+    ``global_hooks`` is the set of global forward hooks at flattening time. ``functions`` lists the functions
+    stored on modules that refer to modules of this tree (minGPT's ``self.mlpf = lambda x: m.c_proj(...)`` with
+    ``m = self.mlp``, or a bound method ``self.f = self.mlp.forward``): ``(node, attribute, ((where, target
+    node), ...))``. A rebuilt module gets a copy of such a function that refers to the rebuilt modules, so
+    transformations see (and differentiate) the copies' arrays, not the original's. ``shared`` lists the slots
+    of each leaf held by more than one slot (tied weights): ``((node, attribute), ...)`` per leaf.
+    """
+
+    __slots__ = ("nodes", "num_leaves", "global_hooks", "functions", "shared", "_hash", "_recipe")
+
+    def __init__(self, nodes: tuple, num_leaves: int, global_hooks: tuple = (), functions: tuple = (),
+                 shared: tuple = ()) -> None:
+        self.nodes = nodes
+        self.num_leaves = num_leaves
+        self.global_hooks = global_hooks
+        self.functions = functions
+        self.shared = shared
+        self._hash = hash((nodes, global_hooks, functions))
+        self._recipe: tuple | None = None
+
+    def recipe(self) -> tuple:
+        """Per node, what :func:`build` needs, in one flat tuple: (class, static template, def, parameter names
+        and leaf indices, buffer names and leaf indices, child names and node indices)."""
+        if self._recipe is None:
+            self._recipe = tuple((m.cls, m.template, m, m.params, p, m.buffers, b, m.children, c)
+                                 for m, p, b, c in self.nodes)
+        return self._recipe
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (
+            isinstance(other, TreeDef) and self._hash == other._hash and self.nodes == other.nodes
+            and self.global_hooks == other.global_hooks and self.functions == other.functions
+        )
+
+    def __repr__(self) -> str:
+        return f"ModuleTreeDef({self.nodes[0][0].cls.__name__}, {len(self.nodes)} modules, {self.num_leaves} leaves)"
+
+
+def static_def(module: Any) -> ModuleDef:
+    """``module``'s cached ModuleDef, made anew if missing or out of date."""
+    d = module.__dict__
+    mdef = d.get("_jnn_def")
+    if mdef is None or not mdef.describes(module):
+        mdef = d["_jnn_def"] = ModuleDef(module)
+    return mdef
+
+
+def walk(root: Any, with_names: bool) -> tuple[list, TreeDef, list[str] | None]:
+    """Visit every distinct module once; return leaves (deduplicated by identity), treedef and leaf names."""
+    leaves: list = []
+    names: list[str] | None = [] if with_names else None
+    leaf_index: dict[int, int] = {}
+    node_index: dict[int, int] = {}
+    nodes: list = []
+    first_slot: dict[int, tuple] = {}
+    shared: dict[int, list] = {}
+    with_functions: list = []
+
+    def slot(value: Any, name: str, node: int, attr: str) -> int:
+        if value is None:
+            return -1
+        # Arrays are de-duplicated by identity (tied weights are one leaf); other leaves (e.g. the bools of a
+        # tree_map'ed mask) are interned by Python and must not be merged.
+        tied = isinstance(value, (jax.Array, np.ndarray))
+        i = leaf_index.get(id(value)) if tied else None
+        if i is None:
+            i = len(leaves)
+            if tied:
+                leaf_index[id(value)] = i
+                first_slot[i] = (node, attr)
+            leaves.append(value)
+            if names is not None:
+                names.append(name)
+        else:
+            shared.setdefault(i, [first_slot[i]]).append((node, attr))
+        return i
+
+    def visit(module: Any, prefix: str) -> int:
+        index = node_index[id(module)] = len(nodes)
+        nodes.append(None)
+        d = module.__dict__
+        mdef = static_def(module)
+        if mdef.functions:
+            with_functions.append((index, module, mdef))
+        params = tuple(slot(v, prefix + k, index, k) for k, v in d["_parameters"].items())
+        buffers = tuple(slot(v, prefix + k, index, k) for k, v in d["_buffers"].items())
+        children = []
+        for k, child in d["_modules"].items():
+            if child is None:
+                children.append(-1)
+            else:
+                seen = node_index.get(id(child))
+                children.append(seen if seen is not None else visit(child, prefix + k + "."))
+        nodes[index] = (mdef, params, buffers, tuple(children))
+        return index
+
+    visit(root, "")
+    functions = []
+    for index, module, mdef in with_functions:
+        for attr in mdef.functions:
+            value = module.__dict__[attr]
+            refs = _module_refs(value)
+            if refs is None:
+                continue
+            if refs == ():  # a bound method
+                targets = ((0, node_index.get(id(value.__self__))),)
+            else:
+                cells, defaults = value.__closure__, value.__defaults__
+                held = [cells[w].cell_contents if w >= 0 else defaults[-1 - w] for w in refs]
+                targets = tuple((w, node_index.get(id(m))) for w, m in zip(refs, held, strict=True))
+            targets = tuple((w, n) for w, n in targets if n is not None)
+            if targets:
+                functions.append((index, attr, targets))
+    shared_slots = tuple(tuple(group) for group in shared.values())
+    treedef = TreeDef(tuple(nodes), len(leaves), global_hook_ids(), tuple(functions), shared_slots)
+    return leaves, treedef, names
+
+
+def _rebound(value: Any, targets: tuple, modules: list) -> Any:
+    """``value`` (a function or bound method referring to modules) referring to ``modules[node]`` instead."""
+    if isinstance(value, types.MethodType):
+        return types.MethodType(value.__func__, modules[targets[0][1]])
+    cells = list(value.__closure__ or ())
+    defaults = list(value.__defaults__ or ())
+    for where, node in targets:
+        if where >= 0:
+            cells[where] = types.CellType(modules[node])
+        else:
+            defaults[-1 - where] = modules[node]
+    new = types.FunctionType(value.__code__, value.__globals__, value.__name__, tuple(defaults) or None,
+                             tuple(cells) or None)
+    new.__kwdefaults__ = value.__kwdefaults__
+    new.__qualname__ = value.__qualname__
+    new.__dict__.update(value.__dict__)
+    return new
+
+
+def build(treedef: TreeDef, leaves: list) -> list:
+    """Create fresh module objects for a treedef and leaves; returns them in node order (root first)."""
+    if gc.isenabled():  # many small allocations at once: a collection pass in the middle would cost a quarter
+        gc.disable()
+        try:
+            return build(treedef, leaves)
+        finally:
+            gc.enable()
+    get = [*leaves, None].__getitem__  # slot index -1 (None) reads the appended None
+    new = object.__new__
+    set_dict = object.__setattr__
+    recipe = treedef.recipe()
+    modules = []
+    append = modules.append
+    dicts = []
+    for cls, template, mdef, pnames, params, bnames, buffers, _, _ in recipe:
+        module = new(cls)
+        d = template.copy()
+        d["_parameters"] = Slots(zip(pnames, map(get, params), strict=True)) if params else Slots()
+        d["_buffers"] = Slots(zip(bnames, map(get, buffers), strict=True)) if buffers else Slots()
+        d["_jnn_def"] = mdef
+        set_dict(module, "__dict__", d)
+        append(module)
+        dicts.append(d)
+    child = [*modules, None].__getitem__
+    for d, (*_, cnames, children) in zip(dicts, recipe, strict=True):
+        d["_modules"] = Slots(zip(cnames, map(child, children), strict=True)) if children else Slots()
+    for node, attr, targets in treedef.functions:
+        d = modules[node].__dict__
+        d[attr] = _rebound(d[attr], targets, modules)
+    if treedef.shared and not is_tracer(leaves[0]):
+        for group in treedef.shared:
+            note_shared([(modules[node], attr) for node, attr in group])
+    modules[0].__dict__["_jnn_flat"] = (generation[0], tuple(leaves), treedef)
+    return modules
+
+
+def flatten(module: Any) -> tuple[tuple, TreeDef]:
+    d = module.__dict__
+    cached = d.get("_jnn_flat")
+    if cached is None or cached[0] != generation[0]:
+        leaves, treedef, _ = walk(module, with_names=False)
+        cached = d["_jnn_flat"] = (generation[0], tuple(leaves), treedef)
+    leaves = cached[1]
+    if leaves and is_deleted(leaves[0]):
+        raise DeletedArrayError(deleted_message(f"{type(module).__name__} (passed to a JAX transformation)"))
+    return leaves, cached[2]
+
+
+def flatten_with_keys(module: Any) -> tuple[list, TreeDef]:
+    leaves, treedef, names = walk(module, with_names=True)
+    return [(jax.tree_util.GetAttrKey(n), v) for n, v in zip(names, leaves, strict=True)], treedef
+
+
+def unflatten(treedef: TreeDef, leaves: Any) -> Any:
+    return build(treedef, list(leaves))[0]
+
+
+def register(cls: type) -> None:
+    """Make ``cls`` (a Module class) a JAX pytree."""
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten_func=flatten)
+
+
+class DeletedArrayError(RuntimeError):
+    """A module's array was deleted (donated to a jitted step)."""
+
+
+def deleted_message(where: str) -> str:
+    return (
+        f"{where}: this array was deleted because it was donated to a jitted step (jax.jit(..., donate_argnums=...), "
+        "as jnn's training steps do); its trained value is what the step returned. Rebuild the model from the "
+        "returned arrays with `model = jnn.merge(apply, params, buffers)`, or keep using the module the step "
+        "returned."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Array identity: which slot handed out an array, which slots share one (for jnn.init's write-back)
+
+# The last slots whose arrays were handed out (attribute access, named_parameters/buffers), as (weak reference to
+# the module, slot name): weak, so no module, and no traced array, is kept alive by it.
+_recent_handouts: deque = deque(maxlen=16)
+
+# Slots sharing an array (tied weights): id(array) -> [(weak reference to a module, slot name), ...].
+_shared: dict[int, list] = {}
+_shared_size = [64]
+
+
+def note_handout(module: Any, name: str) -> None:
+    _recent_handouts.append((weakref.ref(module), name))
+
+
+def _holds(module: Any, name: str, value: Any) -> bool:
+    d = module.__dict__
+    return d["_parameters"].get(name) is value or d["_buffers"].get(name) is value
+
+
+def note_shared(slots: list[tuple[Any, str]]) -> None:
+    """Record that these (module, slot name) pairs hold the same array."""
+    value = slots[0][0].__dict__["_parameters"].get(slots[0][1])
+    if value is None:
+        value = slots[0][0].__dict__["_buffers"].get(slots[0][1])
+    group = _shared.setdefault(id(value), [])
+    for module, name in slots:
+        if not any(ref() is module and n == name for ref, n in group):
+            group.append((weakref.ref(module), name))
+    if len(_shared) > _shared_size[0]:  # drop groups whose modules are gone or no longer share the array
+        for key, entries in list(_shared.items()):
+            if sum(1 for ref, _ in entries if ref() is not None) < 2:
+                del _shared[key]
+        _shared_size[0] = 2 * len(_shared) + 64
+
+
+def note_assigned(module: Any, name: str, value: Any) -> None:
+    """``value`` was just stored in ``module.name``: if a slot that recently handed it out still holds it, the
+    two slots are now tied (``emb.weight = lin.weight``)."""
+    if not _recent_handouts or is_tracer(value):
+        return
+    for ref, other_name in _recent_handouts:
+        other = ref()
+        if other is not None and (other is not module or other_name != name) and _holds(other, other_name, value):
+            note_shared([(other, other_name), (module, name)])
+            return
+
+
+def moved(old_to_new: dict[int, Any]) -> None:
+    """Arrays were replaced (``id(old) -> new``): the shared groups follow them."""
+    for key in [k for k in old_to_new if k in _shared]:
+        _shared[id(old_to_new[key])] = _shared.pop(key)
+
+
+def write_back(old: Any, new: Any) -> bool:
+    """Put ``new`` in every slot holding ``old``, starting from the slot that recently handed ``old`` out (tied
+    slots included); False if no slot did."""
+    slots = []
+    for ref, name in reversed(_recent_handouts):
+        module = ref()
+        if module is not None and _holds(module, name, old):
+            slots.append((module, name))
+            break
+    if not slots:
+        return False
+    for ref, name in _shared.pop(id(old), ()):
+        module = ref()
+        if module is not None and _holds(module, name, old) and not any(m is module and n == name for m, n in slots):
+            slots.append((module, name))
+    for module, name in slots:
+        setattr(module, name, new)
+    if len(slots) > 1:
+        note_shared(slots)
+    return True
