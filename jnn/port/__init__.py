@@ -9,8 +9,8 @@ calls store their result in the slot they were given. What it cannot convert is 
 ``file:line: jnn.port: why`` and marked in the output with a ``# jnn.port:`` comment.
 
 >>> print(port_source("import torch\\nimport torch.nn as nn\\ny = torch.cat([a, b], dim=1).view(2, -1)\\n"))
-import jnn as nn
 from jnn import ops
+import jnn as nn
 y = ops.view(ops.cat([a, b], dim=1), 2, -1)
 <BLANKLINE>
 

@@ -110,12 +110,16 @@ class _Survey(cst.CSTVisitor):
 class _Scope:
     """What the port knows of a function's local names: containers (keep ``d[k] = v``) and arrays (``.at``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, function: bool = False) -> None:
+        self.function = function
         self.containers: set[str] = set()
         self.arrays: set[str] = set()
         self.other: set[str] = set()
+        self.declared: set[str] = set()   # global / nonlocal: rebinding them is allowed
 
     def kind(self, name: str) -> str:
+        if self.function and name not in self.containers | self.arrays | self.other | self.declared:
+            return "free"   # a global or closure variable: rebinding it here would make it local
         if name in self.other or (name in self.containers and name in self.arrays):
             return "unknown"
         if name in self.containers:
@@ -286,12 +290,8 @@ class Porter(cst.CSTTransformer):
             target = jnn_name(full)
             if target is None or not is_module(target):
                 lines.append(self._missing(node, local, full))
-            elif target == "jnn":
-                lines.append(cst.parse_statement(f"import jnn as {local}\n"))
             else:
-                parent, leaf = target.rsplit(".", 1)
-                lines.append(cst.parse_statement(f"from {parent} import {leaf}" + (
-                    f" as {local}" if local != leaf else "") + "\n"))
+                lines.append(cst.parse_statement(f"import {target} as {local}\n"))
         return lines
 
     def _port_import_from(self, node: cst.ImportFrom) -> list[cst.SimpleStatementLine] | None:
@@ -396,7 +396,7 @@ class Porter(cst.CSTTransformer):
             return None
         base = self._undata(target.value)
         kind = self._kind(base, target)
-        if kind == "container":
+        if kind in ("container", "free"):
             return None
         index = _code(target.with_changes(value=cst.Name("_"))).strip()[1:]  # "[...]" with the original layout
         method = "set" if aug is None else _AUG_AT.get(aug)
@@ -492,7 +492,7 @@ class Porter(cst.CSTTransformer):
 
     # -- scopes: which local names are containers or arrays --------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        scope = _Scope()
+        scope = _Scope(function=True)
         params = node.params
         for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
             hint = _code(param.annotation.annotation) if param.annotation else ""
@@ -516,26 +516,29 @@ class Porter(cst.CSTTransformer):
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         wanted = []
-        if self.need_ops:
+        if self.need_ops and _uses_name(updated_node, self.ops):
             wanted.append(f"from jnn import ops as {self.ops}" if self.ops != "ops" else "from jnn import ops")
         if self.need_missing:
             wanted.append("from jnn.port import missing")
         body = list(updated_node.body)
-        ids = [id(line) for line in self._torch_import_lines]
+        ids = {id(line) for line in self._torch_import_lines}
         at = next((i for i, s in enumerate(body) if id(s) in ids), None)
-        if at is not None and _code(body[at]).strip() == "import jnn" and self.survey.roots and not self.need_jnn \
-                and wanted:
-            first = cst.parse_statement(wanted.pop(0) + "\n")
-            body[at] = first.with_changes(leading_lines=body[at].leading_lines)
+        if at is not None and _is_root_import(body[at]):
+            if wanted and not self.need_jnn:
+                body[at] = cst.parse_statement(wanted.pop(0) + "\n").with_changes(
+                    leading_lines=body[at].leading_lines, trailing_whitespace=body[at].trailing_whitespace)
+            at += 1
+        elif at is not None and wanted:  # before the first torch import, taking over the comments above it
+            first = cst.parse_statement(wanted[0] + "\n").with_changes(leading_lines=body[at].leading_lines)
+            body[at] = body[at].with_changes(leading_lines=[])
+            body.insert(at, first)
+            wanted.pop(0)
             at += 1
         if not wanted:
             return updated_node.with_changes(body=body)
         new = [cst.parse_statement(w + "\n") for w in wanted]
         if at is None:
             at = _after_header(body)
-        elif id(body[at]) in ids:  # before the first torch import, taking over the comments above it
-            new[0] = new[0].with_changes(leading_lines=body[at].leading_lines)
-            body[at] = body[at].with_changes(leading_lines=[])
         return updated_node.with_changes(body=[*body[:at], *new, *body[at:]])
 
 
@@ -578,6 +581,21 @@ class _Classify(cst.CSTVisitor):
     def visit_For(self, node: cst.For) -> None:
         for name in _names(node.target):
             self.scope.other.add(name)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        for name in _names(node.target):
+            self.scope.other.add(name)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            for name in _names(node.asname.name):
+                self.scope.other.add(name)
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.scope.declared.update(n.name.value for n in node.names)
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        self.scope.declared.update(n.name.value for n in node.names)
 
     def _add(self, name: str, value: cst.BaseExpression) -> None:
         if isinstance(value, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp)):
@@ -627,6 +645,24 @@ def _is_torch_import(node: cst.Import | cst.ImportFrom) -> bool:
     if isinstance(node, cst.Import):
         return any(_import_name(a.name).split(".")[0] == "torch" for a in node.names)
     return not node.relative and node.module is not None and _import_name(node.module).split(".")[0] == "torch"
+
+
+def _uses_name(node: cst.CSTNode, name: str) -> bool:
+    found = []
+
+    class Find(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            if n.value == name:
+                found.append(n)
+
+    node.visit(Find())
+    return bool(found)
+
+
+def _is_root_import(line: cst.CSTNode) -> bool:
+    """Whether ``line`` is the ``import jnn`` that replaced an ``import torch``."""
+    return (isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1 and isinstance(line.body[0], cst.Import)
+            and _code(line.body[0]).strip() == "import jnn")
 
 
 def _after_header(body: Sequence[cst.BaseStatement]) -> int:
