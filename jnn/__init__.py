@@ -8,7 +8,7 @@
 (10,)
 """
 
-from jnn import amp, functional, init, optim, random, sharding, transforms, utils
+from jnn import amp, functional, init, ops, optim, random, sharding, transforms, utils
 from jnn.modules import *  # noqa: F403
 from jnn.modules import __all__ as _modules_all
 from jnn.random import manual_seed
@@ -21,5 +21,5 @@ from jnn.utils.checkpoint import checkpoint
 __version__ = "0.1.0"
 
 __all__ = [*_modules_all, "amp", "functional", "init", "optim", "random", "sharding", "manual_seed", "save", "load",
-           "split", "merge", "Apply", "transforms", "utils", "scan_layers", "checkpoint",
+           "ops", "split", "merge", "Apply", "transforms", "utils", "scan_layers", "checkpoint",
            "summary", "capture_outputs", "feature_extractor"]

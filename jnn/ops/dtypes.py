@@ -228,8 +228,8 @@ def type(input: Any, dtype: Any = None, non_blocking: builtins.bool = False, **k
     ('torch.FloatTensor', dtype('int32'))
     """
     if dtype is None:
-        canonical = {to_dtype(v): k for k, v in reversed(_TYPE_NAMES.items())}
-        return canonical.get(input.dtype, f"jnn.{input.dtype}")
+        names = {np.dtype(v): k for k, v in _TYPE_NAMES.items()}
+        return names.get(input.dtype, f"jnn.{input.dtype}")
     if isinstance(dtype, str) and dtype.replace("torch.cuda.", "torch.") in _TYPE_NAMES:
         dtype = _TYPE_NAMES[dtype.replace("torch.cuda.", "torch.")]
     return astype(input, dtype)

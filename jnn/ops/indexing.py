@@ -187,7 +187,7 @@ def masked_select(input: Any, mask: Any) -> jax.Array:
     """The elements of ``input`` where ``mask`` (broadcast together) is True, as a 1-d array. Eager only."""
     concrete(mask, "masked_select", _SELECT_UNDER_JIT)
     x, mask = jnp.broadcast_arrays(jnp.asarray(input), jnp.asarray(mask))
-    return x[mask]
+    return x.ravel()[mask.ravel()]
 
 
 @method
@@ -208,6 +208,9 @@ def nonzero(input: Any, *, as_tuple: builtins.bool = False) -> Any:
     """Indices of the nonzero elements: an ``(n, ndim)`` array, or a tuple of ``ndim`` 1-d arrays. Eager only."""
     concrete(input, "nonzero", _NONZERO_UNDER_JIT)
     x = jnp.asarray(input)
+    if x.ndim == 0:  # torch: one (empty) index row if the element is nonzero
+        return (jnp.zeros(int(x != 0), to_dtype(np.int64)),) if as_tuple else jnp.zeros((int(x != 0), 0),
+                                                                                            to_dtype(np.int64))
     found = tuple(i.astype(to_dtype(np.int64)) for i in jnp.nonzero(jnp.atleast_1d(x)))
     if as_tuple:
         return found

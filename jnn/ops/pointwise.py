@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jnn.ops._core import method
+from jnn.ops._core import default_float, method
 
 _UNARY: dict[str, tuple[Callable, str]] = {
     "abs": (jnp.abs, "absolute value"), "absolute": (jnp.abs, "absolute value"), "neg": (jnp.negative, "negation"),
@@ -80,10 +80,26 @@ _BINARY: dict[str, tuple[Callable, str]] = {
 }
 
 
+# unary functions that give floats for integer and bool input, as torch's do
+_TO_FLOAT = {"exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt", "sin", "cos", "tan", "asin",
+             "acos", "atan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sigmoid",
+             "erf", "erfc", "erfinv", "reciprocal", "digamma", "lgamma", "i0", "deg2rad", "rad2deg"}
+
+
+def _digamma(x: Any) -> jax.Array:
+    return jnp.where(x == 0, -jnp.inf, jax.scipy.special.digamma(x))  # torch: digamma(0) = -inf
+
+
+_UNARY["digamma"] = (_digamma, "digamma")
+
+
 def _make(name: str, fn: Callable, what: str, arity: int) -> Callable:
     if arity == 1:
         def op(input: Any) -> jax.Array:
-            return fn(input)
+            x = jnp.asarray(input)
+            if name in _TO_FLOAT and not jnp.issubdtype(x.dtype, jnp.inexact):
+                x = x.astype(default_float())
+            return fn(x)
     else:
         def op(input: Any, other: Any) -> jax.Array:
             return fn(input, other)

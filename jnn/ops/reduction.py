@@ -41,7 +41,14 @@ _aminmax = namedtuple("aminmax", ["min", "max"])
 
 def _axes(input: Any, dim: Any, who: str) -> tuple[int, ...] | None:
     axes = normalize_dims(dim, jnp.ndim(input), who)
-    return None if axes == () else axes  # torch reads an empty dim list as "all dims"
+    # torch reads an empty dim list as "all dims"; dim 0 of a 0-d array is the array itself
+    return None if axes == () or jnp.ndim(input) == 0 else axes
+
+
+def _axis(input: Any, dim: Any, who: str) -> int | None:
+    """One torch dim as an axis; None for a 0-d array (whose dims 0 and -1 are the array itself)."""
+    axis = normalize_dim(dim, jnp.ndim(input), who)
+    return axis if jnp.ndim(input) else None
 
 
 def _index_dtype() -> np.dtype:
@@ -136,7 +143,7 @@ def _extreme(input: Any, dim: Any, keepdim: builtins.bool, who: str) -> Any:
         return jnp.max(input) if largest else jnp.min(input)
     if is_array(dim) or isinstance(dim, (builtins.float, complex)):  # torch.max(a, b): elementwise
         return jnp.maximum(input, dim) if largest else jnp.minimum(input, dim)
-    axis = normalize_dim(dim, jnp.ndim(input), who)
+    axis = _axis(input, dim, who)
     x = jnp.asarray(input)
     values = jnp.max(x, axis=axis, keepdims=keepdim) if largest else jnp.min(x, axis=axis, keepdims=keepdim)
     indices = jnp.argmax(x, axis=axis, keepdims=keepdim) if largest else jnp.argmin(x, axis=axis, keepdims=keepdim)
@@ -182,14 +189,14 @@ def aminmax(input: Any, *, dim: Any = None, keepdim: builtins.bool = False) -> A
 @method
 def argmax(input: Any, dim: Any = None, keepdim: builtins.bool = False) -> jax.Array:
     """Index of the largest element (of the flattened array when ``dim`` is None; first among ties)."""
-    axis = None if dim is None else normalize_dim(dim, jnp.ndim(input), "argmax")
+    axis = None if dim is None else _axis(input, dim, "argmax")
     return jnp.argmax(input, axis=axis, keepdims=keepdim).astype(_index_dtype())
 
 
 @method
 def argmin(input: Any, dim: Any = None, keepdim: builtins.bool = False) -> jax.Array:
     """Index of the smallest element (of the flattened array when ``dim`` is None; first among ties)."""
-    axis = None if dim is None else normalize_dim(dim, jnp.ndim(input), "argmin")
+    axis = None if dim is None else _axis(input, dim, "argmin")
     return jnp.argmin(input, axis=axis, keepdims=keepdim).astype(_index_dtype())
 
 
@@ -249,14 +256,14 @@ def logsumexp(input: Any, dim: Any, keepdim: builtins.bool = False) -> jax.Array
 def softmax(input: Any, dim: builtins.int, dtype: Any = None) -> jax.Array:
     """Softmax along ``dim``."""
     x = astype(input, dtype)
-    return jax.nn.softmax(x, axis=normalize_dim(dim, x.ndim, "softmax"))
+    return jax.nn.softmax(x, axis=_axis(x, dim, "softmax"))
 
 
 @method
 def log_softmax(input: Any, dim: builtins.int, dtype: Any = None) -> jax.Array:
     """Log-softmax along ``dim``."""
     x = astype(input, dtype)
-    return jax.nn.log_softmax(x, axis=normalize_dim(dim, x.ndim, "log_softmax"))
+    return jax.nn.log_softmax(x, axis=_axis(x, dim, "log_softmax"))
 
 
 def _scan_input(input: Any, dtype: Any) -> jax.Array:
@@ -345,10 +352,11 @@ def topk(input: Any, k: builtins.int, dim: builtins.int = -1, largest: builtins.
     n = x.shape[axis] if x.ndim else 1
     if not 0 <= k <= n:
         raise ValueError(f"jnn.ops.topk: k={k} is out of range for a dim of size {n}")
-    indices = jnp.argsort(jnp.moveaxis(jnp.atleast_1d(x), axis, -1), axis=-1, stable=True, descending=largest)
-    indices = jnp.moveaxis(indices[..., :k], -1, axis).reshape(x.shape[:axis] + (k,) + x.shape[axis + 1:])
-    values = jnp.take_along_axis(x, indices, axis=axis) if x.ndim else x.reshape(()) if k else x.reshape(0)[:0]
-    return _TOPK(values, indices.astype(_index_dtype()))
+    if x.ndim == 0:  # torch gives the element itself
+        return _TOPK(x, jnp.zeros((), _index_dtype()))
+    indices = jnp.argsort(jnp.moveaxis(x, axis, -1), axis=-1, stable=True, descending=largest)[..., :k]
+    indices = jnp.moveaxis(indices, -1, axis)
+    return _TOPK(jnp.take_along_axis(x, indices, axis=axis), indices.astype(_index_dtype()))
 
 
 @method
