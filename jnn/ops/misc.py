@@ -18,6 +18,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import math
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +33,8 @@ __all__ = [
     "item", "tolist", "numpy", "detach", "clone", "cpu", "cuda", "requires_grad_", "no_grad", "enable_grad",
     "inference_mode", "set_grad_enabled", "is_grad_enabled", "is_inference_mode_enabled", "is_tensor",
     "is_autocast_enabled", "are_deterministic_algorithms_enabled", "use_deterministic_algorithms", "compile", "jit",
-    "fx", "_assert", "manual_seed", "initial_seed", "pi", "e", "inf", "nan", "get_device",
+    "fx", "_assert", "manual_seed", "initial_seed", "pi", "e", "inf", "nan", "get_device", "autocast", "amp",
+    "backends", "contiguous_format", "channels_last", "channels_last_3d", "preserve_format", "strided",
 ]
 
 pi = math.pi
@@ -41,6 +43,12 @@ inf = math.inf
 nan = math.nan
 manual_seed = _random.manual_seed
 initial_seed = _random.initial_seed
+# memory formats and layouts: accepted (``x.contiguous(memory_format=ops.channels_last)``), meaningless for JAX arrays
+contiguous_format = "contiguous_format"
+channels_last = "channels_last"
+channels_last_3d = "channels_last_3d"
+preserve_format = "preserve_format"
+strided = "strided"
 
 
 @method
@@ -132,6 +140,7 @@ class _Cuda:
         _random.manual_seed(seed)
 
     manual_seed_all = manual_seed
+    amp = types.SimpleNamespace(autocast=lambda *args, **kwargs: autocast("cuda", *args, **kwargs))
 
 
 cuda = _Cuda()
@@ -214,6 +223,29 @@ def compile(model: Any = None, **kwargs: Any) -> Any:
     if model is None:
         return lambda m: m
     return model
+
+
+class autocast(_NoGrad):
+    """``torch.autocast(device_type, dtype=...)`` as a context manager / decorator that changes nothing: code inside
+    runs in the arrays' own dtypes. For mixed precision use :mod:`jnn.amp` (a policy over a whole model)."""
+
+    def __init__(self, device_type: str = "cuda", dtype: Any = None, enabled: builtins.bool = True,
+                 cache_enabled: Any = None) -> None:
+        super().__init__(enabled)
+
+
+amp = types.SimpleNamespace(autocast=autocast)
+"""``torch.amp`` / ``torch.cuda.amp``: :class:`autocast` (which changes nothing; see :mod:`jnn.amp`)."""
+
+backends = types.SimpleNamespace(
+    cudnn=types.SimpleNamespace(benchmark=False, deterministic=False, enabled=True, allow_tf32=True,
+                                is_available=lambda: False),
+    cuda=types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=False),
+                               is_built=lambda: False),
+    mps=types.SimpleNamespace(is_available=lambda: False, is_built=lambda: False),
+)
+"""``torch.backends`` flags that scripts set (``torch.backends.cudnn.benchmark = True``): accepted, without effect
+(XLA chooses its own kernels)."""
 
 
 def _identity_decorator(fn: Any = None, **kwargs: Any) -> Any:

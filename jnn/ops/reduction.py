@@ -55,13 +55,19 @@ def _index_dtype() -> np.dtype:
     return to_dtype(np.int64)
 
 
-@method
-def sum(input: Any, dim: Any = None, keepdim: builtins.bool = False, *, dtype: Any = None) -> jax.Array:
-    """Sum over ``dim`` (an int, a tuple, or None: all); bool and integer sums are integers (int32 without x64)."""
+def _accumulator(input: Any, dtype: Any) -> jax.Array:
+    """``input`` in the dtype torch sums it in: ``dtype``, else int64 (int32 without x64) for bools and integers."""
     x = jnp.asarray(input)
     if dtype is None and (x.dtype == np.bool_ or jnp.issubdtype(x.dtype, jnp.integer)):
         dtype = np.int64
-    return jnp.sum(x, axis=_axes(x, dim, "sum"), keepdims=keepdim, dtype=to_dtype(dtype))
+    return astype(x, dtype)
+
+
+@method
+def sum(input: Any, dim: Any = None, keepdim: builtins.bool = False, *, dtype: Any = None) -> jax.Array:
+    """Sum over ``dim`` (an int, a tuple, or None: all); bool and integer sums are integers (int32 without x64)."""
+    x = _accumulator(input, dtype)
+    return jnp.sum(x, axis=_axes(x, dim, "sum"), keepdims=keepdim)
 
 
 @method
@@ -89,10 +95,8 @@ def nanmean(input: Any, dim: Any = None, keepdim: builtins.bool = False, *, dtyp
 @method
 def prod(input: Any, dim: Any = None, keepdim: builtins.bool = False, *, dtype: Any = None) -> jax.Array:
     """Product over ``dim`` (all when None)."""
-    x = jnp.asarray(input)
-    if dtype is None and (x.dtype == np.bool_ or jnp.issubdtype(x.dtype, jnp.integer)):
-        dtype = np.int64
-    return jnp.prod(x, axis=_axes(x, dim, "prod"), keepdims=keepdim, dtype=to_dtype(dtype))
+    x = _accumulator(input, dtype)
+    return jnp.prod(x, axis=_axes(x, dim, "prod"), keepdims=keepdim)
 
 
 def _correction(dim: Any, unbiased: Any, correction: Any) -> tuple[Any, float]:
@@ -266,24 +270,17 @@ def log_softmax(input: Any, dim: builtins.int, dtype: Any = None) -> jax.Array:
     return jax.nn.log_softmax(x, axis=_axis(x, dim, "log_softmax"))
 
 
-def _scan_input(input: Any, dtype: Any) -> jax.Array:
-    x = jnp.asarray(input)
-    if dtype is None and (x.dtype == np.bool_ or jnp.issubdtype(x.dtype, jnp.integer)):
-        dtype = np.int64
-    return astype(x, dtype)
-
-
 @method
 def cumsum(input: Any, dim: builtins.int, *, dtype: Any = None) -> jax.Array:
     """Running sum along ``dim`` (integers and bools accumulate as int64, i.e. int32 without x64)."""
-    x = _scan_input(input, dtype)
+    x = _accumulator(input, dtype)
     return jnp.cumsum(x, axis=normalize_dim(dim, x.ndim, "cumsum")) if x.ndim else x
 
 
 @method
 def cumprod(input: Any, dim: builtins.int, *, dtype: Any = None) -> jax.Array:
     """Running product along ``dim``."""
-    x = _scan_input(input, dtype)
+    x = _accumulator(input, dtype)
     return jnp.cumprod(x, axis=normalize_dim(dim, x.ndim, "cumprod")) if x.ndim else x
 
 
