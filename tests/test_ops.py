@@ -1002,6 +1002,8 @@ def test_receiver_dispatch_calls_the_objects_own_method():
     with pytest.raises(TypeError, match=r"jnn.ops.view expected an array \(or an object with a .view\(\) method\), "
                                         "got int"):
         ops.view(3, 1)
+    with pytest.raises(TypeError, match=r"jnn.ops.float expected an array .* got int"):
+        ops.float(3)
 
 
 class _Recorder:
@@ -1034,3 +1036,56 @@ def test_methods_and_inplace_catalogue():
                  "no_grad", "finfo", "iinfo", "Tensor", "Size", "device", "is_tensor", "jit", "fx", "_assert",
                  "zeros_like", "ones_like", "full_like", "float32", "int64", "uint8", "pi", "concat", "tril_indices"]:
         assert hasattr(ops, name), name
+
+
+# --- real model code: nanoGPT's attention and sampling, written with ops ---------------------------------------------
+
+def _attention(lib, x, w_attn, w_proj, bias, n_head):
+    """nanoGPT's CausalSelfAttention.forward, once with torch's methods and once with the same calls through ops."""
+    if lib is torch:
+        B, T, C = x.size()
+        q, k, v = (x @ w_attn).split(C, dim=2)
+        k = k.view(B, T, n_head, C // n_head).transpose(1, 2)
+        q = q.view(B, T, n_head, C // n_head).transpose(1, 2)
+        v = v.view(B, T, n_head, C // n_head).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(bias[:, :, :T, :T] == 0, float("-inf"))
+        att = torch.softmax(att, dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        return y @ w_proj
+    B, T, C = ops.size(x)
+    q, k, v = ops.split(x @ w_attn, C, dim=2)
+    k = ops.transpose(ops.view(k, B, T, n_head, C // n_head), 1, 2)
+    q = ops.transpose(ops.view(q, B, T, n_head, C // n_head), 1, 2)
+    v = ops.transpose(ops.view(v, B, T, n_head, C // n_head), 1, 2)
+    att = (q @ ops.transpose(k, -2, -1)) * (1.0 / math.sqrt(ops.size(k, -1)))
+    att = ops.masked_fill(att, bias[:, :, :T, :T] == 0, float("-inf"))
+    att = ops.softmax(att, dim=-1)
+    y = ops.view(ops.contiguous(ops.transpose(att @ v, 1, 2)), B, T, C)
+    return y @ w_proj
+
+
+def test_nanogpt_attention_and_top_k_sampling():
+    B, T, C, n_head, block = 2, 5, 8, 2, 6
+    x, w_attn, w_proj = randn(B, T, C), randn(C, 3 * C), randn(C, C)
+    theirs = _attention(torch, *_to_torch((x, w_attn, w_proj)), torch.tril(torch.ones(block, block)).view(
+        1, 1, block, block), n_head)
+    bias = ops.view(ops.tril(ops.ones(block, block)), 1, 1, block, block)
+    same(_attention(ops, *_to_jax((x, w_attn, w_proj)), bias, n_head), theirs, rtol=1e-4, atol=1e-4)
+    jitted = jax.jit(lambda *a: _attention(ops, *a, bias, n_head))
+    same(jitted(*_to_jax((x, w_attn, w_proj))), theirs, rtol=1e-4, atol=1e-4)
+
+    logits, top_k = randn(3, 10), 4
+    t = torch.from_numpy(logits.copy())
+    v, _ = torch.topk(t, min(top_k, t.size(-1)))
+    t[t < v[:, [-1]]] = -float("Inf")
+    ours = jnp.asarray(logits)
+    v, _ = ops.topk(ours, min(top_k, ops.size(ours, -1)))
+    ours = ops.where(ours < v[:, [-1]], -float("Inf"), ours)
+    same(ours, t)
+    probs = ops.softmax(ours, dim=-1)
+    with jnn.random.fork(jax.random.key(0)):
+        idx_next = ops.multinomial(probs, num_samples=1)
+    assert idx_next.shape == (3, 1) and bool(ops.all(ops.gather(probs, 1, idx_next) > 0))
+    idx = ops.cat((ops.zeros(3, 2, dtype=ops.long), idx_next), dim=1)
+    assert idx.shape == (3, 3) and idx.dtype == jnp.int32

@@ -36,6 +36,15 @@ def is_array(value: Any) -> bool:
     return _is_array(value)
 
 
+def call_receiver(receiver: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """``receiver.name(*args, **kwargs)`` for a non-array receiver, or a clear error if it has no such method."""
+    bound = getattr(receiver, name, None)
+    if bound is None:
+        raise TypeError(f"jnn.ops.{name} expected an array (or an object with a .{name}() method), "
+                        f"got {type(receiver).__name__}")
+    return bound(*args, **kwargs)
+
+
 def method(fn: F | None = None, *, name: str | None = None) -> Any:
     """Register ``fn`` as the method-function ``name``: a non-array receiver gets its own ``name`` method called.
 
@@ -56,13 +65,7 @@ def method(fn: F | None = None, *, name: str | None = None) -> Any:
             else:
                 raise TypeError(f"jnn.ops.{method_name}() missing its tensor argument")
             if not is_array(receiver):
-                bound = getattr(receiver, method_name, None)
-                if bound is None:
-                    raise TypeError(
-                        f"jnn.ops.{method_name} expected an array (or an object with a .{method_name}() method), "
-                        f"got {type(receiver).__name__}"
-                    )
-                return bound(*args, **kwargs)
+                return call_receiver(receiver, method_name, args, kwargs)
             return fn(receiver, *args, **kwargs)
 
         METHODS.add(method_name)

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jnn.ops._core import METHODS, astype, default_float, is_array, method, sizes, to_dtype
+from jnn.ops._core import METHODS, astype, call_receiver, default_float, is_array, method, sizes, to_dtype
 
 __all__ = [
     "dtype", "float32", "float64", "float16", "bfloat16", "int8", "int16", "int32", "int64", "uint8", "uint16",
@@ -68,7 +68,7 @@ class DtypeMethod:
         if x is None:
             raise TypeError(f"jnn.ops.{self.__name__}(x) converts x to {self.dtype}; it needs an argument")
         if not is_array(x):
-            return getattr(x, self.__name__)(*args, **kwargs)
+            return call_receiver(x, self.__name__, args, kwargs)
         return astype(x, self.dtype)
 
     def __eq__(self, other: Any) -> builtins.bool:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn import random as _random
-from jnn.ops._core import METHODS, concrete, is_array, is_traced, method
+from jnn.ops._core import METHODS, call_receiver, concrete, is_array, is_traced, method
 
 __all__ = [
     "item", "tolist", "numpy", "detach", "clone", "cpu", "cuda", "requires_grad_", "no_grad", "enable_grad",
@@ -116,7 +116,7 @@ class _Cuda:
 
     def __call__(self, input: Any, *args: Any, **kwargs: Any) -> Any:
         if not is_array(input):
-            return input.cuda(*args, **kwargs)
+            return call_receiver(input, "cuda", args, kwargs)
         return input
 
     @staticmethod
