@@ -6,6 +6,9 @@ torch's int64/float64 results are compared with JAX's canonical dtypes (int32/fl
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -937,7 +940,7 @@ def test_jit_fx_assert_shims():
 
     assert a() == 1 and b() == 2 and ops.jit.script(a) is a and ops.jit._overload_method(a) is a
     assert ops.fx.wrap("len") == "len" and ops.fx.wrap(a) is a
-    assert ops.jit.annotate(list, [1]) == [1]
+    assert ops.jit.annotate(list, [1]) == [1] and ops.jit.annotations.BroadcastingList2[int] == list[int]
     ops._assert(True, "fine")
     with pytest.raises(AssertionError, match="bad shape"):
         ops._assert(jnp.ones(2).shape[0] == 3, "bad shape")
@@ -1089,3 +1092,18 @@ def test_nanogpt_attention_and_top_k_sampling():
     assert idx_next.shape == (3, 1) and bool(ops.all(ops.gather(probs, 1, idx_next) > 0))
     idx = ops.cat((ops.zeros(3, 2, dtype=ops.long), idx_next), dim=1)
     assert idx.shape == (3, 3) and idx.dtype == jnp.int32
+
+
+def test_with_x64_torch_int64_and_default_float32_hold():
+    code = (
+        "import jax, jax.numpy as jnp\n"
+        "from jnn import ops\n"
+        "x = jnp.arange(3.0, dtype=jnp.float32)\n"
+        "print(ops.long(x).dtype, ops.arange(3).dtype, ops.tensor([1.0]).dtype, ops.tensor([1]).dtype,\n"
+        "      ops.zeros(2).dtype, ops.max(x, 0).indices.dtype, ops.sum(jnp.ones(2, bool)).dtype,\n"
+        "      ops.double(x).dtype)\n"
+    )
+    env = {**os.environ, "JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["int64", "int64", "float32", "int64", "float32", "int64", "int64", "float64"]

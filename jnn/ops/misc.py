@@ -261,6 +261,8 @@ class _Jit:
     is TorchScript/ONNX-specific."""
 
     Final = Any
+    annotations = types.SimpleNamespace(BroadcastingList1=list, BroadcastingList2=list, BroadcastingList3=list,
+                                        Optional=Any, List=list, Tuple=tuple)
     unused = staticmethod(_identity_decorator)
     ignore = staticmethod(_identity_decorator)
     export = staticmethod(_identity_decorator)
