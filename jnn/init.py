@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from jnn import random
-from jnn.modules._utils import _draw_size
+from jnn.modules._utils import draw as _draw
 from jnn.modules.module import _write_back
 
 __all__ = [
@@ -112,13 +112,6 @@ def _calculate_correct_fan(tensor: jax.Array, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
-def _draw(sample: Any, key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    """``sample(key, (m,), dtype)`` for a bucketed ``m`` (see ``_draw_size``), cut to ``shape``: XLA compiles a
-    random generator per output size, so drawing a few sizes lets every layer of a model share the compiled code."""
-    n = math.prod(shape)
-    return sample(key, (_draw_size(n),), dtype)[:n].reshape(shape)
-
-
 def _uniform(who: str, tensor: jax.Array, low: float, high: float, key: Any, generator: Any) -> jax.Array:
     shape, dtype = _float_shape(tensor)
     draw = _draw(lambda k, s, d: jax.random.uniform(k, s, d, low, high), _key(who, key, generator), shape, dtype)
@@ -127,7 +120,7 @@ def _uniform(who: str, tensor: jax.Array, low: float, high: float, key: Any, gen
 
 def _normal(who: str, tensor: jax.Array, mean: float, std: float, key: Any, generator: Any) -> jax.Array:
     shape, dtype = _float_shape(tensor)
-    return _result(who, tensor, mean + std * _draw(jax.random.normal, _key(who, key, generator), shape, dtype))
+    return _result(who, tensor, _draw(jax.random.normal, _key(who, key, generator), shape, dtype, std, mean))
 
 
 def uniform_(tensor: jax.Array, a: float = 0.0, b: float = 1.0, generator: Any = None, *,
