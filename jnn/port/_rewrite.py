@@ -135,7 +135,8 @@ class Porter(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
     def __init__(self, path: str, methods: frozenset[str], inplace: frozenset[str], init_names: frozenset[str],
-                 survey: _Survey, rename: tuple[str, str] | None = None) -> None:
+                 survey: _Survey, rename: tuple[str, str] | None = None,
+                 attributes: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.path = path
         self.methods = methods
@@ -152,6 +153,9 @@ class Porter(cst.CSTTransformer):
         self._method_calls: dict[int, tuple[str, cst.BaseExpression]] = {}  # id(new call) -> (name, receiver)
         self._data_reads: dict[int, cst.BaseExpression] = {}                # id(ops.data(x)) -> x
         self._notes: list[list[str]] = []
+        self._targets: set[int] = set()
+        self._fstrings: list[str] = []
+        self.attributes = attributes
         self._scopes: list[_Scope] = [_Scope()]
         self._torch_import_lines: list[cst.SimpleStatementLine] = []
 
@@ -238,6 +242,16 @@ class Porter(cst.CSTTransformer):
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
         if id(original_node) in self._replace:
             return self._replace[id(original_node)]
+        name = original_node.attr.value
+        if (name in self.attributes and self.survey.uses_torch and id(original_node) not in self._targets
+                and not self._is_namespace(original_node.value) and self.torch_name(original_node.value) is None):
+            self.need_ops = True
+            used = "".join(self._fstrings)
+            quote = '"' if '"' not in used else "'" if "'" not in used else None
+            if quote is not None:
+                comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+                return cst.Call(func=_expr(f"{self.ops}.attr"), args=[
+                    cst.Arg(updated_node.value, comma=comma), cst.Arg(cst.SimpleString(f"{quote}{name}{quote}"))])
         if (original_node.attr.value == "data" and self.survey.uses_torch
                 and not (isinstance(original_node.value, cst.Name) and original_node.value.value in ("self", "cls"))
                 and self.torch_name(original_node.value) is None):
@@ -246,6 +260,26 @@ class Porter(cst.CSTTransformer):
             self._data_reads[id(call)] = updated_node.value
             return call
         return updated_node
+
+    def visit_FormattedString(self, node: cst.FormattedString) -> None:
+        self._fstrings.append(node.start)
+
+    def leave_FormattedString(self, original_node: cst.FormattedString,
+                              updated_node: cst.FormattedString) -> cst.FormattedString:
+        self._fstrings.pop()
+        return updated_node
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._targets.add(id(node.target))
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._targets.add(id(node.target))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._targets.add(id(node.target))
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self._targets.add(id(node.target))
 
     def _undata(self, node: cst.BaseExpression) -> cst.BaseExpression:
         return self._data_reads.get(id(node), node)
@@ -373,6 +407,8 @@ class Porter(cst.CSTTransformer):
         name = func.attr.value
         if name not in self.methods or self.torch_name(func) is not None or self._is_namespace(func.value):
             return updated_node
+        if isinstance(func.value, cst.Name) and self._scopes[-1].kind(func.value.value) == "container":
+            return updated_node  # a list, dict or set this function built: list.index, set.add, dict.copy...
         receiver = updated_node.func.value
         if name in self.inplace:
             receiver = self._undata(receiver)
@@ -691,6 +727,8 @@ def port_module(text: str, path: str, methods: frozenset[str], inplace: frozense
     module.visit(survey)
     if not survey.uses_torch and rename is None:
         return text, []
-    porter = Porter(path, methods, inplace, init_names, survey, rename)
+    from jnn.ops._port import TENSOR_ATTRIBUTES
+
+    porter = Porter(path, methods, inplace, init_names, survey, rename, TENSOR_ATTRIBUTES)
     new = MetadataWrapper(module).visit(porter)
     return new.code, porter.reports
