@@ -78,3 +78,17 @@ def test_hub_loads_a_torch_checkpoint_from_a_url(tmp_path):
 
 def test_torch_c_shims():
     assert ops._C._log_api_usage_once("x") is None and ops._C._get_tracing_state() is None
+
+
+def test_attr_reads_torch_tensor_attributes():
+    x = jnp.ones((2, 2))
+    t = torch.ones(2, 2)
+    assert ops.attr(x, "requires_grad") is True and ops.attr(jnp.arange(3), "requires_grad") is False
+    assert ops.attr(x, "grad") is t.grad is None and ops.attr(x, "is_leaf") is t.is_leaf is True
+    assert ops.attr(x, "is_cuda") is (jax.default_backend() == "gpu")
+    assert ops.attr(x, "device") == ("cuda" if jax.default_backend() == "gpu" else "cpu")
+    assert jax.jit(lambda v: v + ops.attr(v, "requires_grad"))(x).tolist() == [[2.0, 2.0], [2.0, 2.0]]
+    p = jnn.Parameter(jnp.ones(2))
+    assert ops.attr(p, "requires_grad") is True                     # not an array: its own attribute
+    with pytest.raises(AttributeError, match="jnn.ops.attr: 'shape' is not one of"):
+        ops.attr(x, "shape")

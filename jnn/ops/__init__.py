@@ -22,10 +22,13 @@ Everything traces under ``jax.jit``; the few functions whose result depends on v
 (True, True)
 """
 
+from jnn.ops import _C as _C  # torch._C shims that model code calls
 from jnn.ops import creation, dtypes, indexing, inplace, misc, pointwise, reduction, shape
+from jnn.ops import hub as hub  # torch.hub
 from jnn.ops._core import INPLACE as _INPLACE
 from jnn.ops._core import METHODS as _METHODS
 from jnn.ops._port import at as at
+from jnn.ops._port import attr as attr
 from jnn.ops._port import data as data
 from jnn.ops.creation import *  # noqa: F403
 from jnn.ops.dtypes import *  # noqa: F403
@@ -42,4 +45,4 @@ INPLACE: frozenset[str] = frozenset(_INPLACE)
 """The in-place method names (``add_``, ``zero_``, ``normal_``, ...); their functions return the new array."""
 
 __all__ = sorted({*creation.__all__, *dtypes.__all__, *indexing.__all__, *inplace.__all__, *misc.__all__,
-                  *pointwise.__all__, *reduction.__all__, *shape.__all__, "at", "data", "METHODS", "INPLACE"})
+                  *pointwise.__all__, *reduction.__all__, *shape.__all__, "at", "attr", "data", "METHODS", "INPLACE"})

@@ -18,8 +18,12 @@ import operator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
-__all__ = ["at", "data"]
+__all__ = ["at", "data", "attr", "TENSOR_ATTRIBUTES"]
+
+TENSOR_ATTRIBUTES = frozenset({"device", "is_cuda", "requires_grad", "grad", "is_leaf", "grad_fn", "layout"})
+"""torch Tensor attributes a JAX array lacks (or a tracer lacks): the port reads them with :func:`attr`."""
 
 
 class _Update:
@@ -86,3 +90,37 @@ def data(obj: Any) -> Any:
     if isinstance(obj, jax.Array):
         return jax.lax.stop_gradient(obj)
     return obj.data
+
+
+def attr(obj: Any, name: str) -> Any:
+    """torch's tensor attribute ``name`` (one of :data:`TENSOR_ATTRIBUTES`) for an array, ``getattr`` otherwise.
+
+    For arrays: ``device`` is the default backend's device (``cuda`` on a GPU), ``is_cuda`` says whether that is a
+    GPU, ``requires_grad`` is True for floating arrays (JAX differentiates whatever it is asked to), ``grad`` and
+    ``grad_fn`` are None (gradients are pytrees returned by ``jax.grad``), ``is_leaf`` is True, ``layout`` "strided".
+
+    >>> import jax.numpy as jnp
+    >>> x, i = jnp.ones(2), jnp.ones(2, dtype=jnp.int32)
+    >>> attr(x, "requires_grad"), attr(i, "requires_grad"), attr(x, "grad")
+    (True, False, None)
+    >>> attr(jnp.ones(2), "device").type in ("cpu", "cuda", "tpu")
+    True
+    """
+    if not isinstance(obj, jax.Array):
+        return getattr(obj, name)
+    if name not in TENSOR_ATTRIBUTES:
+        raise AttributeError(f"jnn.ops.attr: '{name}' is not one of {sorted(TENSOR_ATTRIBUTES)}")
+    backend = jax.default_backend()
+    if name == "device":
+        from jnn.ops.dtypes import device
+
+        return device({"gpu": "cuda", "cuda": "cuda", "rocm": "cuda"}.get(backend, backend))
+    if name == "is_cuda":
+        return backend in ("gpu", "cuda", "rocm")
+    if name == "requires_grad":
+        return bool(jnp.issubdtype(obj.dtype, jnp.inexact))
+    if name == "is_leaf":
+        return True
+    if name == "layout":
+        return "strided"
+    return None  # grad, grad_fn
