@@ -351,7 +351,11 @@ def topk(input: Any, k: builtins.int, dim: builtins.int = -1, largest: builtins.
         raise ValueError(f"jnn.ops.topk: k={k} is out of range for a dim of size {n}")
     if x.ndim == 0:  # torch gives the element itself
         return _TOPK(x, jnp.zeros((), _index_dtype()))
-    indices = jnp.argsort(jnp.moveaxis(x, axis, -1), axis=-1, stable=True, descending=largest)[..., :k]
+    last = jnp.moveaxis(x, axis, -1)
+    if largest and jnp.issubdtype(x.dtype, jnp.floating):  # XLA's TopK: earlier index first among ties, as torch
+        indices = jax.lax.top_k(last, k)[1]
+    else:
+        indices = jnp.argsort(last, axis=-1, stable=True, descending=largest)[..., :k]
     indices = jnp.moveaxis(indices, -1, axis)
     return _TOPK(jnp.take_along_axis(x, indices, axis=axis), indices.astype(_index_dtype()))
 
