@@ -112,6 +112,8 @@ for _name, (_fn, _what) in _UNARY.items():
     globals()[_name] = _make(_name, _fn, _what, 1)
 for _name, (_fn, _what) in _BINARY.items():
     globals()[_name] = _make(_name, _fn, _what, 2)
+__doc__ += (f"\nUnary functions (``ops.exp(x)``): {', '.join(_UNARY)}.\n\n"
+            f"Binary functions (``ops.eq(x, other)``): {', '.join(_BINARY)}.\n")
 
 __all__ = [
     *_UNARY, *_BINARY, "add", "sub", "subtract", "rsub", "div", "divide", "round", "clamp", "clip", "clamp_min",
