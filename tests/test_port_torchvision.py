@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -146,3 +147,12 @@ def test_ported_package_runs_without_torch(ported):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ported,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ported), str(ROOT)])})
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]
+
+
+def test_example_ports_and_fine_tunes(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, str(ROOT / "examples" / "port_torchvision.py"), "--epochs", "1", "--out",
+                          str(tmp_path)], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    accuracy = float(re.search(r"^test accuracy: ([0-9.]+)$", run.stdout, re.M).group(1))
+    assert accuracy > 0.4  # one epoch from scratch; two reach about 0.93

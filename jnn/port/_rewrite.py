@@ -467,6 +467,10 @@ class Porter(cst.CSTTransformer):
             while id(receiver) in self._method_calls and self._method_calls[id(receiver)][0] in self.inplace:
                 receiver = self._method_calls[id(receiver)][1]
             new = self._assign(receiver, call, original_node)
+            if isinstance(receiver, cst.Subscript) and new is not None:
+                self.report(original_node, f"in-place '{name}' on an element of '{_short(receiver.value)}': if that "
+                                           "is a state_dict(), the module does not change (load_state_dict it back)",
+                            comment=False)
             if new is None:
                 self.report(original_node, f"in-place '{name}' on '{_short(receiver)}': JAX arrays cannot change "
                                            "in place and this result is not stored anywhere")
@@ -492,7 +496,9 @@ class Porter(cst.CSTTransformer):
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.BaseSmallStatement:
         if len(updated_node.targets) != 1:
-            if any(isinstance(t.target, cst.Subscript) for t in original_node.targets) and self.survey.uses_torch:
+            if self.survey.uses_torch and any(
+                    isinstance(t.target, cst.Subscript) and self._kind(t.target.value, t.target) not in (
+                        "container", "free") for t in original_node.targets):
                 self.report(original_node, "chained assignment to an element is left as is (use .at[...].set)")
             return updated_node
         target = updated_node.targets[0].target
