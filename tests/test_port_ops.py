@@ -92,3 +92,11 @@ def test_attr_reads_torch_tensor_attributes():
     assert ops.attr(p, "requires_grad") is True                     # not an array: its own attribute
     with pytest.raises(AttributeError, match="jnn.ops.attr: 'shape' is not one of"):
         ops.attr(x, "shape")
+
+
+def test_scalar_first_torch_functions():
+    # torch.pow(2.0, t) (regnet's width rule): a Python number first, an array after it
+    t = torch.arange(4.0)
+    np.testing.assert_allclose(np.asarray(ops.pow(2.5, jnp.arange(4.0))), torch.pow(2.5, t).numpy(), rtol=1e-6)
+    with pytest.raises(TypeError, match="jnn.ops.view expected an array"):
+        ops.view(3, 1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -65,7 +66,9 @@ def method(fn: F | None = None, *, name: str | None = None) -> Any:
             else:
                 raise TypeError(f"jnn.ops.{method_name}() missing its tensor argument")
             if not is_array(receiver):
-                return call_receiver(receiver, method_name, args, kwargs)
+                if not (isinstance(receiver, numbers.Number) and any(is_array(a) for a in args)):
+                    return call_receiver(receiver, method_name, args, kwargs)
+                receiver = jnp.asarray(receiver)  # torch's functions take a scalar first: torch.pow(2.0, t)
             return fn(receiver, *args, **kwargs)
 
         METHODS.add(method_name)
