@@ -9,6 +9,7 @@ under ``jax.jit``.
 
 from __future__ import annotations
 
+import collections
 import importlib
 import os
 import pathlib
@@ -121,7 +122,9 @@ def test_ported_model_matches_torch(name, tv_torch, tv_jnn):
     randomise(reference)
     reference.eval()
     model = build(tv_jnn.models)
-    state = {k: v.detach().numpy() for k, v in reference.state_dict().items()}
+    torch_state = reference.state_dict()
+    state = collections.OrderedDict((k, v.detach().numpy()) for k, v in torch_state.items())
+    state._metadata = torch_state._metadata  # module versions: MNASNet's _load_from_state_dict reads them
     assert list(model.state_dict()) == list(state)
     model.load_state_dict(state, strict=True)
     model.eval()
