@@ -8,7 +8,20 @@
 (10,)
 """
 
-from jnn import amp, common_types, distributed, functional, init, optim, parameter, random, sharding, transforms, utils
+from jnn import (
+           amp,
+           common_types,
+           distributed,
+           functional,
+           init,
+           ops,
+           optim,
+           parameter,
+           random,
+           sharding,
+           transforms,
+           utils,
+)
 from jnn.checking import checked
 from jnn.modules import *  # noqa: F403
 from jnn.modules import __all__ as _modules_all
@@ -22,7 +35,7 @@ from jnn.utils.checkpoint import checkpoint
 
 __version__ = "0.1.0"
 
-__all__ = [*_modules_all, "amp", "distributed", "functional", "init", "optim", "random", "sharding", "manual_seed",
-           "save", "load", "split", "merge", "Apply", "parameter", "common_types",
+__all__ = [*_modules_all, "amp", "distributed", "functional", "init", "ops", "optim", "random", "sharding",
+           "manual_seed", "save", "load", "split", "merge", "Apply", "parameter", "common_types",
            "UninitializedParameter", "UninitializedBuffer", "transforms", "utils", "scan_layers", "checkpoint",
            "summary", "capture_outputs", "feature_extractor", "checked"]

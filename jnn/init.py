@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from jnn import random
+from jnn.modules._utils import draw as _draw
 from jnn.modules.module import _write_back
 
 __all__ = [
@@ -113,12 +114,13 @@ def _calculate_correct_fan(tensor: jax.Array, mode: str) -> int:
 
 def _uniform(who: str, tensor: jax.Array, low: float, high: float, key: Any, generator: Any) -> jax.Array:
     shape, dtype = _float_shape(tensor)
-    return _result(who, tensor, jax.random.uniform(_key(who, key, generator), shape, dtype, low, high))
+    draw = _draw(lambda k, s, d: jax.random.uniform(k, s, d, low, high), _key(who, key, generator), shape, dtype)
+    return _result(who, tensor, draw)
 
 
 def _normal(who: str, tensor: jax.Array, mean: float, std: float, key: Any, generator: Any) -> jax.Array:
     shape, dtype = _float_shape(tensor)
-    return _result(who, tensor, mean + std * jax.random.normal(_key(who, key, generator), shape, dtype))
+    return _result(who, tensor, _draw(jax.random.normal, _key(who, key, generator), shape, dtype, std, mean))
 
 
 def uniform_(tensor: jax.Array, a: float = 0.0, b: float = 1.0, generator: Any = None, *,
@@ -137,8 +139,9 @@ def trunc_normal_(tensor: jax.Array, mean: float = 0.0, std: float = 1.0, a: flo
                   generator: Any = None, *, key: jax.Array | None = None) -> jax.Array:
     """Fill with N(mean, std²) truncated to [a, b] (absolute bounds, as in PyTorch)."""
     shape, dtype = _float_shape(tensor)
-    unit = jax.random.truncated_normal(_key("trunc_normal_", key, generator), (a - mean) / std, (b - mean) / std,
-                                       shape, jnp.float32)
+    lower, upper = (a - mean) / std, (b - mean) / std
+    unit = _draw(lambda k, s, d: jax.random.truncated_normal(k, lower, upper, s, d),
+                 _key("trunc_normal_", key, generator), shape, jnp.float32)
     return _result("trunc_normal_", tensor, jnp.clip(mean + std * unit, a, b).astype(dtype))
 
 

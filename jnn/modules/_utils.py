@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jnn import random
 from jnn.modules.module import _check_float_dtype, _resolve_device
@@ -31,23 +32,26 @@ def place(value: jax.Array, device: Any) -> jax.Array:
     return value if target is None else jax.device_put(value, target)
 
 
-def _draw_size(n: int) -> int:
-    """``n`` rounded up to one of a few sizes (1024, then multiples of 2**e in (4 * 2**e, 8 * 2**e]).
+_CHUNK = 1 << 14
 
-    XLA compiles the random generator anew for every output size, which costs about a second per size on a
-    CPU; drawing one of these sizes and slicing lets layers of different shapes share the compiled code
-    (at most 25% extra draws).
+
+def draw(sample: Any, key: jax.Array, shape: tuple[int, ...], dtype: Any, scale: float = 1.0,
+         shift: float = 0.0) -> jax.Array:
+    """``shift + scale * sample(key, shape, dtype)``, drawn in chunks of one fixed size: XLA compiles a random
+    generator per output size (about a second each on a CPU), so one chunk size lets every parameter of every model
+    share one compiled generator; the chunks are joined and cut on the host (in the trace under ``jit``: same values).
     """
-    if n <= 1024:
-        return 1024
-    step = 1 << ((n - 1).bit_length() - 3)
-    return -(-n // step) * step
+    n = math.prod(shape)
+    chunks = [sample(jax.random.fold_in(key, i), (_CHUNK,), dtype) for i in range(-(-n // _CHUNK))]
+    xp = jnp if any(isinstance(c, jax.core.Tracer) for c in chunks) else np
+    flat = xp.concatenate([xp.asarray(c) for c in chunks])[:n].reshape(shape) if chunks else xp.zeros(shape, dtype)
+    if scale != 1.0 or shift != 0.0:
+        flat = (shift + scale * flat.astype(np.float32)).astype(flat.dtype)
+    return jnp.asarray(flat)
 
 
 def _uniform_array(key: jax.Array, shape: tuple[int, ...], dtype: Any, bound: float) -> jax.Array:
-    n = math.prod(shape)
-    flat = jax.random.uniform(key, (_draw_size(n),), dtype, -bound, bound)
-    return flat[:n].reshape(shape)
+    return draw(lambda k, s, d: jax.random.uniform(k, s, d, -bound, bound), key, shape, dtype)
 
 
 def uniform(shape: tuple[int, ...], bound: float, dtype: Any, device: Any, who: str) -> jax.Array:

@@ -1,0 +1,48 @@
+"""torch's tensor API as functions over JAX arrays: what ``torch.xxx(...)`` and ``tensor.xxx(...)`` mean in model code.
+
+``import torch`` becomes ``from jnn import ops``: torch functions keep their names and signatures (``ops.cat(xs,
+dim=1)``, ``ops.zeros(2, 3)``, ``ops.max(x, dim=1)``), and each Tensor method is a function taking the tensor first
+(``x.view(b, -1)`` -> ``ops.view(x, b, -1)``), with torch's meaning (``dim=``/``keepdim=``, negative dims,
+``transpose(a, b)`` swapping two axes, ``max(dim)`` giving ``(values, indices)``). A method-function given something
+that is not an array calls that object's own method, so ``ops.split("a b", " ")`` is ``"a b".split(" ")``.
+In-place methods (:data:`INPLACE`: ``add_``, ``zero_``, ...) return the new array.
+
+Everything traces under ``jax.jit``; the few functions whose result depends on values (``item``, ``tolist``,
+``nonzero``, ``masked_select``, ``unique``) raise a clear error there, naming what to use instead. Without
+``jax_enable_x64``, torch's int64 results (``long()``, ``arange(5)``, indices) are int32 and float64 is float32.
+
+>>> import jax, jax.numpy as jnp
+>>> from jnn import ops
+>>> x = jnp.arange(24.0).reshape(2, 3, 4)
+>>> ops.view(ops.transpose(x, 1, 2), 2, -1).shape, ops.max(x, dim=-1).indices.tolist()
+((2, 12), [[3, 3, 3], [3, 3, 3]])
+>>> jax.jit(lambda x: ops.masked_fill(x, ops.tril(ops.ones(3, 4, dtype=ops.bool)) == 0, 0.0))(x).shape
+(2, 3, 4)
+>>> "split" in ops.METHODS, "add_" in ops.INPLACE
+(True, True)
+"""
+
+from jnn.ops import _C as _C  # torch._C shims that model code calls
+from jnn.ops import creation, dtypes, indexing, inplace, misc, pointwise, reduction, shape
+from jnn.ops import hub as hub  # torch.hub
+from jnn.ops._core import INPLACE as _INPLACE
+from jnn.ops._core import METHODS as _METHODS
+from jnn.ops._port import at as at
+from jnn.ops._port import attr as attr
+from jnn.ops._port import data as data
+from jnn.ops.creation import *  # noqa: F403
+from jnn.ops.dtypes import *  # noqa: F403
+from jnn.ops.indexing import *  # noqa: F403
+from jnn.ops.inplace import *  # noqa: F403
+from jnn.ops.misc import *  # noqa: F403
+from jnn.ops.pointwise import *  # noqa: F403
+from jnn.ops.reduction import *  # noqa: F403
+from jnn.ops.shape import *  # noqa: F403
+
+METHODS: frozenset[str] = frozenset(_METHODS)
+"""Every Tensor method name that has a method-function here (``view``, ``size``, ``float``, ``add_``, ...)."""
+INPLACE: frozenset[str] = frozenset(_INPLACE)
+"""The in-place method names (``add_``, ``zero_``, ``normal_``, ...); their functions return the new array."""
+
+__all__ = sorted({*creation.__all__, *dtypes.__all__, *indexing.__all__, *inplace.__all__, *misc.__all__,
+                  *pointwise.__all__, *reduction.__all__, *shape.__all__, "at", "attr", "data", "METHODS", "INPLACE"})

@@ -1,0 +1,126 @@
+"""Two helpers the port tool (``python -m jnn.port``) writes into ported code: element updates and ``.data``.
+
+``a[i] = v`` on a torch tensor changes it in place; a JAX array cannot change, so the port writes
+``a = ops.at(a)[i].set(v)``. The same line must still work when ``a`` is a list, a dict or a ``ModuleList``
+(model code assigns into those too, and the port cannot always tell them apart), so :func:`at` dispatches: a JAX
+array gets ``a.at[i]`` (its functional update), anything else is updated in place and returned.
+
+>>> import jax.numpy as jnp
+>>> at(jnp.zeros(3))[1].set(5.0).tolist()
+[0.0, 5.0, 0.0]
+>>> at([1, 2, 3])[0].add(10)
+[11, 2, 3]
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["at", "data", "attr", "TENSOR_ATTRIBUTES"]
+
+TENSOR_ATTRIBUTES = frozenset({"device", "is_cuda", "requires_grad", "grad", "is_leaf", "grad_fn", "layout"})
+"""torch Tensor attributes a JAX array lacks (or a tracer lacks): the port reads them with :func:`attr`."""
+
+
+class _Update:
+    """``obj[index] op= value`` on a mutable container, returning the container (the shape of ``jax.Array.at``)."""
+
+    __slots__ = ("obj", "index")
+
+    def __init__(self, obj: Any, index: Any) -> None:
+        self.obj = obj
+        self.index = index
+
+    def _apply(self, op: Any, value: Any) -> Any:
+        self.obj[self.index] = value if op is None else op(self.obj[self.index], value)
+        return self.obj
+
+    def set(self, value: Any) -> Any:
+        return self._apply(None, value)
+
+    def add(self, value: Any) -> Any:
+        return self._apply(operator.add, value)
+
+    def subtract(self, value: Any) -> Any:
+        return self._apply(operator.sub, value)
+
+    def multiply(self, value: Any) -> Any:
+        return self._apply(operator.mul, value)
+
+    def divide(self, value: Any) -> Any:
+        return self._apply(operator.truediv, value)
+
+    def power(self, value: Any) -> Any:
+        return self._apply(operator.pow, value)
+
+
+class _At:
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(self.obj, jax.Array):
+            return self.obj.at[index]
+        return _Update(self.obj, index)
+
+
+def at(obj: Any) -> _At:
+    """``obj.at`` for a JAX array; for anything else (list, dict, numpy array, ModuleList) an in-place update.
+
+    >>> d = {}
+    >>> at(d)["k"].set(1)
+    {'k': 1}
+    """
+    return _At(obj)
+
+
+def data(obj: Any) -> Any:
+    """torch's ``x.data``: the array without its gradient (``stop_gradient``); ``obj.data`` for anything else.
+
+    >>> import jax, jax.numpy as jnp
+    >>> float(jax.grad(lambda x: (x * data(x)).sum())(jnp.array(3.0)))
+    3.0
+    """
+    if isinstance(obj, jax.Array):
+        return jax.lax.stop_gradient(obj)
+    return obj.data
+
+
+def attr(obj: Any, name: str) -> Any:
+    """torch's tensor attribute ``name`` (one of :data:`TENSOR_ATTRIBUTES`) for an array, ``getattr`` otherwise.
+
+    For arrays: ``device`` is the default backend's device (``cuda`` on a GPU), ``is_cuda`` says whether that is a
+    GPU, ``requires_grad`` is True for floating arrays (JAX differentiates whatever it is asked to), ``grad`` and
+    ``grad_fn`` are None (gradients are pytrees returned by ``jax.grad``), ``is_leaf`` is True, ``layout`` "strided".
+
+    >>> import jax.numpy as jnp
+    >>> x, i = jnp.ones(2), jnp.ones(2, dtype=jnp.int32)
+    >>> attr(x, "requires_grad"), attr(i, "requires_grad"), attr(x, "grad")
+    (True, False, None)
+    >>> attr(jnp.ones(2), "device").type in ("cpu", "cuda", "tpu")
+    True
+    """
+    if not isinstance(obj, jax.Array):
+        return getattr(obj, name)
+    if name not in TENSOR_ATTRIBUTES:
+        raise AttributeError(f"jnn.ops.attr: '{name}' is not one of {sorted(TENSOR_ATTRIBUTES)}")
+    backend = jax.default_backend()
+    if name == "device":
+        from jnn.ops.dtypes import device
+
+        return device({"gpu": "cuda", "cuda": "cuda", "rocm": "cuda"}.get(backend, backend))
+    if name == "is_cuda":
+        return backend in ("gpu", "cuda", "rocm")
+    if name == "requires_grad":
+        return bool(jnp.issubdtype(obj.dtype, jnp.inexact))
+    if name == "is_leaf":
+        return True
+    if name == "layout":
+        return "strided"
+    return None  # grad, grad_fn

@@ -1,0 +1,310 @@
+"""Shims for the rest of torch's tensor API: host values (``item``, ``tolist``), autograd names that have no tape
+in JAX (``detach``, ``no_grad``, ``requires_grad_``), devices (``cpu``, ``cuda``), ``torch.jit``/``torch.fx``
+decorators that model code uses, ``_assert``, and constants.
+
+JAX has no autograd tape: gradients are taken by ``jax.grad`` of a function, so ``no_grad()`` has nothing to switch
+off. It is a context manager (and decorator) that changes nothing; use ``detach`` (``jax.lax.stop_gradient``) to
+cut a gradient path.
+
+>>> import jax, jax.numpy as jnp
+>>> with no_grad():
+...     y = jnp.ones(2) * 2
+>>> item(y[0]), jax.grad(lambda x: x * detach(x))(3.0).tolist(), jit.is_scripting()
+(2.0, 3.0, False)
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import math
+import types
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jnn import random as _random
+from jnn.ops._core import METHODS, call_receiver, concrete, is_array, is_traced, method
+
+__all__ = [
+    "item", "tolist", "numpy", "detach", "clone", "cpu", "cuda", "requires_grad_", "no_grad", "enable_grad",
+    "inference_mode", "set_grad_enabled", "is_grad_enabled", "is_inference_mode_enabled", "is_tensor",
+    "is_autocast_enabled", "are_deterministic_algorithms_enabled", "use_deterministic_algorithms", "compile", "jit",
+    "fx", "_assert", "manual_seed", "initial_seed", "pi", "e", "inf", "nan", "get_device", "autocast", "amp",
+    "backends", "contiguous_format", "channels_last", "channels_last_3d", "preserve_format", "strided",
+]
+
+pi = math.pi
+e = math.e
+inf = math.inf
+nan = math.nan
+manual_seed = _random.manual_seed
+initial_seed = _random.initial_seed
+# memory formats and layouts: accepted (``x.contiguous(memory_format=ops.channels_last)``), meaningless for JAX arrays
+contiguous_format = "contiguous_format"
+channels_last = "channels_last"
+channels_last_3d = "channels_last_3d"
+preserve_format = "preserve_format"
+strided = "strided"
+
+
+@method
+def item(input: Any) -> Any:
+    """The value of a one-element array as a python number. Eager only."""
+    concrete(input, "item", "Keep it as a 0-d array (arithmetic and comparisons work on it), or call item() "
+                            "outside the jitted function.")
+    if np.size(input) != 1:
+        raise ValueError(f"jnn.ops.item: the array has {np.size(input)} elements, expected one")
+    return np.asarray(input).reshape(()).item()
+
+
+@method
+def tolist(input: Any) -> Any:
+    """The array as nested python lists. Eager only."""
+    concrete(input, "tolist", "Keep it as an array, or call tolist() outside the jitted function.")
+    return np.asarray(input).tolist()
+
+
+@method
+def numpy(input: Any, *, force: builtins.bool = False) -> np.ndarray:
+    """The array as a numpy array. Eager only."""
+    concrete(input, "numpy", "Keep it as a JAX array, or convert outside the jitted function.")
+    return np.asarray(input)
+
+
+@method
+def detach(input: Any) -> jax.Array:
+    """The same values with the gradient path cut (``jax.lax.stop_gradient``)."""
+    return jax.lax.stop_gradient(input)
+
+
+@method
+def clone(input: Any, *, memory_format: Any = None) -> jax.Array:
+    """The array (JAX arrays cannot change, so sharing is a copy); a numpy input is copied into a JAX array."""
+    return input if isinstance(input, jax.Array) else jnp.array(input)
+
+
+@method
+def cpu(input: Any, memory_format: Any = None) -> Any:
+    """The array itself (JAX places arrays; use ``jax.device_put`` to move one)."""
+    return input
+
+
+@method
+def requires_grad_(input: Any, requires_grad: builtins.bool = True) -> Any:
+    """The array itself: JAX differentiates with respect to function arguments, not flagged arrays."""
+    return input
+
+
+@method
+def get_device(input: Any) -> builtins.int:
+    """-1 (torch's answer for CPU tensors; JAX arrays can span devices: see ``x.devices()``)."""
+    return -1
+
+
+class _Cuda:
+    """``x.cuda()`` (the array itself, as :func:`cpu`) and the ``torch.cuda`` names model code checks
+    (``is_available()`` is False: jnn code never needs to move arrays to a device by hand)."""
+
+    __name__ = "cuda"
+
+    def __init__(self) -> None:
+        METHODS.add("cuda")
+
+    def __call__(self, input: Any, *args: Any, **kwargs: Any) -> Any:
+        if not is_array(input):
+            return call_receiver(input, "cuda", args, kwargs)
+        return input
+
+    @staticmethod
+    def is_available() -> builtins.bool:
+        return False
+
+    @staticmethod
+    def device_count() -> builtins.int:
+        return 0
+
+    @staticmethod
+    def synchronize(device: Any = None) -> None:
+        return None
+
+    @staticmethod
+    def empty_cache() -> None:
+        return None
+
+    @staticmethod
+    def manual_seed(seed: builtins.int) -> None:
+        _random.manual_seed(seed)
+
+    manual_seed_all = manual_seed
+    amp = types.SimpleNamespace(autocast=lambda *args, **kwargs: autocast("cuda", *args, **kwargs))
+
+
+cuda = _Cuda()
+
+
+class _NoGrad(contextlib.ContextDecorator):
+    """A context manager and decorator that changes nothing: JAX has no autograd tape to switch off."""
+
+    def __init__(self, mode: builtins.bool = True) -> None:
+        self.mode = mode
+
+    def __enter__(self) -> _NoGrad:
+        return self
+
+    def __exit__(self, *exc: Any) -> builtins.bool:
+        return False
+
+    def clone(self) -> _NoGrad:
+        return self
+
+
+def _context(fn: Any = None, *args: Any) -> Any:
+    if callable(fn):  # used as a bare decorator: @torch.no_grad
+        return fn
+    return _NoGrad()
+
+
+def no_grad(func: Callable | None = None) -> Any:
+    """torch's ``no_grad``: here a context manager / decorator that changes nothing (JAX has no tape; gradients
+    exist only inside ``jax.grad``). Use :func:`detach` to stop a gradient."""
+    return _context(func)
+
+
+def enable_grad(func: Callable | None = None) -> Any:
+    """A context manager / decorator that changes nothing (see :func:`no_grad`)."""
+    return _context(func)
+
+
+def inference_mode(mode: Any = True) -> Any:
+    """A context manager / decorator that changes nothing (see :func:`no_grad`)."""
+    return _context(mode)
+
+
+def set_grad_enabled(mode: builtins.bool) -> _NoGrad:
+    """A context manager that changes nothing (see :func:`no_grad`)."""
+    return _NoGrad(mode)
+
+
+def is_grad_enabled() -> builtins.bool:
+    """True: gradients are available wherever ``jax.grad`` is applied."""
+    return True
+
+
+def is_inference_mode_enabled() -> builtins.bool:
+    """False (there is no inference mode to enable)."""
+    return False
+
+
+def is_tensor(obj: Any) -> builtins.bool:
+    """Whether ``obj`` is an array (JAX array or tracer, numpy array)."""
+    return is_array(obj)
+
+
+def is_autocast_enabled(*args: Any) -> builtins.bool:
+    """False: jnn has no autocast state (see ``jnn.amp`` for mixed precision)."""
+    return False
+
+
+def are_deterministic_algorithms_enabled() -> builtins.bool:
+    """False (torch's default); JAX on CPU is deterministic either way."""
+    return False
+
+
+def use_deterministic_algorithms(mode: builtins.bool, *, warn_only: builtins.bool = False) -> None:
+    """Accepted and ignored (XLA has its own flags, e.g. ``--xla_gpu_deterministic_ops``)."""
+
+
+def compile(model: Any = None, **kwargs: Any) -> Any:
+    """``torch.compile``: returns ``model`` as it is (as a decorator too); compile with ``jax.jit`` instead."""
+    if model is None:
+        return lambda m: m
+    return model
+
+
+class autocast(_NoGrad):
+    """``torch.autocast(device_type, dtype=...)`` as a context manager / decorator that changes nothing: code inside
+    runs in the arrays' own dtypes. For mixed precision use :mod:`jnn.amp` (a policy over a whole model)."""
+
+    def __init__(self, device_type: str = "cuda", dtype: Any = None, enabled: builtins.bool = True,
+                 cache_enabled: Any = None) -> None:
+        super().__init__(enabled)
+
+
+amp = types.SimpleNamespace(autocast=autocast)
+"""``torch.amp`` / ``torch.cuda.amp``: :class:`autocast` (which changes nothing; see :mod:`jnn.amp`)."""
+
+backends = types.SimpleNamespace(
+    cudnn=types.SimpleNamespace(benchmark=False, deterministic=False, enabled=True, allow_tf32=True,
+                                is_available=lambda: False),
+    cuda=types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=False),
+                               is_built=lambda: False),
+    mps=types.SimpleNamespace(is_available=lambda: False, is_built=lambda: False),
+)
+"""``torch.backends`` flags that scripts set (``torch.backends.cudnn.benchmark = True``): accepted, without effect
+(XLA chooses its own kernels)."""
+
+
+def _identity_decorator(fn: Any = None, **kwargs: Any) -> Any:
+    """``@deco`` and ``@deco(...)`` both return the function unchanged."""
+    if fn is None or not callable(fn):
+        return lambda f: f
+    return fn
+
+
+class _Jit:
+    """torch.jit names that model code uses: no TorchScript here, so ``is_scripting()``/``is_tracing()`` are False
+    and the decorators return their function. Under ``jax.jit``, ``is_tracing()`` is still False: code behind it
+    is TorchScript/ONNX-specific."""
+
+    Final = Any
+    annotations = types.SimpleNamespace(BroadcastingList1=list, BroadcastingList2=list, BroadcastingList3=list,
+                                        Optional=Any, List=list, Tuple=tuple)
+    unused = staticmethod(_identity_decorator)
+    ignore = staticmethod(_identity_decorator)
+    export = staticmethod(_identity_decorator)
+    script = staticmethod(_identity_decorator)
+    script_if_tracing = staticmethod(_identity_decorator)
+    _script_if_tracing = staticmethod(_identity_decorator)
+    _overload_method = staticmethod(_identity_decorator)
+    _overload = staticmethod(_identity_decorator)
+
+    @staticmethod
+    def is_scripting() -> builtins.bool:
+        return False
+
+    @staticmethod
+    def is_tracing() -> builtins.bool:
+        return False
+
+    @staticmethod
+    def annotate(the_type: Any, the_value: Any) -> Any:
+        return the_value
+
+    @staticmethod
+    def Attribute(value: Any, type: Any = None) -> Any:  # noqa: N802 (torch's name)
+        return value
+
+
+class _Fx:
+    """torch.fx names that model code uses: ``wrap`` marks a function for symbolic tracing; here it returns it."""
+
+    @staticmethod
+    def wrap(fn_or_name: Any) -> Any:
+        return fn_or_name
+
+
+jit = _Jit()
+fx = _Fx()
+
+
+def _assert(condition: Any, message: Any) -> None:
+    """``assert condition, message`` (torch's traceable assert). A condition traced by ``jit`` cannot be checked
+    when tracing and is skipped; conditions on shapes are python bools under ``jit`` and are checked."""
+    if is_traced(condition):
+        return
+    if not builtins.bool(condition):
+        raise AssertionError(message)

@@ -1,0 +1,140 @@
+"""Port PyTorch model source to jnn + JAX: ``python -m jnn.port model.py -o model_jnn.py``.
+
+A source-to-source rewrite (libcst, so comments and layout stay): torch imports become jnn imports
+(``import torch.nn as nn`` -> ``import jnn as nn``, ``torch`` -> :mod:`jnn.ops`), torch functions and tensor
+methods become :mod:`jnn.ops` functions (``x.view(b, -1)`` -> ``ops.view(x, b, -1)``; they call the receiver's own
+method when it is not an array, so ``"a b".split()`` keeps working), in-place methods and element updates become
+assignments (``x.add_(y)`` -> ``x = ops.add_(x, y)``, ``a[i] += v`` -> ``a = a.at[i].add(v)``), and ``torch.nn.init``
+calls store their result in the slot they were given. What it cannot convert is reported on stderr as
+``file:line: jnn.port: why`` and marked in the output with a ``# jnn.port:`` comment.
+
+>>> print(port_source("import torch\\nimport torch.nn as nn\\ny = torch.cat([a, b], dim=1).view(2, -1)\\n"))
+from jnn import ops
+import jnn as nn
+y = ops.view(ops.cat([a, b], dim=1), 2, -1)
+<BLANKLINE>
+
+The ``missing`` placeholder below is what ported code imports for a torch name with no jnn counterpart.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["port_source", "port_file", "port_tree", "missing", "Report", "PortedNameError"]
+
+_SKIP_SUFFIXES = (".so", ".pyd", ".dylib", ".dll", ".pyc")
+
+
+class PortedNameError(NotImplementedError, AttributeError):
+    """Raised when ported code uses a torch name that jnn does not provide."""
+
+
+class missing:  # noqa: N801  (reads as a function at the call site: ``x = missing("torch.hub.load")``)
+    """A torch name with no jnn counterpart, left in ported code; calling it or reading its attributes raises.
+
+    >>> hub = missing("torch.hub.load_state_dict_from_url")
+    >>> hub("https://...")
+    Traceback (most recent call last):
+    ...
+    jnn.port.PortedNameError: torch.hub.load_state_dict_from_url has no jnn counterpart (left by jnn.port)
+    """
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "_name", name)
+
+    def _fail(self) -> PortedNameError:
+        return PortedNameError(f"{self._name} has no jnn counterpart (left by jnn.port)")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._fail()
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise self._fail()
+
+    def __repr__(self) -> str:
+        return f"missing({self._name!r})"
+
+
+def _tables() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    from jnn import init, ops
+
+    init_names = frozenset(n for n in init.__all__ if n.endswith("_"))
+    return frozenset(ops.METHODS), frozenset(ops.INPLACE), init_names
+
+
+def _port(text: str, path: str, rename: tuple[str, str] | None = None) -> tuple[str, list]:
+    try:
+        from jnn.port._rewrite import port_module
+    except ImportError as e:  # pragma: no cover - libcst is an optional extra
+        raise ImportError("jnn.port needs libcst: pip install 'jnn[port]'") from e
+    return port_module(text, path, *_tables(), rename=rename)
+
+
+def _emit(reports: Iterable[Any], stream: Any) -> None:
+    for report in reports:
+        print(report, file=stream)
+
+
+def port_source(text: str, path: str = "<string>", *, report: Any = sys.stderr) -> str:
+    """Port PyTorch source ``text`` to jnn; what cannot be converted is printed to ``report`` (None: silent).
+
+    >>> print(port_source("x.add_(y)\\nimport torch\\n"), end="")
+    x = ops.add_(x, y)
+    from jnn import ops
+    """
+    new, reports = _port(text, path)
+    if report is not None:
+        _emit(reports, report)
+    return new
+
+
+def port_file(src: str | os.PathLike, dst: str | os.PathLike, *, report: Any = sys.stderr,
+              rename: tuple[str, str] | None = None) -> list:
+    """Port one file; returns the reports (also printed to ``report`` unless it is None)."""
+    src, dst = pathlib.Path(src), pathlib.Path(dst)
+    new, reports = _port(src.read_text(encoding="utf-8"), str(src), rename)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text(new, encoding="utf-8")
+    if report is not None:
+        _emit(reports, report)
+    return reports
+
+
+def port_tree(src: str | os.PathLike, dst: str | os.PathLike, *, report: Any = sys.stderr) -> list:
+    """Port a package directory: every ``.py`` file is ported, other files are copied (compiled extensions are not).
+
+    Absolute imports of the package by its own name (``from torchvision.ops import ...``) follow it to the name of
+    ``dst`` when the two differ. Returns the reports.
+    """
+    src, dst = pathlib.Path(src), pathlib.Path(dst)
+    if not src.is_dir():
+        raise NotADirectoryError(f"jnn.port.port_tree: {src} is not a directory")
+    rename = (src.name, dst.name) if src.name != dst.name else None
+    reports = []
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if "__pycache__" in rel.parts or path.is_dir() or path.suffix in _SKIP_SUFFIXES:
+            continue
+        out = dst / rel
+        if path.suffix == ".py":
+            reports += port_file(path, out, report=report, rename=rename)
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, out)
+    return reports
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Report":
+        from jnn.port._rewrite import Report
+
+        return Report
+    raise AttributeError(f"module 'jnn.port' has no attribute '{name}'")

@@ -1,0 +1,740 @@
+"""The libcst transformer behind :func:`jnn.port.port_source`: torch model source in, jnn + jnn.ops source out."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from jnn.port._names import OPS, exists, is_module, jnn_name
+
+_INIT_SKIP = frozenset({"calculate_gain", "NotInPlaceWarning"})
+_CONTAINER_CALLS = frozenset({"list", "dict", "set", "OrderedDict", "defaultdict", "deque", "Counter"})
+_CONTAINER_HINTS = ("List", "Dict", "list", "dict", "Sequence", "Mapping", "OrderedDict", "MutableMapping", "Set")
+_AUG_AT = {"+=": "add", "-=": "subtract", "*=": "multiply", "/=": "divide", "**=": "power"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """One thing the port could not convert (or converted with a caveat), at ``path:line``."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: jnn.port: {self.message}"
+
+
+def dotted(node: cst.BaseExpression) -> str | None:
+    """``a.b.c`` for a chain of names, else None."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        head = dotted(node.value)
+        return None if head is None else f"{head}.{node.attr.value}"
+    return None
+
+
+def _expr(code: str) -> cst.BaseExpression:
+    return cst.parse_expression(code)
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+def _short(node: cst.CSTNode, limit: int = 60) -> str:
+    text = " ".join(_code(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _leftmost(node: cst.BaseExpression) -> cst.BaseExpression:
+    while isinstance(node, (cst.Attribute, cst.Subscript, cst.Call)):
+        node = node.func if isinstance(node, cst.Call) else node.value
+    return node
+
+
+def _import_name(node: cst.Attribute | cst.Name) -> str:
+    return dotted(node) or ""
+
+
+class _Survey(cst.CSTVisitor):
+    """First pass: which names the file binds by import, and every name it uses."""
+
+    def __init__(self) -> None:
+        self.roots: set[str] = set()          # local names bound to the torch package itself
+        self.aliases: dict[str, str] = {}     # local name -> torch qualified name (import torch.nn as nn, ...)
+        self.imported: set[str] = set()       # every local name bound by an import
+        self.used: set[str] = set()
+        self.uses_torch = False
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        for alias in node.names:
+            full = _import_name(alias.name)
+            is_torch = full == "torch" or full.startswith("torch.")
+            self.uses_torch |= is_torch
+            if alias.asname is None:
+                local = full.split(".")[0]
+                if is_torch:
+                    self.roots.add(local)
+            else:
+                local = alias.asname.name.value
+                if is_torch:
+                    self.aliases[local] = full
+            self.imported.add(local)
+            self.used.add(local)
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        module = _import_name(node.module) if node.module is not None and not node.relative else ""
+        is_torch = module == "torch" or module.startswith("torch.")
+        self.uses_torch |= is_torch
+        if isinstance(node.names, cst.ImportStar):
+            return False
+        for alias in node.names:
+            name = alias.name.value
+            local = alias.asname.name.value if alias.asname else name
+            self.imported.add(local)
+            self.used.add(local)
+            if is_torch:
+                self.aliases[local] = f"{module}.{name}"
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.used.add(node.value)
+
+
+class _Scope:
+    """What the port knows of a function's local names: containers (keep ``d[k] = v``) and arrays (``.at``)."""
+
+    def __init__(self, function: bool = False) -> None:
+        self.function = function
+        self.containers: set[str] = set()
+        self.arrays: set[str] = set()
+        self.other: set[str] = set()
+        self.declared: set[str] = set()   # global / nonlocal: rebinding them is allowed
+
+    def kind(self, name: str) -> str:
+        if self.function and name not in self.containers | self.arrays | self.other | self.declared:
+            return "free"   # a global or closure variable: rebinding it here would make it local
+        if name in self.other or (name in self.containers and name in self.arrays):
+            return "unknown"
+        if name in self.containers:
+            return "container"
+        if name in self.arrays:
+            return "array"
+        return "unknown"
+
+
+class Porter(cst.CSTTransformer):
+    """Rewrites one module; ``reports`` lists what it could not convert."""
+
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, path: str, methods: frozenset[str], inplace: frozenset[str], init_names: frozenset[str],
+                 survey: _Survey, rename: tuple[str, str] | None = None,
+                 attributes: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.path = path
+        self.methods = methods
+        self.inplace = inplace
+        self.init_names = init_names
+        self.survey = survey
+        self.rename = rename
+        self.ops = "ops" if "ops" not in survey.used else "jnn_ops"
+        self.need_ops = False
+        self.need_jnn = False
+        self.need_missing = False
+        self.reports: list[Report] = []
+        self._replace: dict[int, cst.BaseExpression] = {}
+        self._method_calls: dict[int, tuple[str, cst.BaseExpression]] = {}  # id(new call) -> (name, receiver)
+        self._data_reads: dict[int, cst.BaseExpression] = {}                # id(ops.data(x)) -> x
+        self._notes: list[list[str]] = []
+        self._targets: set[int] = set()
+        self._fstrings: list[str] = []
+        self.attributes = attributes
+        self._scopes: list[_Scope] = [_Scope()]
+        self._torch_import_lines: list[cst.SimpleStatementLine] = []
+
+    # -- reporting ---------------------------------------------------------------------------------------
+    def _line(self, node: cst.CSTNode) -> int:
+        try:
+            return self.get_metadata(PositionProvider, node).start.line
+        except KeyError:
+            return 0
+
+    def report(self, node: cst.CSTNode, message: str, comment: bool = True) -> None:
+        self.reports.append(Report(self.path, self._line(node), message))
+        if comment and self._notes:
+            self._notes[-1].append(message)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            self._notes.append([])
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):  # type: ignore[override]
+        result = super().on_leave(original_node, updated_node)
+        if isinstance(original_node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            notes = self._notes.pop()
+            if notes:
+                lines = [cst.EmptyLine(comment=cst.Comment("# jnn.port: " + " ".join(n.split())))
+                         for n in dict.fromkeys(notes)]
+                if isinstance(result, cst.FlattenSentinel):
+                    first, *rest = result.nodes
+                    result = cst.FlattenSentinel([first.with_changes(leading_lines=[*first.leading_lines, *lines]),
+                                                  *rest])
+                elif isinstance(result, (cst.SimpleStatementLine, cst.BaseCompoundStatement)) and hasattr(
+                        result, "leading_lines"):
+                    result = result.with_changes(leading_lines=[*result.leading_lines, *lines])
+        if (isinstance(original_node, cst.SimpleStatementLine) and len(original_node.body) == 1
+                and isinstance(original_node.body[0], (cst.Import, cst.ImportFrom))
+                and _is_torch_import(original_node.body[0])):
+            self._torch_import_lines.extend(result.nodes if isinstance(result, cst.FlattenSentinel) else [result])
+        return result
+
+    # -- names -------------------------------------------------------------------------------------------
+    def torch_name(self, node: cst.BaseExpression) -> str | None:
+        """The torch qualified name ``node`` refers to through this file's imports, or None."""
+        name = dotted(node)
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        if head in self.survey.roots:
+            full = "torch"
+        elif head in self.survey.aliases:
+            full = self.survey.aliases[head]
+        else:
+            return None
+        return f"{full}.{rest}" if rest else full
+
+    def render(self, target: str) -> cst.BaseExpression:
+        if target == OPS or target.startswith(OPS + "."):
+            self.need_ops = True
+            return _expr(self.ops + target[len(OPS):])
+        self.need_jnn = True
+        return _expr(target)
+
+    def _check(self, node: cst.CSTNode, torch_name: str, target: str | None) -> None:
+        if target is None or not exists(target):
+            self.report(node, f"{torch_name} has no jnn counterpart" + (f" ({target} is missing)" if target else ""))
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        name = self.torch_name(node)
+        if name is None:
+            return True
+        target = jnn_name(name)
+        self._check(node, name, target)
+        if dotted(node).split(".")[0] in self.survey.roots and target is not None:
+            self._replace[id(node)] = self.render(target)
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value in self.survey.roots:
+            self._replace[id(node)] = self.render(OPS)
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        return self._replace.get(id(original_node), updated_node)
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
+        if id(original_node) in self._replace:
+            return self._replace[id(original_node)]
+        name = original_node.attr.value
+        if (name in self.attributes and self.survey.uses_torch and id(original_node) not in self._targets
+                and not self._is_namespace(original_node.value) and self.torch_name(original_node.value) is None):
+            self.need_ops = True
+            used = "".join(self._fstrings)
+            quote = '"' if '"' not in used else "'" if "'" not in used else None
+            if quote is not None:
+                comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+                return cst.Call(func=_expr(f"{self.ops}.attr"), args=[
+                    cst.Arg(updated_node.value, comma=comma), cst.Arg(cst.SimpleString(f"{quote}{name}{quote}"))])
+        if (original_node.attr.value == "data" and self.survey.uses_torch
+                and not (isinstance(original_node.value, cst.Name) and original_node.value.value in ("self", "cls"))
+                and self.torch_name(original_node.value) is None):
+            self.need_ops = True
+            call = cst.Call(func=_expr(f"{self.ops}.data"), args=[cst.Arg(updated_node.value)])
+            self._data_reads[id(call)] = updated_node.value
+            return call
+        return updated_node
+
+    def visit_FormattedString(self, node: cst.FormattedString) -> None:
+        self._fstrings.append(node.start)
+
+    def leave_FormattedString(self, original_node: cst.FormattedString,
+                              updated_node: cst.FormattedString) -> cst.FormattedString:
+        self._fstrings.pop()
+        return updated_node
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._targets.add(id(node.target))
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._targets.add(id(node.target))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._targets.add(id(node.target))
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self._targets.add(id(node.target))
+
+    def _undata(self, node: cst.BaseExpression) -> cst.BaseExpression:
+        return self._data_reads.get(id(node), node)
+
+    # -- imports -----------------------------------------------------------------------------------------
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def _renamed(self, name: str) -> str:
+        if self.rename and (name == self.rename[0] or name.startswith(self.rename[0] + ".")):
+            return self.rename[1] + name[len(self.rename[0]):]
+        return name
+
+    def _missing(self, node: cst.CSTNode, local: str, torch_name: str) -> cst.SimpleStatementLine:
+        self.need_missing = True
+        self.report(node, f"{torch_name} has no jnn counterpart; '{local}' raises NotImplementedError when used")
+        return cst.parse_statement(f'{local} = missing("{torch_name}")\n')
+
+    def _port_import(self, node: cst.Import) -> list[cst.SimpleStatementLine] | None:
+        if not any(_import_name(a.name).split(".")[0] == "torch" for a in node.names):
+            if self.rename is None:
+                return None
+            return [cst.SimpleStatementLine([node.with_changes(names=[
+                a.with_changes(name=_expr(self._renamed(_import_name(a.name)))) for a in node.names])])]
+        lines = []
+        for alias in node.names:
+            full = _import_name(alias.name)
+            if full.split(".")[0] != "torch":
+                lines.append(cst.parse_statement(f"import {self._renamed(full)}" + (
+                    f" as {alias.asname.name.value}" if alias.asname else "") + "\n"))
+                continue
+            if alias.asname is None:          # binds the name torch: its uses are rewritten one by one
+                target = jnn_name(full)
+                if full != "torch" and (target is None or not exists(target)):
+                    self.report(node, f"{full} has no jnn counterpart", comment=False)
+                lines.append(cst.parse_statement("import jnn\n"))
+                continue
+            local = alias.asname.name.value
+            target = jnn_name(full)
+            if target is None or not is_module(target):
+                lines.append(self._missing(node, local, full))
+            else:
+                lines.append(cst.parse_statement(f"import {target} as {local}\n"))
+        return lines
+
+    def _port_import_from(self, node: cst.ImportFrom) -> list[cst.SimpleStatementLine] | None:
+        if node.relative or node.module is None:
+            return None
+        module = _import_name(node.module)
+        if module.split(".")[0] != "torch":
+            if self.rename is None or self._renamed(module) == module:
+                return None
+            return [cst.SimpleStatementLine([node.with_changes(module=_expr(self._renamed(module)))])]
+        if isinstance(node.names, cst.ImportStar):
+            target = jnn_name(module)
+            self.report(node, f"'from {module} import *' is ported as 'from {target} import *'")
+            return [cst.parse_statement(f"from {target} import *\n")]
+        lines: list[cst.SimpleStatementLine] = []
+        group: list[str] = []
+        group_parent = None
+
+        def flush() -> None:
+            if group:
+                lines.append(cst.parse_statement(f"from {group_parent} import {', '.join(group)}\n"))
+                group.clear()
+
+        for alias in node.names:
+            name = alias.name.value
+            local = alias.asname.name.value if alias.asname else name
+            full = f"{module}.{name}"
+            target = jnn_name(full)
+            if target is None or not exists(target):
+                flush()
+                lines.append(self._missing(node, local, full))
+                continue
+            if "." not in target:
+                flush()
+                lines.append(cst.parse_statement(f"import {target}" + (f" as {local}" if local != target else "")
+                                                 + "\n"))
+                continue
+            parent, leaf = target.rsplit(".", 1)
+            if parent != group_parent:
+                flush()
+                group_parent = parent
+            group.append(leaf if leaf == local else f"{leaf} as {local}")
+        flush()
+        return lines
+
+    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine,
+                                  updated_node: cst.SimpleStatementLine):
+        if len(updated_node.body) != 1 or not isinstance(updated_node.body[0], (cst.Import, cst.ImportFrom)):
+            return updated_node
+        statement = updated_node.body[0]
+        lines = (self._port_import(statement) if isinstance(statement, cst.Import)
+                 else self._port_import_from(statement))
+        if lines is None:
+            return updated_node
+        first = lines[0].with_changes(leading_lines=updated_node.leading_lines,
+                                      trailing_whitespace=updated_node.trailing_whitespace)
+        lines = [first, *lines[1:]]
+        return cst.FlattenSentinel(lines) if len(lines) > 1 else lines[0]
+
+    # -- tensor methods ----------------------------------------------------------------------------------
+    def _is_namespace(self, node: cst.BaseExpression) -> bool:
+        """Whether a method-call receiver is surely not an array (a module, self, super(), a literal)."""
+        if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString, cst.List, cst.Dict,
+                             cst.Set, cst.Tuple, cst.ListComp, cst.DictComp, cst.SetComp, cst.Integer, cst.Float)):
+            return True
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "super":
+            return True
+        if isinstance(node, cst.Name) and node.value in ("self", "cls"):
+            return True
+        name = dotted(node)
+        if name is not None and name.split(".")[0] in self.survey.imported | self.survey.roots:
+            return True
+        return False
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        func = original_node.func
+        if not (self.survey.uses_torch and isinstance(func, cst.Attribute)):
+            return updated_node
+        name = func.attr.value
+        if name not in self.methods or self.torch_name(func) is not None or self._is_namespace(func.value):
+            return updated_node
+        if isinstance(func.value, cst.Name) and self._scopes[-1].kind(func.value.value) == "container":
+            return updated_node  # a list, dict or set this function built: list.index, set.add, dict.copy...
+        receiver = updated_node.func.value
+        if name in self.inplace:
+            receiver = self._undata(receiver)
+        self.need_ops = True
+        receiver_arg = cst.Arg(receiver, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+                               if updated_node.args else cst.MaybeSentinel.DEFAULT)
+        call = updated_node.with_changes(func=_expr(f"{self.ops}.{name}"), args=[receiver_arg, *updated_node.args])
+        self._method_calls[id(call)] = (name, receiver)
+        return call
+
+    # -- statements: in-place methods, init calls, index updates -----------------------------------------
+    def _assign(self, target: cst.BaseExpression, value: cst.BaseExpression, node: cst.CSTNode,
+                aug: str | None = None) -> cst.BaseSmallStatement | None:
+        """``target = value`` where ``target`` may be an array element: ``a[i] = v`` becomes ``.at[i].set``."""
+        target = self._undata(target)
+        if isinstance(target, (cst.Name, cst.Attribute)):
+            if aug is not None:
+                return None
+            return cst.Assign(targets=[cst.AssignTarget(target)], value=value)
+        if not isinstance(target, cst.Subscript):
+            return None
+        base = self._undata(target.value)
+        kind = self._kind(base, target)
+        if kind in ("container", "free"):
+            return None
+        index = _code(target.with_changes(value=cst.Name("_"))).strip()[1:]  # "[...]" with the original layout
+        method = "set" if aug is None else _AUG_AT.get(aug)
+        if method is None:  # //=, %=, ...: read, combine, write
+            value = cst.BinaryOperation(left=target, operator=_binop(aug), right=value)
+            method = "set"
+        if kind == "array":
+            update = _expr(f"{_code(base)}.at{index}.{method}(__value__)")
+        else:
+            self.need_ops = True
+            update = _expr(f"{self.ops}.at({_code(base)}){index}.{method}(__value__)")
+        update = update.visit(_Substitute(value))
+        return self._assign(base, update, node)
+
+    def _kind(self, base: cst.BaseExpression, target: cst.Subscript) -> str:
+        elements = target.slice
+        if len(elements) == 1 and isinstance(elements[0].slice, cst.Index) and isinstance(
+                elements[0].slice.value, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+            return "container"   # a string key
+        if isinstance(base, cst.Name):
+            return self._scopes[-1].kind(base.value)
+        return "unknown"
+
+    def leave_Expr(self, original_node: cst.Expr, updated_node: cst.Expr) -> cst.BaseSmallStatement:
+        call = updated_node.value
+        if not isinstance(call, cst.Call):
+            return updated_node
+        if id(call) in self._method_calls:
+            name, receiver = self._method_calls[id(call)]
+            if name not in self.inplace:
+                return updated_node
+            while id(receiver) in self._method_calls and self._method_calls[id(receiver)][0] in self.inplace:
+                receiver = self._method_calls[id(receiver)][1]
+            new = self._assign(receiver, call, original_node)
+            if isinstance(receiver, cst.Subscript) and new is not None:
+                self.report(original_node, f"in-place '{name}' on an element of '{_short(receiver.value)}': if that "
+                                           "is a state_dict(), the module does not change (load_state_dict it back)",
+                            comment=False)
+            if new is None:
+                self.report(original_node, f"in-place '{name}' on '{_short(receiver)}': JAX arrays cannot change "
+                                           "in place and this result is not stored anywhere")
+                return updated_node
+            return new
+        if self._is_init(original_node.value) and call.args and call.args[0].star == "":
+            arg = self._undata(call.args[0].value)
+            if isinstance(arg, (cst.Name, cst.Attribute, cst.Subscript)):
+                new = self._assign(arg, call.with_changes(args=[call.args[0].with_changes(value=arg),
+                                                                *call.args[1:]]), original_node)
+                if new is not None:
+                    return new
+        return updated_node
+
+    def _is_init(self, call: cst.BaseExpression) -> bool:
+        if not isinstance(call, cst.Call):
+            return False
+        name = self.torch_name(call.func)
+        if name is not None:
+            return name.startswith("torch.nn.init.") and name.rsplit(".", 1)[1] not in _INIT_SKIP
+        last = dotted(call.func)
+        return last is not None and last.rsplit(".", 1)[-1] in self.init_names
+
+    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.BaseSmallStatement:
+        if len(updated_node.targets) != 1:
+            if self.survey.uses_torch and any(
+                    isinstance(t.target, cst.Subscript) and self._kind(t.target.value, t.target) not in (
+                        "container", "free") for t in original_node.targets):
+                self.report(original_node, "chained assignment to an element is left as is (use .at[...].set)")
+            return updated_node
+        target = updated_node.targets[0].target
+        self._note_tied(original_node)
+        if isinstance(original_node.targets[0].target, cst.Attribute):
+            attr = original_node.targets[0].target
+            if attr.attr.value == "data":
+                return updated_node.with_changes(targets=[cst.AssignTarget(self._undata(target))])
+            if attr.attr.value == "requires_grad" and self.survey.uses_torch:
+                self.report(original_node, "requires_grad cannot be set on a JAX array: freeze with "
+                                           "Module.requires_grad_(False) or leave it out of the optimiser")
+        if isinstance(target, cst.Subscript) and self.survey.uses_torch:
+            new = self._assign(target, updated_node.value, original_node)
+            if new is not None:
+                return new
+        return updated_node
+
+    def leave_AugAssign(self, original_node: cst.AugAssign, updated_node: cst.AugAssign) -> cst.BaseSmallStatement:
+        if isinstance(updated_node.target, cst.Subscript) and self.survey.uses_torch:
+            op = _code(updated_node.operator).strip()
+            new = self._assign(updated_node.target, updated_node.value, original_node, aug=op)
+            if new is not None:
+                return new
+        return updated_node
+
+    def _note_tied(self, node: cst.Assign) -> None:
+        target, value = node.targets[0].target, node.value
+        if (isinstance(target, cst.Attribute) and isinstance(value, cst.Attribute)
+                and target.attr.value in ("weight", "bias") and value.attr.value in ("weight", "bias")
+                and self.survey.uses_torch):
+            self.report(node, f"'{_short(target)} = {_short(value)}' ties parameters in torch; jnn holds two "
+                              "independent copies after loading (tie them in forward instead)", comment=False)
+
+    # -- scopes: which local names are containers or arrays --------------------------------------------------
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        scope = _Scope(function=True)
+        params = node.params
+        for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+            hint = _code(param.annotation.annotation) if param.annotation else ""
+            if "Tensor" in hint:
+                scope.arrays.add(param.name.value)
+            elif any(h in hint for h in _CONTAINER_HINTS):
+                scope.containers.add(param.name.value)
+            else:
+                scope.other.add(param.name.value)
+        if isinstance(params.star_kwarg, cst.Param):
+            scope.containers.add(params.star_kwarg.name.value)
+        node.body.visit(_Classify(scope, self))
+        self._scopes.append(scope)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
+        self._scopes.pop()
+        return updated_node
+
+    def visit_Module(self, node: cst.Module) -> None:
+        node.visit(_Classify(self._scopes[0], self, module_level=True))
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        wanted = []
+        if self.need_ops and _uses_name(updated_node, self.ops):
+            wanted.append(f"from jnn import ops as {self.ops}" if self.ops != "ops" else "from jnn import ops")
+        if self.need_missing:
+            wanted.append("from jnn.port import missing")
+        body = list(updated_node.body)
+        ids = {id(line) for line in self._torch_import_lines}
+        at = next((i for i, s in enumerate(body) if id(s) in ids), None)
+        if at is not None and _is_root_import(body[at]):
+            if wanted and not self.need_jnn:
+                body[at] = cst.parse_statement(wanted.pop(0) + "\n").with_changes(
+                    leading_lines=body[at].leading_lines, trailing_whitespace=body[at].trailing_whitespace)
+            at += 1
+        elif at is not None and wanted:  # before the first torch import, taking over the comments above it
+            first = cst.parse_statement(wanted[0] + "\n").with_changes(leading_lines=body[at].leading_lines)
+            body[at] = body[at].with_changes(leading_lines=[])
+            body.insert(at, first)
+            wanted.pop(0)
+            at += 1
+        if not wanted:
+            return updated_node.with_changes(body=body)
+        new = [cst.parse_statement(w + "\n") for w in wanted]
+        if at is None:
+            at = _after_header(body)
+        return updated_node.with_changes(body=[*body[:at], *new, *body[at:]])
+
+
+class _Classify(cst.CSTVisitor):
+    """Sorts a scope's assigned names into containers and arrays (nested functions are their own scopes)."""
+
+    def __init__(self, scope: _Scope, porter: Porter, module_level: bool = False) -> None:
+        self.scope = scope
+        self.porter = porter
+        self.module_level = module_level
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return not self.module_level
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            if isinstance(target.target, cst.Name):
+                self._add(target.target.value, node.value)
+            elif isinstance(target.target, (cst.Tuple, cst.List)):
+                for element in target.target.elements:
+                    if isinstance(element.value, cst.Name):
+                        self.scope.other.add(element.value.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if isinstance(node.target, cst.Name):
+            hint = _code(node.annotation.annotation)
+            if "Tensor" in hint:
+                self.scope.arrays.add(node.target.value)
+            elif any(h in hint for h in _CONTAINER_HINTS):
+                self.scope.containers.add(node.target.value)
+            elif node.value is not None:
+                self._add(node.target.value, node.value)
+
+    def visit_For(self, node: cst.For) -> None:
+        for name in _names(node.target):
+            self.scope.other.add(name)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        for name in _names(node.target):
+            self.scope.other.add(name)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            for name in _names(node.asname.name):
+                self.scope.other.add(name)
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.scope.declared.update(n.name.value for n in node.names)
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        self.scope.declared.update(n.name.value for n in node.names)
+
+    def _add(self, name: str, value: cst.BaseExpression) -> None:
+        if isinstance(value, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp)):
+            self.scope.containers.add(name)
+            return
+        if isinstance(value, cst.Call):
+            callee = dotted(value.func)
+            if callee is not None and callee.rsplit(".", 1)[-1] in _CONTAINER_CALLS:
+                self.scope.containers.add(name)
+                return
+            torch_name = self.porter.torch_name(value.func)
+            target = jnn_name(torch_name) if torch_name else None
+            if target is not None and target.startswith(OPS + "."):
+                self.scope.arrays.add(name)
+                return
+            if (isinstance(value.func, cst.Attribute) and value.func.attr.value in self.porter.methods
+                    and not self.porter._is_namespace(value.func.value)
+                    and value.func.attr.value not in ("tolist", "item", "size", "dim", "numel", "split", "chunk",
+                                                      "unbind", "type", "to", "copy")):
+                self.scope.arrays.add(name)
+                return
+        self.scope.other.add(name)
+
+
+def _names(node: cst.BaseExpression) -> list[str]:
+    if isinstance(node, cst.Name):
+        return [node.value]
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return [n for e in node.elements for n in _names(e.value)]
+    return []
+
+
+class _Substitute(cst.CSTTransformer):
+    def __init__(self, value: cst.BaseExpression) -> None:
+        self.value = value
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        return self.value if updated_node.value == "__value__" else updated_node
+
+
+def _binop(aug: str) -> cst.BaseBinaryOp:
+    return {"//=": cst.FloorDivide(), "%=": cst.Modulo(), "&=": cst.BitAnd(), "|=": cst.BitOr(),
+            "^=": cst.BitXor(), "<<=": cst.LeftShift(), ">>=": cst.RightShift(), "@=": cst.MatrixMultiply()}[aug]
+
+
+def _is_torch_import(node: cst.Import | cst.ImportFrom) -> bool:
+    if isinstance(node, cst.Import):
+        return any(_import_name(a.name).split(".")[0] == "torch" for a in node.names)
+    return not node.relative and node.module is not None and _import_name(node.module).split(".")[0] == "torch"
+
+
+def _uses_name(node: cst.CSTNode, name: str) -> bool:
+    found = []
+
+    class Find(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            if n.value == name:
+                found.append(n)
+
+    node.visit(Find())
+    return bool(found)
+
+
+def _is_root_import(line: cst.CSTNode) -> bool:
+    """Whether ``line`` is the ``import jnn`` that replaced an ``import torch``."""
+    return (isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1 and isinstance(line.body[0], cst.Import)
+            and _code(line.body[0]).strip() == "import jnn")
+
+
+def _after_header(body: Sequence[cst.BaseStatement]) -> int:
+    """Index after the module docstring and ``from __future__`` imports."""
+    at = 0
+    for i, statement in enumerate(body):
+        if not isinstance(statement, cst.SimpleStatementLine):
+            break
+        small = statement.body[0]
+        if i == 0 and isinstance(small, cst.Expr) and isinstance(small.value, (cst.SimpleString,
+                                                                                cst.ConcatenatedString)):
+            at = 1
+        elif isinstance(small, cst.ImportFrom) and small.module is not None and _import_name(
+                small.module) == "__future__":
+            at = i + 1
+        else:
+            break
+    return at
+
+
+def port_module(text: str, path: str, methods: frozenset[str], inplace: frozenset[str],
+                init_names: frozenset[str], rename: tuple[str, str] | None = None) -> tuple[str, list[Report]]:
+    """Port one module's source; returns the new source and the reports."""
+    module = cst.parse_module(text)
+    survey = _Survey()
+    module.visit(survey)
+    if not survey.uses_torch and rename is None:
+        return text, []
+    from jnn.ops._port import TENSOR_ATTRIBUTES
+
+    porter = Porter(path, methods, inplace, init_names, survey, rename, TENSOR_ATTRIBUTES)
+    new = MetadataWrapper(module).visit(porter)
+    return new.code, porter.reports

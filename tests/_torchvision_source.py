@@ -1,0 +1,120 @@
+"""torchvision's own source for the port tests: fetched once as the wheel, cached, never committed.
+
+``source_tree()`` gives a directory holding a ``torchvision`` package made of the wheel's files that the
+classification models import (models, ops.misc, ops.stochastic_depth, transforms, utils), untouched. Only the
+package ``__init__.py`` files are filtered: statements importing parts left out (detection, io, the compiled
+extension, ...) are dropped, mechanically. torchvision 0.28's wheel cannot be imported next to torch 2.13 (its
+compiled ops do not load); this pure-Python subset can, so it builds the torch reference models too.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+VERSION = "0.28.*"
+CACHE = pathlib.Path(os.environ.get("JNN_TEST_CACHE", pathlib.Path.home() / ".cache" / "jnn-tests"))
+
+MODEL_FILES = ["alexnet", "convnext", "densenet", "efficientnet", "googlenet", "inception", "mnasnet", "mobilenet",
+               "mobilenetv2", "mobilenetv3", "regnet", "resnet", "shufflenetv2", "squeezenet", "vgg",
+               "vision_transformer", "swin_transformer", "maxvit"]
+SUBSET = ["__init__.py", "_utils.py", "_internally_replaced_utils.py", "utils.py", "version.py",
+          "models/__init__.py", "models/_api.py", "models/_meta.py", "models/_utils.py",
+          *[f"models/{name}.py" for name in MODEL_FILES],
+          "ops/__init__.py", "ops/misc.py", "ops/stochastic_depth.py",
+          "transforms/__init__.py", "transforms/transforms.py", "transforms/autoaugment.py",
+          "transforms/functional.py", "transforms/_functional_tensor.py", "transforms/_functional_pil.py",
+          "transforms/_presets.py"]
+
+
+def _wheel() -> pathlib.Path:
+    """The torchvision wheel, downloaded into the cache with pip (retried: CI networks fail now and then)."""
+    wheels = CACHE / "wheels"
+    found = sorted(wheels.glob("torchvision-0.28.*.whl"))
+    if found:
+        return found[-1]
+    wheels.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for attempt in range(4):
+        with tempfile.TemporaryDirectory(dir=wheels) as tmp:
+            run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                                  f"torchvision=={VERSION}", "-d", tmp], capture_output=True, text=True)
+            got = sorted(pathlib.Path(tmp).glob("torchvision-*.whl"))
+            if run.returncode == 0 and got:
+                target = wheels / got[-1].name
+                os.replace(got[-1], target)
+                return target
+            errors.append(run.stderr.strip()[-2000:])
+        time.sleep(2 ** attempt)
+    raise RuntimeError(f"could not download torchvision=={VERSION} with pip:\n" + "\n---\n".join(errors))
+
+
+def _filtered_init(text: str, package: str, present: set[str]) -> str:
+    """``text`` without the top-level imports of ``package`` modules not in ``present`` (and what uses them)."""
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    dropped_names: set[str] = set()
+    drop: list[ast.stmt] = []
+
+    def absent(module: str) -> bool:
+        return not any(p == module or p.startswith(module + ".") for p in present)
+
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom):
+            base = package if stmt.level else ""
+            if stmt.level > 1:
+                base = ".".join(package.split(".")[: -(stmt.level - 1)])
+            module = ".".join(p for p in (base, stmt.module or "") if p) if stmt.level else stmt.module or ""
+            if not module.startswith("torchvision"):
+                continue
+            names = [a for a in stmt.names if stmt.module is None or module == package.split(".")[0]]
+            if absent(module) and not names:
+                drop.append(stmt)
+                dropped_names |= {a.asname or a.name for a in stmt.names}
+            elif names and any(absent(f"{module}.{a.name}") for a in names):
+                kept = [a for a in names if not absent(f"{module}.{a.name}")]
+                dropped_names |= {a.asname or a.name for a in names if absent(f"{module}.{a.name}")}
+                drop.append(stmt)
+                if kept:
+                    stmt.names = kept
+                    stmt.__dict__["_replacement"] = ast.unparse(stmt) + "\n"
+    for stmt in tree.body:
+        if stmt in drop or isinstance(stmt, (ast.FunctionDef, ast.ClassDef)):
+            continue
+        if any(isinstance(n, ast.Name) and n.id in dropped_names for n in ast.walk(stmt)):
+            drop.append(stmt)
+    for stmt in sorted(drop, key=lambda s: s.lineno, reverse=True):
+        lines[stmt.lineno - 1: stmt.end_lineno] = [stmt.__dict__.get("_replacement", "")]
+    return "".join(lines)
+
+
+def source_tree() -> pathlib.Path:
+    """A directory with the ``torchvision`` subset (cached; built atomically so parallel workers can share it)."""
+    root = CACHE / "torchvision-0.28-subset"
+    if (root / "torchvision" / "models" / "resnet.py").exists():
+        return root
+    wheel = _wheel()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(dir=CACHE))
+    with zipfile.ZipFile(wheel) as z:
+        for rel in SUBSET:
+            (tmp / "torchvision" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / "torchvision" / rel).write_bytes(z.read(f"torchvision/{rel}"))
+    present = {("torchvision." + rel[:-3]).replace("/", ".").removesuffix(".__init__") for rel in SUBSET}
+    for rel in SUBSET:
+        if rel.endswith("__init__.py") or rel == "version.py":
+            path = tmp / "torchvision" / rel
+            package = ("torchvision/" + rel).rsplit("/", 1)[0].replace("/", ".")
+            path.write_text(_filtered_init(path.read_text(), package, present))
+    try:
+        os.replace(tmp, root)
+    except OSError:  # another worker got there first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root

@@ -1,0 +1,432 @@
+"""jnn.port: each rewrite as source in -> source out, and ported code run against the torch original."""
+
+from __future__ import annotations
+
+import io
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+from jnn.port import PortedNameError, missing, port_source, port_tree
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def port(src: str) -> tuple[str, str]:
+    """``(ported source, stderr report)`` for dedented ``src``."""
+    err = io.StringIO()
+    return port_source(textwrap.dedent(src), "model.py", report=err), err.getvalue()
+
+
+def same(src: str, expected: str) -> None:
+    out, _ = port(src)
+    assert out == textwrap.dedent(expected), out
+
+
+def load(source: str, name: str = "ported") -> types.ModuleType:
+    module = types.ModuleType(name)
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    return module
+
+
+# -- imports and names ----------------------------------------------------------------------------------------
+def test_imports_keep_local_names():
+    same("""\
+        import torch.nn as nn
+        import torch.nn.functional as F
+        from torch import nn as tnn, Tensor
+        from torch.nn import functional as F2, Module, init
+        import numpy as np
+        """, """\
+        import jnn as nn
+        import jnn.functional as F
+        import jnn as tnn
+        from jnn.ops import Tensor
+        from jnn import functional as F2, Module, init
+        import numpy as np
+        """)
+
+
+def test_torch_root_becomes_ops_and_jnn():
+    same("""\
+        import torch
+        y = torch.cat([a, b], dim=1)
+        z = torch.nn.functional.relu(y)
+        m = torch.nn.Linear(2, 3)
+        t: torch.Tensor = torch.zeros(3, dtype=torch.float32)
+        """, """\
+        import jnn
+        from jnn import ops
+        y = ops.cat([a, b], dim=1)
+        z = jnn.functional.relu(y)
+        m = jnn.Linear(2, 3)
+        t: ops.Tensor = ops.zeros(3, dtype=ops.float32)
+        """)
+
+
+def test_torch_root_only_ops():
+    same("""\
+        # header comment
+        import torch  # the framework
+        x = torch.ones(2)
+        """, """\
+        # header comment
+        from jnn import ops  # the framework
+        x = ops.ones(2)
+        """)
+
+
+def test_ops_name_taken_uses_another_alias():
+    out, _ = port("import torch\nops = 1\nx = torch.ones(2)\n")
+    assert "from jnn import ops as jnn_ops" in out and "x = jnn_ops.ones(2)" in out
+
+
+def test_decorators_annotations_no_grad():
+    same("""\
+        import torch
+        from torch import Tensor
+
+        @torch.jit.unused
+        def f(x: torch.Tensor) -> Tensor:
+            with torch.no_grad():
+                return x
+        """, """\
+        from jnn import ops
+        from jnn.ops import Tensor
+
+        @ops.jit.unused
+        def f(x: ops.Tensor) -> Tensor:
+            with ops.no_grad():
+                return x
+        """)
+
+
+# -- tensor methods ---------------------------------------------------------------------------------------------
+def test_methods_become_ops_functions():
+    same("""\
+        import torch
+        y = x.view(b, -1).transpose(1, 2).contiguous()
+        n = x.size(0)
+        m = x.max(dim=1).values
+        """, """\
+        from jnn import ops
+        y = ops.contiguous(ops.transpose(ops.view(x, b, -1), 1, 2))
+        n = ops.size(x, 0)
+        m = ops.max(x, dim=1).values
+        """)
+
+
+def test_methods_on_modules_self_and_literals_are_left():
+    same("""\
+        import math
+        import torch.nn.functional as F
+        y = F.softmax(x, dim=-1)
+        z = math.floor(2.5)
+        w = self.flatten(x)
+        parts = "a b".split()
+        s = super().view(1)
+        """, """\
+        import math
+        import jnn.functional as F
+        y = F.softmax(x, dim=-1)
+        z = math.floor(2.5)
+        w = self.flatten(x)
+        parts = "a b".split()
+        s = super().view(1)
+        """)
+
+
+def test_files_without_torch_are_untouched():
+    src = "x = y.view(2)\nd[k] = v\n"
+    assert port(src) == (src, "")
+
+
+def test_method_dispatch_keeps_non_arrays_working():
+    out, _ = port("""\
+        import torch
+        def f(s, seq, x):
+            return s.split(" "), x.split(2, dim=0)
+        """)
+    assert 'ops.split(s, " ")' in out
+    f = load(out).f
+    words, chunks = f("a b", None, jnp.arange(4.0))
+    assert words == ["a", "b"] and [c.tolist() for c in chunks] == [[0.0, 1.0], [2.0, 3.0]]
+
+
+# -- in-place methods and element updates -----------------------------------------------------------------------
+def test_inplace_method_statements_assign():
+    same("""\
+        import torch
+        x.add_(y)
+        self.w.data.mul_(2).add_(1)
+        a[0].zero_()
+        v = torch.empty(3).normal_(std=0.02)
+        """, """\
+        from jnn import ops
+        x = ops.add_(x, y)
+        self.w = ops.add_(ops.mul_(self.w, 2), 1)
+        a = ops.at(a)[0].set(ops.zero_(a[0]))
+        v = ops.normal_(ops.empty(3), std=0.02)
+        """)
+
+
+def test_inplace_on_a_temporary_is_reported():
+    out, err = port("import torch\nf(x).add_(1)\n")
+    assert "model.py:2: jnn.port: in-place 'add_' on 'f(x)'" in err
+    assert "# jnn.port: in-place 'add_'" in out
+
+
+def test_element_updates():
+    same("""\
+        import torch
+        def f(x: torch.Tensor, v, q, i):
+            z = torch.zeros(3)
+            z[0] = v
+            z[1:] += v
+            x[..., 0] *= 2
+            self.buf[1] = v
+            layers = {}
+            layers["a"] = v
+            kwargs["b"] = v
+            lst = [1, 2]
+            lst[0] = v
+            q[i] = v
+            REGISTRY[i] = v
+        """, """\
+        from jnn import ops
+        def f(x: ops.Tensor, v, q, i):
+            z = ops.zeros(3)
+            z = z.at[0].set(v)
+            z = z.at[1:].add(v)
+            x = x.at[..., 0].multiply(2)
+            self.buf = ops.at(self.buf)[1].set(v)
+            layers = {}
+            layers["a"] = v
+            kwargs["b"] = v
+            lst = [1, 2]
+            lst[0] = v
+            q = ops.at(q)[i].set(v)
+            REGISTRY[i] = v
+        """)
+
+
+def test_element_update_dispatch_runs_on_arrays_and_containers():
+    out, _ = port("""\
+        import torch
+        def f(a, i, v):
+            a[i] = v
+            a[i] += v
+            return a
+        """)
+    f = load(out).f
+    assert f(jnp.zeros(3), 1, 2.0).tolist() == [0.0, 4.0, 0.0]
+    assert f([0, 0], 0, 5) == [10, 0]
+    assert f({"k": 1}, "k", 2) == {"k": 4}
+    torch_a = torch.zeros(3)
+    torch_a[1] = 2.0
+    torch_a[1] += 2.0
+    assert torch_a.tolist() == [0.0, 4.0, 0.0]
+
+
+def test_init_calls_store_their_result():
+    same("""\
+        import torch
+        import torch.nn as nn
+        from torch.nn.init import trunc_normal_
+        nn.init.kaiming_normal_(m.weight, mode="fan_out")  # keep
+        torch.nn.init.zeros_(m.bias.data)
+        trunc_normal_(self.pos, std=0.02)
+        g = nn.init.calculate_gain("relu")
+        """, """\
+        import jnn
+        import jnn as nn
+        from jnn.init import trunc_normal_
+        m.weight = nn.init.kaiming_normal_(m.weight, mode="fan_out")  # keep
+        m.bias = jnn.init.zeros_(m.bias)
+        self.pos = trunc_normal_(self.pos, std=0.02)
+        g = nn.init.calculate_gain("relu")
+        """)
+
+
+def test_data_reads_and_writes():
+    same("""\
+        import torch
+        w = self.fc.weight.data
+        self.fc.weight.data = w * 2
+        n = self.data
+        """, """\
+        from jnn import ops
+        w = ops.data(self.fc.weight)
+        self.fc.weight = w * 2
+        n = self.data
+        """)
+
+
+# -- what cannot be converted ----------------------------------------------------------------------------------
+def test_unsupported_imports_become_missing_placeholders():
+    out, err = port("""\
+        import torch
+        from torch.distributed import get_rank
+        import torch.distributed as dist
+        y = torch.ones(2)
+        """)
+    assert err.splitlines()[0].startswith("model.py:2: jnn.port: torch.distributed.get_rank has no jnn")
+    assert "model.py:3: jnn.port: torch.distributed has no jnn counterpart" in err
+    assert out.splitlines()[:3] == ["from jnn import ops", "from jnn.port import missing",
+                                    "# jnn.port: torch.distributed.get_rank has no jnn counterpart; "
+                                    "'get_rank' raises NotImplementedError when used"]
+    assert 'get_rank = missing("torch.distributed.get_rank")' in out
+    module = load(out)
+    with pytest.raises(PortedNameError, match="torch.distributed.get_rank has no jnn counterpart"):
+        module.get_rank()
+    with pytest.raises(NotImplementedError, match="torch.distributed"):
+        module.dist.get_rank()
+
+
+def test_unknown_torch_attribute_is_reported_and_commented():
+    out, err = port("import torch\nz = torch.no_such_function(1)\n")
+    assert "model.py:2: jnn.port: torch.no_such_function has no jnn counterpart" in err
+    assert "# jnn.port: torch.no_such_function has no jnn counterpart" in out
+
+
+def test_tied_weights_are_reported():
+    _, err = port("import torch\nself.head.weight = self.embed.weight\n")
+    assert "ties parameters" in err
+
+
+def test_missing_placeholder():
+    m = missing("torch.cuda")
+    assert repr(m) == "missing('torch.cuda')"
+    with pytest.raises(PortedNameError):
+        m.is_available()
+
+
+# -- ported code against torch -----------------------------------------------------------------------------------
+TORCH_MODEL = '''
+import math
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class Attention(nn.Module):
+    """A causal self-attention block in the style of nanoGPT (comments and layout are kept)."""
+
+    def __init__(self, dim: int, heads: int, block: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.scale = nn.Parameter(torch.ones(dim))
+        self.register_buffer("mask", torch.tril(torch.ones(block, block)).view(1, 1, block, block))
+        self.register_buffer("counts", torch.zeros(block))
+        nn.init.normal_(self.proj.weight, std=0.02)
+        self.proj.bias.data.zero_()
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, T, C = x.size()
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q = q.view(B, T, self.heads, C // self.heads).transpose(1, 2)
+        k = k.view(B, T, self.heads, C // self.heads).transpose(1, 2)
+        v = v.view(B, T, self.heads, C // self.heads).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(self.mask[:, :, :T, :T] == 0, float("-inf"))
+        att = F.softmax(att, dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        y = self.proj(y) * self.scale
+        scores = y.max(dim=-1).values
+        y[:, 0] += 1.0
+        y.mul_(0.5)
+        out = torch.cat([y.flatten(1), scores], dim=1)
+        return out
+'''
+
+
+def test_ported_module_matches_torch():
+    source, err = port(TORCH_MODEL)
+    assert "torch" not in source.replace("jnn", "").split("class")[0]
+    assert "# jnn.port" not in source, source
+    reference = load(TORCH_MODEL, "reference").Attention(8, 2, 6).eval()
+    torch.nn.init.normal_(reference.scale, 1.0, 0.1)
+    ported = load(source).Attention(8, 2, 6).eval()
+    ported.load_state_dict({k: v.detach().numpy() for k, v in reference.state_dict().items()}, strict=True)
+    x = np.random.default_rng(0).standard_normal((2, 5, 8)).astype(np.float32)
+    expected = reference(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(np.asarray(ported(jnp.asarray(x))), expected, rtol=1e-5, atol=1e-5)
+    jitted = jax.jit(lambda m, v: m(v))(ported, jnp.asarray(x))
+    np.testing.assert_allclose(np.asarray(jitted), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_ported_init_reaches_the_module():
+    source, _ = port("""\
+        import torch.nn as nn
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+                for m in self.modules():
+                    if isinstance(m, nn.Linear):
+                        nn.init.constant_(m.weight, 0.5)
+                        m.bias.data.fill_(0.25)
+        """)
+    net = load(source).Net()
+    assert np.all(np.asarray(net.fc.weight) == 0.5) and np.all(np.asarray(net.fc.bias) == 0.25)
+
+
+# -- files, packages, command line -----------------------------------------------------------------------------
+def test_cli_ports_a_file_and_a_package(tmp_path):
+    pkg = tmp_path / "src" / "mypkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from .layers import Block\n")
+    (pkg / "layers.py").write_text(textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from mypkg.sub.helpers import double
+
+
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(3, 3)
+
+            def forward(self, x):
+                return double(self.fc(x).view(-1))
+        """))
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "helpers.py").write_text("import torch\n\ndef double(x):\n    return torch.mul(x, 2)\n")
+    (pkg / "data.txt").write_text("kept")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "jnn.port", str(pkg), "-o", str(tmp_path / "out" / "mypkg_jnn")],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "out" / "mypkg_jnn"
+    assert (out / "data.txt").read_text() == "kept"
+    assert "from mypkg_jnn.sub.helpers import double" in (out / "layers.py").read_text()
+    code = ("import jax.numpy as jnp, mypkg_jnn\n"
+            "print(mypkg_jnn.Block()(jnp.ones((2, 3))).shape)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path / "out",
+                         env={**env, "PYTHONPATH": os.pathsep.join([str(tmp_path / "out"), env["PYTHONPATH"]])})
+    assert run.returncode == 0 and run.stdout.strip() == "(6,)", run.stderr
+    single = tmp_path / "single.py"
+    run = subprocess.run([sys.executable, "-m", "jnn.port", str(pkg / "sub" / "helpers.py"), "-o", str(single)],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0 and "ops.mul(x, 2)" in single.read_text()
+    run = subprocess.run([sys.executable, "-m", "jnn.port", str(pkg / "sub" / "helpers.py")],
+                         capture_output=True, text=True, env=env)
+    assert run.stdout == single.read_text()
+
+
+def test_port_tree_rejects_a_file(tmp_path):
+    (tmp_path / "a.py").write_text("")
+    with pytest.raises(NotADirectoryError, match="jnn.port.port_tree"):
+        port_tree(tmp_path / "a.py", tmp_path / "b")
