@@ -91,6 +91,8 @@ CASES = {
     "bilinear": ([(4, 5), (4, 6), (3, 5, 6), (3,)], lambda L, a, b, w, c: L.F.bilinear(a, b, w, c)),
     "nll_loss": ([(4, 6)], lambda L, x: L.F.nll_loss(x, L.long([0, 5, 2, 1]))),
     "cross_entropy": ([(4, 6)], lambda L, x: L.F.cross_entropy(x, L.long([0, 5, 2, 1]), label_smoothing=0.1)),
+    "linear_cross_entropy": ([(4, 5), (6, 5)], lambda L, x, w: L.F.linear_cross_entropy(
+        x, w, L.long([0, 5, 2, 1]), label_smoothing=0.1)),
     "mse_loss": ([(4, 6), (4, 6)], lambda L, x, y: L.F.mse_loss(x, y)),
     "l1_loss": ([(4, 6), (4, 6)], lambda L, x, y: L.F.l1_loss(x, y, reduction="none")),
     "binary_cross_entropy": ([(4, 6)], lambda L, x: L.F.binary_cross_entropy(

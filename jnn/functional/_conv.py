@@ -126,7 +126,7 @@ def _conv_by_taps(x: jax.Array, w: jax.Array, stride: tuple[int, ...], pads: lis
     taps = [xp[(slice(None), slice(None), *(slice(o * d, o * d + s * (m - 1) + 1, s)
                                             for o, d, s, m in zip(offset, dilation, stride, out, strict=True)))]
             for offset in itertools.product(*map(range, kernel))]
-    patches = jnp.stack(taps, axis=2).reshape(x.shape[0], -1, math.prod(out))  # (N, C * taps, positions)
+    patches = jnp.stack(taps, axis=2).reshape(x.shape[0], x.shape[1] * len(taps), math.prod(out))  # (N, C*taps, P)
     y = jnp.einsum("nkp,ok->nop", patches, w.reshape(w.shape[0], -1).astype(patches.dtype))
     return y.reshape(x.shape[0], w.shape[0], *out)
 

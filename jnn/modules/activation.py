@@ -238,7 +238,7 @@ class Hardswish(_InplaceOnly):
 
     >>> import jax.numpy as jnp, jnn as nn
     >>> nn.Hardswish()(jnp.array([-4.0, 4.0])).tolist()
-    [0.0, 4.0]
+    [-0.0, 4.0]
     """
 
     _fn = staticmethod(F.hardswish)

@@ -932,8 +932,7 @@ class Module:
             strict: whether missing and unexpected keys are errors.
             assign: keep the loaded arrays' dtypes instead of casting them to the current ones.
 
-        Returns:
-            ``(missing_keys, unexpected_keys)``, a named tuple.
+        Returns ``(missing_keys, unexpected_keys)``, a named tuple.
 
         >>> import numpy as np, jnn as nn
         >>> fc = nn.Linear(2, 1)
@@ -1015,13 +1014,9 @@ class Module:
         numpy or torch dtypes or their names. Casts touch floating-point arrays only (integer buffers keep their
         dtype).
 
-        Args:
-            device: 'cpu', 'cuda', 'cuda:1', 'gpu', 'tpu', a torch.device, a jax.Device or a Sharding.
-            dtype: a floating-point dtype.
-            non_blocking: accepted for torch's signature.
-
-        Returns:
-            self.
+        The arguments, positional or by keyword: ``device`` ('cpu', 'cuda', 'cuda:1', 'gpu', 'tpu', a
+        torch.device, a jax.Device or a Sharding), ``dtype`` (a floating-point dtype), ``non_blocking``
+        (accepted for torch's signature). Returns ``self``.
 
         >>> import torch, jnn as nn
         >>> fc = nn.Linear(2, 2).to(device="cpu", dtype=torch.float16)
