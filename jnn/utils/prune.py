@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
@@ -238,6 +238,16 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
+def _zero_lowest(default_mask: Any, amount: float, size: int, scores: Callable[[], np.ndarray]) -> np.ndarray:
+    """``default_mask`` with the ``amount`` entries of lowest ``scores()`` (flat, stable order) set to 0; the scores
+    are computed (and random ones drawn) only when something is pruned, as in torch."""
+    k = _amount_to_prune(amount, size)
+    mask = np.array(default_mask)
+    if k:
+        mask.reshape(-1)[np.argsort(scores(), kind="stable")[:k]] = 0
+    return mask
+
+
 class RandomUnstructured(BasePruningMethod):
     """Prunes ``amount`` (a fraction, or a count) of the entries, chosen at random."""
 
@@ -248,11 +258,8 @@ class RandomUnstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t: Any, default_mask: Any) -> Any:
-        k = _amount_to_prune(self.amount, t.size)
-        mask = np.array(default_mask)
-        if k:
-            mask.reshape(-1)[np.argsort(-_uniform((t.size,), "prune.random_unstructured"), kind="stable")[:k]] = 0
-        return mask
+        return _zero_lowest(default_mask, self.amount, t.size,
+                            lambda: -_uniform((t.size,), "prune.random_unstructured"))
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: float) -> Any:  # type: ignore[override]
@@ -269,11 +276,7 @@ class L1Unstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t: Any, default_mask: Any) -> Any:
-        k = _amount_to_prune(self.amount, t.size)
-        mask = np.array(default_mask)
-        if k:
-            mask.reshape(-1)[np.argsort(np.abs(t).reshape(-1), kind="stable")[:k]] = 0
-        return mask
+        return _zero_lowest(default_mask, self.amount, t.size, lambda: np.abs(t).reshape(-1))
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: float, importance_scores: Any = None) -> Any:  # type: ignore[override]
