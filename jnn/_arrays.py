@@ -56,11 +56,12 @@ def as_array(value: Any, owner: str, what: str) -> Array:
         return value
     # The caller may change its buffer right after (torch training on, `.numpy()` views of its tensors), and JAX
     # transfers host data asynchronously: take a private copy now, as torch's load_state_dict does.
+    # (jax.device_put of a host array compiles nothing; jnp.asarray would compile a copy for every new shape.)
     if isinstance(value, (np.ndarray, np.generic)):
-        return jnp.asarray(np.array(value, copy=True))
+        return jax.device_put(np.array(value, copy=True))
     if hasattr(value, "__dlpack__"):  # e.g. a torch tensor, bfloat16 included; copied, never shared
         shared = jnp.from_dlpack(value.detach() if hasattr(value, "detach") else value)
-        return jnp.array(shared, copy=True).block_until_ready()
+        return jax.device_put(np.array(shared, copy=True))
     raise TypeError(
         f"{owner}: cannot use '{type(value).__name__}' object as {what} (jax.Array or numpy.ndarray required)"
     )

@@ -31,9 +31,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jnn import random
-from jnn.modules._utils import draw as _draw
+from jnn._arrays import is_tracer
+from jnn.modules._utils import normal_sample, trunc_normal_sample, uniform_sample
 from jnn.modules.module import _write_back
 
 __all__ = [
@@ -74,9 +76,11 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
-def _result(who: str, tensor: jax.Array, new: jax.Array) -> jax.Array:
+def _result(who: str, tensor: jax.Array, new: np.ndarray | jax.Array) -> jax.Array:
     new = new.astype(tensor.dtype)
-    if not isinstance(tensor, jax.core.Tracer) and not isinstance(new, jax.core.Tracer):
+    if is_tracer(tensor):
+        new = jnp.asarray(new)
+    elif not is_tracer(new):
         new = jax.device_put(new, tensor.sharding)
     if not _write_back(tensor, new):
         warnings.warn(
@@ -86,10 +90,11 @@ def _result(who: str, tensor: jax.Array, new: jax.Array) -> jax.Array:
     return new
 
 
-def _key(who: str, key: jax.Array | None, generator: Any) -> jax.Array:
+def _source(who: str, key: jax.Array | None, generator: Any) -> np.random.Generator | jax.Array:
+    """``key`` if given (JAX's draws, the same under ``jit``), else :func:`jnn.random.next_source`."""
     if generator is not None:
         raise TypeError(f"jnn.init.{who}: generator= is PyTorch's; pass a JAX key with key= instead")
-    return random.next_key(f"jnn.init.{who}") if key is None else key
+    return random.next_source(f"jnn.init.{who}") if key is None else key
 
 
 def _float_shape(tensor: jax.Array) -> tuple[tuple[int, ...], Any]:
@@ -114,13 +119,12 @@ def _calculate_correct_fan(tensor: jax.Array, mode: str) -> int:
 
 def _uniform(who: str, tensor: jax.Array, low: float, high: float, key: Any, generator: Any) -> jax.Array:
     shape, dtype = _float_shape(tensor)
-    draw = _draw(lambda k, s, d: jax.random.uniform(k, s, d, low, high), _key(who, key, generator), shape, dtype)
-    return _result(who, tensor, draw)
+    return _result(who, tensor, uniform_sample(_source(who, key, generator), shape, dtype, low, high))
 
 
 def _normal(who: str, tensor: jax.Array, mean: float, std: float, key: Any, generator: Any) -> jax.Array:
     shape, dtype = _float_shape(tensor)
-    return _result(who, tensor, _draw(jax.random.normal, _key(who, key, generator), shape, dtype, std, mean))
+    return _result(who, tensor, normal_sample(_source(who, key, generator), shape, dtype, mean, std))
 
 
 def uniform_(tensor: jax.Array, a: float = 0.0, b: float = 1.0, generator: Any = None, *,
@@ -139,25 +143,28 @@ def trunc_normal_(tensor: jax.Array, mean: float = 0.0, std: float = 1.0, a: flo
                   generator: Any = None, *, key: jax.Array | None = None) -> jax.Array:
     """Fill with N(mean, std²) truncated to [a, b] (absolute bounds, as in PyTorch)."""
     shape, dtype = _float_shape(tensor)
-    lower, upper = (a - mean) / std, (b - mean) / std
-    unit = _draw(lambda k, s, d: jax.random.truncated_normal(k, lower, upper, s, d),
-                 _key("trunc_normal_", key, generator), shape, jnp.float32)
-    return _result("trunc_normal_", tensor, jnp.clip(mean + std * unit, a, b).astype(dtype))
+    source = _source("trunc_normal_", key, generator)
+    return _result("trunc_normal_", tensor, trunc_normal_sample(source, shape, dtype, mean, std, a, b))
+
+
+def _filled(tensor: jax.Array, val: float) -> np.ndarray | jax.Array:
+    xp = jnp if is_tracer(tensor) else np
+    return xp.full(tensor.shape, val, tensor.dtype)
 
 
 def constant_(tensor: jax.Array, val: float) -> jax.Array:
     """Fill with ``val``."""
-    return _result("constant_", tensor, jnp.full(tensor.shape, val, tensor.dtype))
+    return _result("constant_", tensor, _filled(tensor, val))
 
 
 def ones_(tensor: jax.Array) -> jax.Array:
     """Fill with ones."""
-    return _result("ones_", tensor, jnp.ones(tensor.shape, tensor.dtype))
+    return _result("ones_", tensor, _filled(tensor, 1))
 
 
 def zeros_(tensor: jax.Array) -> jax.Array:
     """Fill with zeros."""
-    return _result("zeros_", tensor, jnp.zeros(tensor.shape, tensor.dtype))
+    return _result("zeros_", tensor, _filled(tensor, 0))
 
 
 def eye_(tensor: jax.Array) -> jax.Array:
@@ -229,11 +236,12 @@ def orthogonal_(tensor: jax.Array, gain: float = 1.0, generator: Any = None, *,
         return tensor
     rows = tensor.shape[0]
     cols = tensor.size // rows
-    flat = jax.random.normal(_key("orthogonal_", key, generator), (rows, cols), jnp.float32)
+    flat = normal_sample(_source("orthogonal_", key, generator), (rows, cols), jnp.float32, 0.0, 1.0)
+    xp = np if isinstance(flat, np.ndarray) else jnp
     if rows < cols:
         flat = flat.T
-    q, r = jnp.linalg.qr(flat)
-    q = q * jnp.sign(jnp.diagonal(r))
+    q, r = xp.linalg.qr(flat)
+    q = q * xp.sign(xp.diagonal(r))
     if rows < cols:
         q = q.T
     return _result("orthogonal_", tensor, (gain * q).reshape(tensor.shape))
@@ -246,8 +254,12 @@ def sparse_(tensor: jax.Array, sparsity: float, std: float = 0.01, generator: An
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape
     num_zeros = int(math.ceil(sparsity * rows))
-    normal_key, perm_key = jax.random.split(_key("sparse_", key, generator))
-    values = std * jax.random.normal(normal_key, (rows, cols), jnp.float32)
+    source = _source("sparse_", key, generator)
+    values_source, order_source = (source, source) if isinstance(source, np.random.Generator) else \
+        jax.random.split(source)
+    values = normal_sample(values_source, (rows, cols), jnp.float32, 0.0, std)
+    xp = np if isinstance(values, np.ndarray) else jnp
     # per column, a random permutation of the rows; its first num_zeros rows are zeroed
-    ranks = jnp.argsort(jax.random.uniform(perm_key, (rows, cols)), axis=0).argsort(axis=0)
-    return _result("sparse_", tensor, jnp.where(ranks < num_zeros, 0.0, values))
+    order = uniform_sample(order_source, (rows, cols), jnp.float32, 0.0, 1.0)
+    ranks = xp.argsort(xp.argsort(order, axis=0), axis=0)
+    return _result("sparse_", tensor, xp.where(ranks < num_zeros, 0.0, values))

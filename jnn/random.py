@@ -1,8 +1,10 @@
 """Randomness for jnn: one stream that serves eager code, pytree modules under transformations and `jnn.split`.
 
 Eager code draws from a global stream seeded by :func:`manual_seed` (parameter initialisation and eager
-Dropout both use it, so ``jnn.manual_seed(0); Net()`` is reproducible). Under ``jax.jit``/``grad``/``vmap`` a
-global stream cannot advance (it would leak tracers), so randomness comes from a key given explicitly::
+Dropout both use it, so ``jnn.manual_seed(0); Net()`` is reproducible); parameters are drawn from it on the host
+with NumPy and copied to the device once, as PyTorch does, so building a model compiles nothing. Under
+``jax.jit``/``grad``/``vmap`` a global stream cannot advance (it would leak tracers), so randomness comes from a key
+given explicitly (and then draws are JAX's, the same under ``jit`` as eagerly)::
 
     >>> import jax, jnn
     >>> drop = jnn.Dropout(0.5)
@@ -19,8 +21,9 @@ import threading
 from collections.abc import Iterator
 
 import jax
+import numpy as np
 
-__all__ = ["manual_seed", "initial_seed", "next_key", "fork", "MissingKeyError"]
+__all__ = ["manual_seed", "initial_seed", "next_key", "next_source", "fork", "MissingKeyError"]
 
 
 class MissingKeyError(RuntimeError):
@@ -29,7 +32,10 @@ class MissingKeyError(RuntimeError):
 
 _DEFAULT_SEED = 0
 _lock = threading.Lock()
-_global: dict = {"seed": _DEFAULT_SEED, "key": None}
+# "key": the JAX key of the global stream (eager Dropout, jnn.ops.rand...); "host": the NumPy generator that
+# parameter initialisation draws from. Both are made from the seed when first needed.
+_global: dict = {"seed": _DEFAULT_SEED, "key": None, "host": None}
+_STAGING_PROBE = np.float32(0)
 
 
 class _Forks(threading.local):
@@ -51,9 +57,7 @@ def manual_seed(seed: int) -> None:
     """
     seed = int(seed)
     with _lock:
-        _global["seed"] = seed
-        with jax.ensure_compile_time_eval():
-            _global["key"] = jax.random.key(seed % (2**32))
+        _global.update(seed=seed, key=None, host=None)
 
 
 def initial_seed() -> int:
@@ -63,6 +67,17 @@ def initial_seed() -> int:
 
 def _is_traced(x) -> bool:
     return isinstance(x, jax.core.Tracer)
+
+
+def _missing_key(who: str) -> MissingKeyError:
+    return MissingKeyError(
+        f"{who} needs randomness inside a JAX transformation (jit/grad/vmap/scan), but no key was "
+        "given, and jnn's global stream cannot advance under a transformation. Pass a key: "
+        "`apply(params, buffers, x, key=key)` for a model from jnn.split, or wrap the call in "
+        "`with jnn.random.fork(key): ...` (a fresh key per step, e.g. from jax.random.split). "
+        "Modules that create parameters inside a transformation need the same, or `key=` "
+        "in their constructor."
+    )
 
 
 def next_key(who: str = "this call") -> jax.Array:
@@ -81,16 +96,31 @@ def next_key(who: str = "this call") -> jax.Array:
                 _global["key"] = jax.random.key(_global["seed"] % (2**32))
         new, sub = jax.random.split(_global["key"])
         if _is_traced(new):
-            raise MissingKeyError(
-                f"{who} needs randomness inside a JAX transformation (jit/grad/vmap/scan), but no key was "
-                "given, and jnn's global stream cannot advance under a transformation. Pass a key: "
-                "`apply(params, buffers, x, key=key)` for a model from jnn.split, or wrap the call in "
-                "`with jnn.random.fork(key): ...` (a fresh key per step, e.g. from jax.random.split). "
-                "Modules that create parameters inside a transformation need the same, or `key=` "
-                "in their constructor."
-            )
+            raise _missing_key(who)
         _global["key"] = new
     return sub
+
+
+def next_source(who: str = "this call") -> np.random.Generator | jax.Array:
+    """Where the next draw comes from: a JAX key split from the innermost :func:`fork` context (the same values
+    under ``jit`` as eagerly), else the NumPy generator of the global stream, for a draw on the host.
+
+    Inside a transformation that stages code (jit, scan, eval_shape) with no :func:`fork` context, this raises
+    :class:`MissingKeyError`, as :func:`next_key` does.
+
+    >>> import jnn
+    >>> jnn.manual_seed(0)
+    >>> type(jnn.random.next_source()).__name__
+    'Generator'
+    """
+    if _forks.stack:
+        return next_key(who)
+    if _is_traced(jax.device_put(_STAGING_PROBE)):  # staged under jit/scan/eval_shape; eagerly, no compile
+        raise _missing_key(who)
+    with _lock:
+        if _global["host"] is None:
+            _global["host"] = np.random.default_rng(_global["seed"] % 2**64)
+        return _global["host"]
 
 
 @contextlib.contextmanager

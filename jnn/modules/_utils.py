@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn import random
+from jnn._arrays import is_tracer
 from jnn.modules.module import _check_float_dtype, _resolve_device
 
 
@@ -27,59 +28,115 @@ def factory_dtype(dtype: Any, who: str) -> jnp.dtype:
     return _check_float_dtype(dtype, who)
 
 
-def place(value: jax.Array, device: Any) -> jax.Array:
+def place(value: np.ndarray | jax.Array, device: Any) -> jax.Array:
+    """``value`` on ``device`` (the default device if None); host (NumPy) values are copied over once."""
     target = _resolve_device(device)
-    return value if target is None else jax.device_put(value, target)
+    if target is None and not isinstance(value, np.ndarray):
+        return value
+    return jax.device_put(value, target)
 
 
 _CHUNK = 1 << 14
 
 
-def draw(sample: Any, key: jax.Array, shape: tuple[int, ...], dtype: Any, scale: float = 1.0,
-         shift: float = 0.0) -> jax.Array:
-    """``shift + scale * sample(key, shape, dtype)``, drawn in chunks of one fixed size: XLA compiles a random
-    generator per output size (about a second each on a CPU), so one chunk size lets every parameter of every model
-    share one compiled generator; the chunks are joined and cut on the host (in the trace under ``jit``: same values).
-    """
+def _chunked(sample: Any, key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+    """``sample(key, shape, dtype)`` drawn in chunks of one fixed size: XLA compiles a random generator per output
+    size (about a second each on a CPU), so one chunk size lets every draw from a key share one compiled
+    generator; the chunks are joined and cut on the host (in the trace under ``jit``: the same values)."""
     n = math.prod(shape)
     chunks = [sample(jax.random.fold_in(key, i), (_CHUNK,), dtype) for i in range(-(-n // _CHUNK))]
-    xp = jnp if any(isinstance(c, jax.core.Tracer) for c in chunks) else np
-    flat = xp.concatenate([xp.asarray(c) for c in chunks])[:n].reshape(shape) if chunks else xp.zeros(shape, dtype)
-    if scale != 1.0 or shift != 0.0:
-        flat = (shift + scale * flat.astype(np.float32)).astype(flat.dtype)
-    return jnp.asarray(flat)
+    xp = jnp if any(is_tracer(c) for c in chunks) else np
+    return xp.concatenate([xp.asarray(c) for c in chunks])[:n].reshape(shape) if chunks else xp.zeros(shape, dtype)
 
 
-def _uniform_array(key: jax.Array, shape: tuple[int, ...], dtype: Any, bound: float) -> jax.Array:
-    return draw(lambda k, s, d: jax.random.uniform(k, s, d, -bound, bound), key, shape, dtype)
+def _host_dtype(dtype: Any) -> np.dtype:
+    """The dtype NumPy draws in for ``dtype``: float64 stays, everything narrower is drawn in float32."""
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def uniform_sample(source: np.random.Generator | jax.Array, shape: tuple[int, ...], dtype: Any, low: float,
+                   high: float) -> np.ndarray | jax.Array:
+    """U(low, high) of ``shape`` in ``dtype``, from :func:`jnn.random.next_source` (NumPy on the host, or a key)."""
+    if isinstance(source, np.random.Generator):
+        unit = source.random(shape, _host_dtype(dtype))
+        return (low + (high - low) * unit).astype(dtype)
+    return _chunked(lambda k, s, d: jax.random.uniform(k, s, d, low, high), source, shape, dtype)
+
+
+def normal_sample(source: np.random.Generator | jax.Array, shape: tuple[int, ...], dtype: Any, mean: float,
+                  std: float) -> np.ndarray | jax.Array:
+    """N(mean, std²) of ``shape`` in ``dtype``, from :func:`jnn.random.next_source`."""
+    if isinstance(source, np.random.Generator):
+        return (mean + std * source.standard_normal(shape, _host_dtype(dtype))).astype(dtype)
+    unit = _chunked(jax.random.normal, source, shape, jnp.float32)
+    return (mean + std * unit).astype(dtype)
+
+
+def trunc_normal_sample(source: np.random.Generator | jax.Array, shape: tuple[int, ...], dtype: Any, mean: float,
+                        std: float, a: float, b: float) -> np.ndarray | jax.Array:
+    """N(mean, std²) truncated to ``[a, b]`` (absolute bounds, as torch's ``trunc_normal_``)."""
+    lower, upper = (a - mean) / std, (b - mean) / std
+    if isinstance(source, np.random.Generator):
+        mass = 0.5 * (math.erf(upper / math.sqrt(2)) - math.erf(lower / math.sqrt(2)))
+        if mass < 0.25:  # far in a tail, rejection would take many rounds: draw a key from the stream instead
+            source = jax.random.key(int(source.integers(2**32)))
+        else:
+            unit = source.standard_normal(math.prod(shape))
+            while (rejected := np.flatnonzero((unit < lower) | (unit > upper))).size:
+                unit[rejected] = source.standard_normal(rejected.size)
+            return np.clip(mean + std * unit.reshape(shape), a, b).astype(dtype)
+    unit = _chunked(lambda k, s, d: jax.random.truncated_normal(k, lower, upper, s, d), source, shape, jnp.float32)
+    return jnp.clip(mean + std * unit, a, b).astype(dtype)
 
 
 def uniform(shape: tuple[int, ...], bound: float, dtype: Any, device: Any, who: str) -> jax.Array:
     """U(-bound, bound) from jnn's random stream: PyTorch's default init for Linear and Conv."""
-    value = _uniform_array(random.next_key(who), tuple(shape), factory_dtype(dtype, who), bound)
+    value = uniform_sample(random.next_source(who), tuple(shape), factory_dtype(dtype, who), -bound, bound)
     return place(value, device)
 
 
-def redraw_uniform(like: jax.Array, bound: float, who: str) -> jax.Array:
-    """A fresh U(-bound, bound) draw with ``like``'s shape, dtype and placement (for ``reset_parameters``)."""
-    value = _uniform_array(random.next_key(who), like.shape, like.dtype, bound)
-    return value if isinstance(like, jax.core.Tracer) else jax.device_put(value, like.sharding)
+def normal(shape: tuple[int, ...], std: float, dtype: Any, device: Any, who: str) -> jax.Array:
+    """N(0, std²) from jnn's random stream (Embedding's default init)."""
+    value = normal_sample(random.next_source(who), tuple(shape), factory_dtype(dtype, who), 0.0, std)
+    return place(value, device)
+
+
+def like(value: np.ndarray | jax.Array, template: jax.Array) -> jax.Array:
+    """``value`` with ``template``'s placement (for ``reset_parameters``); traced values stay as they are."""
+    return value if is_tracer(template) or is_tracer(value) else jax.device_put(value, template.sharding)
+
+
+def redraw_uniform(template: jax.Array, bound: float, who: str) -> jax.Array:
+    """A fresh U(-bound, bound) draw with ``template``'s shape, dtype and placement (for ``reset_parameters``)."""
+    return like(uniform_sample(random.next_source(who), template.shape, template.dtype, -bound, bound), template)
+
+
+def full(shape: Any, fill: float, dtype: Any, device: Any) -> jax.Array:
+    """An array of ``fill`` made on the host and copied to ``device`` once (``jnp.full`` compiles per shape)."""
+    return place(np.full(shape, fill, dtype), device)
+
+
+def refill(template: jax.Array, fill: float) -> jax.Array:
+    """``template``'s shape, dtype and placement, filled with ``fill``."""
+    if is_tracer(template):
+        return jnp.full_like(template, fill)
+    return like(np.full(template.shape, fill, template.dtype), template)
 
 
 def affine_parameters(module: Any, shape: Any, affine: bool, bias: bool, dtype: Any, device: Any) -> None:
     """The affine part of the normalisation layers: ``weight`` ones and ``bias`` zeros, or None."""
     from jnn.modules.module import Parameter
 
-    module.register_parameter("weight", Parameter(place(jnp.ones(shape, dtype), device)) if affine else None)
-    module.register_parameter("bias", Parameter(place(jnp.zeros(shape, dtype), device)) if affine and bias else None)
+    module.register_parameter("weight", Parameter(full(shape, 1, dtype, device)) if affine else None)
+    module.register_parameter("bias", Parameter(full(shape, 0, dtype, device)) if affine and bias else None)
 
 
 def reset_affine(module: Any) -> None:
     """``weight`` back to ones and ``bias`` to zeros, where they exist."""
     if module.weight is not None:
-        module.weight = jnp.ones_like(module.weight)
+        module.weight = refill(module.weight, 1)
     if module.bias is not None:
-        module.bias = jnp.zeros_like(module.bias)
+        module.bias = refill(module.bias, 0)
 
 
 def fan_in_bound(fan_in: int) -> float:

@@ -9,8 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jnn import functional as F
-from jnn._arrays import is_tracer
-from jnn.modules._utils import factory_dtype, place
+from jnn.modules._utils import factory_dtype, full, refill
 from jnn.modules.module import Module, Parameter
 
 __all__ = [
@@ -495,13 +494,11 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = num_parameters
         self.init = init
-        self.weight = Parameter(place(jnp.full((num_parameters,), init, factory_dtype(dtype, "PReLU")), device))
+        self.weight = Parameter(full((num_parameters,), init, factory_dtype(dtype, "PReLU"), device))
 
     def reset_parameters(self) -> None:
         """Set every slope back to ``init``, keeping dtype and device."""
-        w = self.weight
-        value = jnp.full(w.shape, self.init, w.dtype)
-        self.weight = value if is_tracer(w) else jax.device_put(value, w.sharding)
+        self.weight = refill(self.weight, self.init)
 
     def forward(self, input: jax.Array) -> jax.Array:
         return F.prelu(input, self.weight)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from jnn import functional as F
 from jnn import random
-from jnn.modules._utils import factory_dtype, place, uniform
+from jnn.modules._utils import factory_dtype, full, normal, uniform
 from jnn.modules.linear import Linear
 from jnn.modules.module import Module, Parameter
 
@@ -29,9 +29,7 @@ def _xavier_uniform(shape: tuple[int, ...], dtype: Any, device: Any) -> jax.Arra
 def _xavier_normal(shape: tuple[int, ...], dtype: Any, device: Any) -> jax.Array:
     rf = math.prod(shape[2:])
     std = math.sqrt(2.0 / (shape[1] * rf + shape[0] * rf))
-    value = std * jax.random.normal(random.next_key("MultiheadAttention"), shape, factory_dtype(dtype,
-                                                                                                "MultiheadAttention"))
-    return place(value, device)
+    return normal(shape, std, dtype, device, "MultiheadAttention")
 
 
 def _canonical(mask: Any, name: str, dtype: Any) -> jax.Array | None:
@@ -103,7 +101,7 @@ class MultiheadAttention(Module):
                 self.register_parameter("q_proj_weight", None)
                 self.register_parameter("k_proj_weight", None)
                 self.register_parameter("v_proj_weight", None)
-            zeros = lambda n: place(jnp.zeros((n,), factory_dtype(dtype, "MultiheadAttention")), device)  # noqa: E731
+            zeros = lambda n: full((n,), 0, factory_dtype(dtype, "MultiheadAttention"), device)  # noqa: E731
             if bias:
                 self.in_proj_bias = Parameter(zeros(3 * embed_dim))
             else:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jnn import functional as F
-from jnn.modules._utils import affine_parameters, factory_dtype, place, reset_affine
+from jnn.modules._utils import affine_parameters, factory_dtype, full, refill, reset_affine
 from jnn.modules.lazy import LazyModuleMixin
 from jnn.modules.module import Module, Parameter
 from jnn.parameter import UninitializedBuffer, UninitializedParameter, is_lazy
@@ -37,10 +37,10 @@ class _NormBase(Module):
         dtype = factory_dtype(dtype, type(self).__name__)
         affine_parameters(self, num_features, affine, bias, dtype, device)
         if track_running_stats:
-            self.register_buffer("running_mean", place(jnp.zeros(num_features, dtype), device))
-            self.register_buffer("running_var", place(jnp.ones(num_features, dtype), device))
+            self.register_buffer("running_mean", full(num_features, 0, dtype, device))
+            self.register_buffer("running_var", full(num_features, 1, dtype, device))
             count_dtype = jax.dtypes.canonicalize_dtype(jnp.int64)
-            self.register_buffer("num_batches_tracked", place(jnp.zeros((), count_dtype), device))
+            self.register_buffer("num_batches_tracked", full((), 0, count_dtype, device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -63,9 +63,9 @@ class _NormBase(Module):
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
-            self.running_mean = jnp.zeros_like(self.running_mean)
-            self.running_var = jnp.ones_like(self.running_var)
-            self.num_batches_tracked = jnp.zeros_like(self.num_batches_tracked)
+            self.running_mean = refill(self.running_mean, 0)
+            self.running_var = refill(self.running_var, 1)
+            self.num_batches_tracked = refill(self.num_batches_tracked, 0)
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()

@@ -513,6 +513,23 @@ class Module:
             )
         return object.__hash__(self)
 
+    def __deepcopy__(self, memo: dict) -> Module:
+        """``copy.deepcopy``: as torch, every array is a fresh copy (one device-to-device copy each; JAX's own
+        array deepcopy compiles a program per shape), and shared arrays and modules stay shared in the copy."""
+        import copy
+
+        d = self.__dict__
+        for slots in (d["_parameters"], d["_buffers"]):
+            for value in slots.values():
+                if isinstance(value, jax.Array) and not is_tracer(value) and not is_deleted(value) \
+                        and id(value) not in memo:
+                    memo[id(value)] = jax.device_put(value, value.sharding, may_alias=False)
+                    memo.setdefault(id(memo), []).append(value)  # keep the original alive, as deepcopy does
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update({name: copy.deepcopy(value, memo) for name, value in d.items()})
+        return new
+
     def __dir__(self) -> list[str]:
         d = self.__dict__
         keys = list(super().__dir__()) + list(d["_parameters"]) + list(d["_buffers"]) + list(d["_modules"])

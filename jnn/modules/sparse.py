@@ -6,18 +6,26 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jnn import functional as F
 from jnn import random
 from jnn._arrays import is_tracer
-from jnn.modules._utils import factory_dtype, place
+from jnn.modules._utils import factory_dtype, like, normal_sample, place
 from jnn.modules.module import Module, Parameter
 
 __all__ = ["Embedding", "EmbeddingBag"]
 
 
-def _normal(shape: tuple[int, int], dtype: Any, device: Any, who: str) -> jax.Array:
-    return place(jax.random.normal(random.next_key(who), shape, factory_dtype(dtype, who)), device)
+def _drawn_weight(shape: tuple[int, ...], dtype: Any, padding_idx: int | None, who: str) -> Any:
+    """N(0, 1) from jnn's random stream, with the padding row zeroed."""
+    w = normal_sample(random.next_source(who), tuple(shape), dtype, 0.0, 1.0)
+    if padding_idx is None:
+        return w
+    if isinstance(w, np.ndarray):
+        w[padding_idx] = 0
+        return w
+    return w.at[padding_idx].set(0)
 
 
 def _check_weight(weight: Any, num: int, dim: int, who: str) -> jax.Array:
@@ -86,9 +94,8 @@ class Embedding(Module):
         self.scale_grad_by_freq = scale_grad_by_freq
         if _weight is None:
             with random.fork(key):
-                w = _normal((num_embeddings, embedding_dim), dtype, device, "Embedding")
-            if self.padding_idx is not None:
-                w = w.at[self.padding_idx].set(0)
+                w = place(_drawn_weight((num_embeddings, embedding_dim), factory_dtype(dtype, "Embedding"),
+                                        self.padding_idx, "Embedding"), device)
         else:
             w = place(_check_weight(_weight, num_embeddings, embedding_dim, "Embedding"), device)
         self.weight = Parameter(w, requires_grad=not _freeze)
@@ -96,10 +103,8 @@ class Embedding(Module):
 
     def reset_parameters(self) -> None:
         """Re-draw the weight from N(0, 1) (jnn's random stream); the padding row is zeroed again."""
-        w = jax.random.normal(random.next_key("Embedding"), self.weight.shape, self.weight.dtype)
-        if self.padding_idx is not None:
-            w = w.at[self.padding_idx].set(0)
-        self.weight = w if is_tracer(self.weight) else jax.device_put(w, self.weight.sharding)
+        self.weight = like(_drawn_weight(self.weight.shape, self.weight.dtype, self.padding_idx, "Embedding"),
+                           self.weight)
 
     def forward(self, input: jax.Array) -> jax.Array:
         if self.max_norm is not None and not is_tracer(self.weight) and not is_tracer(input):
@@ -187,9 +192,8 @@ class EmbeddingBag(Module):
         self.padding_idx = _padding_idx(padding_idx, num_embeddings)
         if _weight is None:
             with random.fork(key):
-                w = _normal((num_embeddings, embedding_dim), dtype, device, "EmbeddingBag")
-            if self.padding_idx is not None:
-                w = w.at[self.padding_idx].set(0)
+                w = place(_drawn_weight((num_embeddings, embedding_dim), factory_dtype(dtype, "EmbeddingBag"),
+                                        self.padding_idx, "EmbeddingBag"), device)
         else:
             w = place(_check_weight(_weight, num_embeddings, embedding_dim, "EmbeddingBag"), device)
         self.weight = Parameter(w)
@@ -199,10 +203,8 @@ class EmbeddingBag(Module):
 
     def reset_parameters(self) -> None:
         """Re-draw the weight from N(0, 1) (jnn's random stream); the padding row is zeroed again."""
-        w = jax.random.normal(random.next_key("EmbeddingBag"), self.weight.shape, self.weight.dtype)
-        if self.padding_idx is not None:
-            w = w.at[self.padding_idx].set(0)
-        self.weight = w if is_tracer(self.weight) else jax.device_put(w, self.weight.sharding)
+        self.weight = like(_drawn_weight(self.weight.shape, self.weight.dtype, self.padding_idx, "EmbeddingBag"),
+                           self.weight)
 
     def forward(self, input: jax.Array, offsets: jax.Array | None = None,
                 per_sample_weights: jax.Array | None = None) -> jax.Array:

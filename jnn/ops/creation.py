@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn import random as _random
+from jnn.modules._utils import normal_sample, uniform_sample
 from jnn.ops._core import INPLACE, astype, default_float, is_array, method, sizes, to_dtype
 
 __all__ = [
@@ -267,6 +268,14 @@ class Generator:
 def _key(generator: Any, who: str) -> jax.Array:
     if generator is None:
         return _random.next_key(f"jnn.ops.{who}")
+    return _source(generator, who)
+
+
+def _source(generator: Any, who: str) -> np.random.Generator | jax.Array:
+    """:func:`jnn.random.next_source` (NumPy on the host when drawing eagerly from the global stream), or the key
+    of ``generator``."""
+    if generator is None:
+        return _random.next_source(f"jnn.ops.{who}")
     if isinstance(generator, Generator):
         return generator.next_key()
     if is_array(generator):
@@ -282,16 +291,28 @@ def _float_dtype(dtype: Any, who: str) -> np.dtype:
     return dtype
 
 
+def _uniform(source: Any, shape: tuple[int, ...], dtype: Any, low: float, high: float) -> jax.Array:
+    if isinstance(source, np.random.Generator):  # building a model: a host draw compiles nothing
+        return jax.device_put(uniform_sample(source, shape, dtype, low, high))
+    return jax.random.uniform(source, shape, dtype, low, high)
+
+
+def _normal(source: Any, shape: tuple[int, ...], dtype: Any, mean: float, std: float) -> jax.Array:
+    if isinstance(source, np.random.Generator):
+        return jax.device_put(normal_sample(source, shape, dtype, mean, std))
+    return mean + std * jax.random.normal(source, shape, dtype)
+
+
 def rand(*size: Any, generator: Any = None, dtype: Any = None, **kwargs: Any) -> jax.Array:
     """Uniform samples in ``[0, 1)`` of shape ``size``."""
     shape = _size(kwargs.get("size"), size, "rand")
-    return jax.random.uniform(_key(generator, "rand"), shape, _float_dtype(dtype, "rand"))
+    return _uniform(_source(generator, "rand"), shape, _float_dtype(dtype, "rand"), 0.0, 1.0)
 
 
 def randn(*size: Any, generator: Any = None, dtype: Any = None, **kwargs: Any) -> jax.Array:
     """Standard normal samples of shape ``size``."""
     shape = _size(kwargs.get("size"), size, "randn")
-    return jax.random.normal(_key(generator, "randn"), shape, _float_dtype(dtype, "randn"))
+    return _normal(_source(generator, "randn"), shape, _float_dtype(dtype, "randn"), 0.0, 1.0)
 
 
 def randint(*args: Any, size: Any = None, generator: Any = None, dtype: Any = None, **kwargs: Any) -> jax.Array:
@@ -385,14 +406,14 @@ def _inplace_random(fn: Any) -> Any:
 def normal_(input: Any, mean: builtins.float = 0.0, std: builtins.float = 1.0, *, generator: Any = None) -> jax.Array:
     """A new array like ``input`` filled with normal samples (torch fills ``input`` in place)."""
     x = jnp.asarray(input)
-    return mean + std * jax.random.normal(_key(generator, "normal_"), x.shape, x.dtype)
+    return _normal(_source(generator, "normal_"), x.shape, x.dtype, mean, std)
 
 
 @_inplace_random
 def uniform_(input: Any, a: builtins.float = 0.0, b: builtins.float = 1.0, *, generator: Any = None) -> jax.Array:
     """A new array like ``input`` filled with samples uniform in ``[a, b)``."""
     x = jnp.asarray(input)
-    return jax.random.uniform(_key(generator, "uniform_"), x.shape, x.dtype, a, b)
+    return _uniform(_source(generator, "uniform_"), x.shape, x.dtype, a, b)
 
 
 @_inplace_random
