@@ -197,6 +197,11 @@ def write(path: Path, info: dict, command: str, results: dict[str, list[dict]], 
 
             lines += [f"### {rows[0]['workload']}", ""] + linear_ce.table(rows) if rows else []
             continue
+        if title.startswith("8"):
+            from benchmarks import build
+
+            lines += build.table(rows)
+            continue
         if title.startswith("6"):
             lines += depth_table(rows)
             plot_depth(rows, path.parent / f"{prefix}depth.png")

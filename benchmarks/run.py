@@ -1,11 +1,12 @@
 """Run every workload in every framework, in one process on one machine, and write RESULTS.md.
 
-    python -m benchmarks.run [--workloads 1,2,3,4,5,6,7] [--tiny] [--gpu] [--torch-compile small|all|none]
+    python -m benchmarks.run [--workloads 1,2,3,4,5,6,7,8] [--tiny] [--gpu] [--torch-compile small|all|none]
                              [--out benchmarks/RESULTS.md (RESULTS-gpu.md with --gpu)]
 
 Workloads: 1 MLP (batch 8, 128), 2 small CNN, 3 ResNet-18, 4 Transformer encoder, 5 overhead against model size,
 6 compile time against depth (unrolled vs jnn.scan_layers, from benchmarks/scan_depth.py), 7 the loss of a
-50k-vocabulary head, F.linear_cross_entropy against Linear + cross_entropy (from benchmarks/linear_ce.py).
+50k-vocabulary head, F.linear_cross_entropy against Linear + cross_entropy (from benchmarks/linear_ce.py), 8 building
+a model, first time in a fresh process and again (from benchmarks/build.py; against torch on the CPU).
 Frameworks: hand-written JAX (the reference; ratios are to it), jnn's split and module-as-pytree paths, Flax NNX,
 Equinox, PyTorch eager and torch.compile. ``--tiny`` runs every workload at a tiny size with a couple of steps (the
 test suite's smoke run).
@@ -32,6 +33,7 @@ TITLES = {
     5: "5. Overhead against model size (N x Linear(1, 1))",
     6: "6. Compile time against depth (unrolled vs jnn.scan_layers)",
     7: "7. Linear cross-entropy at vocab 50k: chunked F.linear_cross_entropy vs Linear + cross_entropy",
+    8: "8. Building a model (fresh process, CPU), against torch",
 }
 
 
@@ -60,6 +62,10 @@ def run_workload(number: int, tiny: bool, gpu: bool, torch_compile: str) -> list
         from benchmarks import linear_ce
 
         return linear_ce.run(64, 16, 1000, steps=2) if tiny else linear_ce.run()
+    if number == 8:
+        from benchmarks import build
+
+        return build.run(tiny=tiny)
     warmup, rounds, steps = TINY if tiny else FULL[number]
     compile_here = torch_compile == "all" or (torch_compile == "small" and number in (1, 2))
     settings = Settings(warmup=warmup, rounds=rounds, steps=steps, gpu=gpu, torch_compile=compile_here and not tiny)
@@ -83,7 +89,7 @@ def run_depth(tiny: bool) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workloads", default="1,2,3,4,5,6,7", help="comma-separated workload numbers (1-7)")
+    parser.add_argument("--workloads", default="1,2,3,4,5,6,7,8", help="comma-separated workload numbers (1-8)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, a couple of steps: a smoke run")
     parser.add_argument("--gpu", action="store_true", help="run JAX and PyTorch on the GPU, TF32 off in both")
     parser.add_argument("--torch-compile", choices=["small", "all", "none"], default="small",
@@ -122,6 +128,10 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
             from benchmarks import linear_ce
 
             print("\n".join(linear_ce.table(rows)), flush=True)
+        elif number == 8:
+            from benchmarks import build
+
+            print("\n".join(build.table(rows)), flush=True)
         else:
             for label in dict.fromkeys(r["workload"] for r in rows):
                 print_rows(label, [r for r in rows if r["workload"] == label])

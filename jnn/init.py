@@ -35,7 +35,7 @@ import numpy as np
 
 from jnn import random
 from jnn._arrays import is_tracer
-from jnn.modules._utils import normal_sample, trunc_normal_sample, uniform_sample
+from jnn.modules._utils import host_full, like, normal_sample, trunc_normal_sample, uniform_sample
 from jnn.modules.module import _write_back
 
 __all__ = [
@@ -77,11 +77,8 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 
 def _result(who: str, tensor: jax.Array, new: np.ndarray | jax.Array) -> jax.Array:
-    new = new.astype(tensor.dtype)
-    if is_tracer(tensor):
-        new = jnp.asarray(new)
-    elif not is_tracer(new):
-        new = jax.device_put(new, tensor.sharding)
+    new = new.astype(tensor.dtype, copy=False)
+    new = jnp.asarray(new) if is_tracer(tensor) else like(new, tensor)
     if not _write_back(tensor, new):
         warnings.warn(
             f"jnn.init.{who}: the array passed in is not a parameter or buffer just read from a module, so it "
@@ -148,8 +145,8 @@ def trunc_normal_(tensor: jax.Array, mean: float = 0.0, std: float = 1.0, a: flo
 
 
 def _filled(tensor: jax.Array, val: float) -> np.ndarray | jax.Array:
-    xp = jnp if is_tracer(tensor) else np
-    return xp.full(tensor.shape, val, tensor.dtype)
+    return jnp.full(tensor.shape, val, tensor.dtype) if is_tracer(tensor) else host_full(tensor.shape, val,
+                                                                                          tensor.dtype)
 
 
 def constant_(tensor: jax.Array, val: float) -> jax.Array:

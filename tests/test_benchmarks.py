@@ -90,6 +90,18 @@ def test_bad_workload_number_is_refused():
         run.main(["--tiny", "--workloads", "99"])
 
 
+def test_build_workload_rows_and_table():
+    results = run.main(["--tiny", "--workloads", "8"])
+    rows = results[run.TITLES[8]]
+    from benchmarks import build
+
+    assert {r["impl"] for r in rows} == {"torch", "jnn", "jax"} and {r["workload"] for r in rows} == {build.DISTINCT}
+    for r in rows:
+        assert r["arrays"] == 16 and math.isfinite(r["first_s"] + r["second_s"]) and min(r["first_s"], r["second_s"]) > 0
+    assert next(r for r in rows if r["impl"] == "torch")["first_ratio"] == 1.0
+    assert len(build.table(rows)) == 2 + len(rows)
+
+
 def test_linear_ce_workload_rows_and_table():
     results = run.main(["--tiny", "--workloads", "7"])
     rows = results[run.TITLES[7]]

@@ -27,13 +27,20 @@ RANDOM_CASES = [
 ]
 
 
+# Without key= the global stream draws on the host (NumPy); with a key, JAX draws (the same under jit).
+SOURCES = {"global stream": {}, "key": {"key": jax.random.key(0)}}
+
+
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("name,kwargs", RANDOM_CASES)
-def test_random_inits_have_torchs_distribution(name, kwargs):
+def test_random_inits_have_torchs_distribution(name, kwargs, source):
     shape = (256, 64, 3, 3)
+    torch.manual_seed(0)
+    jnn.manual_seed(0)
     theirs = getattr(torch.nn.init, name)(torch.empty(shape), **kwargs).numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", nn.init.NotInPlaceWarning)
-        ours = np.asarray(getattr(nn.init, name)(jnp.empty(shape), **kwargs, key=jax.random.key(0)))
+        ours = np.asarray(getattr(nn.init, name)(jnp.empty(shape), **kwargs, **SOURCES[source]))
     assert ours.shape == shape and ours.dtype == np.float32
     assert abs(ours.mean() - theirs.mean()) < 0.01 * theirs.std() + 1e-4, name
     assert abs(ours.std() / theirs.std() - 1) < 0.01, name
@@ -61,20 +68,22 @@ def test_dirac_matches_torch(shape, groups):
     np.testing.assert_array_equal(ours, torch.nn.init.dirac_(torch.empty(shape), groups))
 
 
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("shape", [(6, 4), (4, 6), (8, 3, 2, 2)])
-def test_orthogonal_is_orthogonal_times_gain(shape):
+def test_orthogonal_is_orthogonal_times_gain(shape, source):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", nn.init.NotInPlaceWarning)
-        w = np.asarray(nn.init.orthogonal_(jnp.empty(shape), gain=2.0, key=jax.random.key(1)), np.float64)
+        w = np.asarray(nn.init.orthogonal_(jnp.empty(shape), gain=2.0, **SOURCES[source]), np.float64)
     flat = w.reshape(shape[0], -1)
     gram = flat @ flat.T if flat.shape[0] <= flat.shape[1] else flat.T @ flat
     np.testing.assert_allclose(gram, 4.0 * np.eye(gram.shape[0]), atol=1e-4)
 
 
-def test_sparse_zeroes_the_same_count_per_column_as_torch():
+@pytest.mark.parametrize("source", SOURCES)
+def test_sparse_zeroes_the_same_count_per_column_as_torch(source):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", nn.init.NotInPlaceWarning)
-        ours = np.asarray(nn.init.sparse_(jnp.empty((10, 200)), 0.3, std=0.5, key=jax.random.key(2)))
+        ours = np.asarray(nn.init.sparse_(jnp.empty((10, 200)), 0.3, std=0.5, **SOURCES[source]))
     theirs = torch.nn.init.sparse_(torch.empty(10, 200), 0.3, std=0.5).numpy()
     np.testing.assert_array_equal((ours == 0).sum(0), (theirs == 0).sum(0))
     assert abs(ours[ours != 0].std() - 0.5) < 0.06

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn import random
-from jnn._arrays import is_tracer
+from jnn._arrays import host_buffer, is_tracer, to_device
 from jnn.modules.module import _check_float_dtype, _resolve_device
 
 
@@ -31,9 +31,9 @@ def factory_dtype(dtype: Any, who: str) -> jnp.dtype:
 def place(value: np.ndarray | jax.Array, device: Any) -> jax.Array:
     """``value`` on ``device`` (the default device if None); host (NumPy) values are copied over once."""
     target = _resolve_device(device)
-    if target is None and not isinstance(value, np.ndarray):
-        return value
-    return jax.device_put(value, target)
+    if isinstance(value, np.ndarray):
+        return to_device(value, target)
+    return value if target is None else jax.device_put(value, target)
 
 
 _CHUNK = 1 << 14
@@ -54,12 +54,41 @@ def _host_dtype(dtype: Any) -> np.dtype:
     return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
 
 
+def _host_normal(rng: np.random.Generator, n: int, dtype: np.dtype) -> np.ndarray:
+    """``n`` standard normals by Box-Muller over NumPy's uniform floats, in place: twice as fast as NumPy's own
+    float32 normals, which made most of the time of building a ResNet."""
+    half = (n + 1) // 2
+    out = rng.random(dtype=dtype, out=host_buffer((2 * half,), dtype))
+    radius, angle = out[:half], out[half:]
+    np.negative(radius, out=radius)
+    np.log1p(radius, out=radius)  # log(1 - u), u in [0, 1): finite
+    radius *= -2
+    np.sqrt(radius, out=radius)
+    angle *= dtype.type(2 * np.pi)
+    sine = np.sin(angle)
+    np.cos(angle, out=angle)
+    angle *= radius  # r cos(t)
+    radius *= sine  # r sin(t)
+    return out[:n]
+
+
+def _cast(values: np.ndarray, dtype: Any) -> np.ndarray:
+    """``values`` in ``dtype``, in memory :func:`jnn._arrays.to_device` can adopt."""
+    if values.dtype == dtype:
+        return values
+    out = host_buffer(values.shape, dtype)
+    np.copyto(out, values, casting="unsafe")
+    return out
+
+
 def uniform_sample(source: np.random.Generator | jax.Array, shape: tuple[int, ...], dtype: Any, low: float,
                    high: float) -> np.ndarray | jax.Array:
     """U(low, high) of ``shape`` in ``dtype``, from :func:`jnn.random.next_source` (NumPy on the host, or a key)."""
     if isinstance(source, np.random.Generator):
-        unit = source.random(shape, _host_dtype(dtype))
-        return (low + (high - low) * unit).astype(dtype)
+        values = source.random(dtype=_host_dtype(dtype), out=host_buffer(shape, _host_dtype(dtype)))
+        values *= high - low
+        values += low
+        return _cast(values, dtype)
     return _chunked(lambda k, s, d: jax.random.uniform(k, s, d, low, high), source, shape, dtype)
 
 
@@ -67,7 +96,10 @@ def normal_sample(source: np.random.Generator | jax.Array, shape: tuple[int, ...
                   std: float) -> np.ndarray | jax.Array:
     """N(mean, std²) of ``shape`` in ``dtype``, from :func:`jnn.random.next_source`."""
     if isinstance(source, np.random.Generator):
-        return (mean + std * source.standard_normal(shape, _host_dtype(dtype))).astype(dtype)
+        values = _host_normal(source, math.prod(shape), _host_dtype(dtype)).reshape(shape)
+        values *= std
+        values += mean
+        return _cast(values, dtype)
     unit = _chunked(jax.random.normal, source, shape, jnp.float32)
     return (mean + std * unit).astype(dtype)
 
@@ -81,10 +113,10 @@ def trunc_normal_sample(source: np.random.Generator | jax.Array, shape: tuple[in
         if mass < 0.25:  # far in a tail, rejection would take many rounds: draw a key from the stream instead
             source = jax.random.key(int(source.integers(2**32)))
         else:
-            unit = source.standard_normal(math.prod(shape))
+            unit = _host_normal(source, math.prod(shape), np.dtype(np.float64))
             while (rejected := np.flatnonzero((unit < lower) | (unit > upper))).size:
-                unit[rejected] = source.standard_normal(rejected.size)
-            return np.clip(mean + std * unit.reshape(shape), a, b).astype(dtype)
+                unit[rejected] = _host_normal(source, rejected.size, np.dtype(np.float64))
+            return _cast(np.clip(mean + std * unit.reshape(shape), a, b), np.dtype(dtype))
     unit = _chunked(lambda k, s, d: jax.random.truncated_normal(k, lower, upper, s, d), source, shape, jnp.float32)
     return jnp.clip(mean + std * unit, a, b).astype(dtype)
 
@@ -103,7 +135,10 @@ def normal(shape: tuple[int, ...], std: float, dtype: Any, device: Any, who: str
 
 def like(value: np.ndarray | jax.Array, template: jax.Array) -> jax.Array:
     """``value`` with ``template``'s placement (for ``reset_parameters``); traced values stay as they are."""
-    return value if is_tracer(template) or is_tracer(value) else jax.device_put(value, template.sharding)
+    if is_tracer(template) or is_tracer(value):
+        return value
+    return to_device(value, template.sharding) if isinstance(value, np.ndarray) else jax.device_put(
+        value, template.sharding)
 
 
 def redraw_uniform(template: jax.Array, bound: float, who: str) -> jax.Array:
@@ -111,16 +146,23 @@ def redraw_uniform(template: jax.Array, bound: float, who: str) -> jax.Array:
     return like(uniform_sample(random.next_source(who), template.shape, template.dtype, -bound, bound), template)
 
 
+def host_full(shape: tuple[int, ...], fill: float, dtype: Any) -> np.ndarray:
+    """``np.full`` in memory :func:`jnn._arrays.to_device` can adopt."""
+    out = host_buffer(shape, dtype)
+    out.fill(fill)
+    return out
+
+
 def full(shape: Any, fill: float, dtype: Any, device: Any) -> jax.Array:
     """An array of ``fill`` made on the host and copied to ``device`` once (``jnp.full`` compiles per shape)."""
-    return place(np.full(shape, fill, dtype), device)
+    return place(host_full((shape,) if isinstance(shape, int) else tuple(shape), fill, dtype), device)
 
 
 def refill(template: jax.Array, fill: float) -> jax.Array:
     """``template``'s shape, dtype and placement, filled with ``fill``."""
     if is_tracer(template):
         return jnp.full_like(template, fill)
-    return like(np.full(template.shape, fill, template.dtype), template)
+    return like(host_full(template.shape, fill, template.dtype), template)
 
 
 def affine_parameters(module: Any, shape: Any, affine: bool, bias: bool, dtype: Any, device: Any) -> None:
