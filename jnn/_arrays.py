@@ -32,7 +32,7 @@ try:  # the class of concrete (not traced) arrays
 except ImportError:  # pragma: no cover - other JAX versions
     _ArrayImpl = jax.Array
 
-__all__ = ["is_array", "is_tracer", "is_deleted", "as_array", "host_buffer", "to_device", "is_torch_object",
+__all__ = ["is_array", "is_tracer", "is_deleted", "as_array", "host_buffer", "is_torch_object",
            "torch_dtype_name", "as_dtype",
            "check_float_dtype", "resolve_device", "shape_text", "torch_scalar_name", "check_same_dtype"]
 
@@ -52,35 +52,18 @@ def is_deleted(value: Any) -> bool:
     return type(value) is _ArrayImpl and value.is_deleted()
 
 
-_ALIGNMENT = 64  # what XLA's CPU client needs to adopt host memory instead of copying it
+_ALIGNMENT = 64
 
 
 def host_buffer(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """An uninitialised host array whose memory :func:`to_device` can hand to the CPU device without a copy."""
+    """An uninitialised host array aligned so that ``jax.device_put`` to a CPU device adopts its memory instead of
+    copying it (XLA's CPU client shares host memory aligned to 64 bytes; NumPy's own arrays are aligned to 16).
+    Hand it to JAX only once it is filled, and never change it afterwards."""
     dtype = np.dtype(dtype)
     size = math.prod(shape) * dtype.itemsize
     raw = np.empty(size + _ALIGNMENT, np.uint8)
     start = -raw.ctypes.data % _ALIGNMENT
     return raw[start:start + size].view(dtype).reshape(shape)
-
-
-def _adopts_host_memory(target: Any) -> bool:
-    """Whether an array from ``jnp.from_dlpack`` (made on the first CPU device) is already where ``target`` is."""
-    if target is None:
-        if jax.config.jax_default_device is not None:
-            return False
-        target = jax.devices()[0]
-    devices = target.device_set if isinstance(target, jax.sharding.Sharding) else {target}
-    return len(devices) == 1 and next(iter(devices)) == jax.local_devices(backend="cpu")[0]
-
-
-def to_device(value: np.ndarray, target: Any = None) -> Array:
-    """A host array that nobody changes afterwards, as a JAX array on ``target`` (a device or sharding; None: the
-    default device). On the CPU, memory from :func:`host_buffer` is adopted rather than copied."""
-    if (isinstance(value, np.ndarray) and value.ctypes.data % _ALIGNMENT == 0 and value.flags.c_contiguous
-            and value.dtype.kind in "biufc" and value.size and _adopts_host_memory(target)):
-        return jnp.from_dlpack(value)
-    return jax.device_put(value, target)
 
 
 def as_array(value: Any, owner: str, what: str) -> Array:
@@ -91,10 +74,10 @@ def as_array(value: Any, owner: str, what: str) -> Array:
     # transfers host data asynchronously: take a private copy now, as torch's load_state_dict does.
     # (moving a host array compiles nothing; jnp.asarray would compile a copy for every new shape.)
     if isinstance(value, (np.ndarray, np.generic)):
-        return to_device(_host_copy(value))
+        return jax.device_put(_host_copy(value))
     if hasattr(value, "__dlpack__"):  # e.g. a torch tensor, bfloat16 included; copied, never shared
         shared = jnp.from_dlpack(value.detach() if hasattr(value, "detach") else value)
-        return to_device(_host_copy(np.asarray(shared)))
+        return jax.device_put(_host_copy(np.asarray(shared)))
     raise TypeError(
         f"{owner}: cannot use '{type(value).__name__}' object as {what} (jax.Array or numpy.ndarray required)"
     )

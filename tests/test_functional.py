@@ -570,7 +570,7 @@ def test_max_pool2d_errors():
         F.max_pool2d(jnp.zeros((5, 5)), 2)
     with pytest.raises(ValueError, match="max_pool2d: expected a 3D"):
         F.max_pool2d(jnp.zeros((2, 0, 5, 5)), 2)
-    with pytest.raises(ValueError, match="max_pool2d: kernel_size must be a single int or a tuple of two ints"):
+    with pytest.raises(ValueError, match="max_pool2d: kernel_size must be a single int or a tuple of 2 ints"):
         F.max_pool2d(x, (2, 2, 2))
 
 

@@ -12,23 +12,13 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from jnn._arrays import check_same_dtype
+from jnn.functional._utils import _ntuple
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "unfold",
            "fold"]
 
 _IntOrTuple = int | Sequence[int]
 _SPEC = {1: ("NCH", "OIH", "NCH"), 2: ("NCHW", "OIHW", "NCHW"), 3: ("NCDHW", "OIDHW", "NCDHW")}
-
-
-def _ntuple(v: _IntOrTuple, n: int, name: str, fn: str) -> tuple[int, ...]:
-    """``3 -> (3,) * n``; a 1-tuple broadcasts; an n-tuple passes through; anything else is an error naming ``fn``."""
-    if isinstance(v, (tuple, list)):
-        if len(v) == 1:
-            v = tuple(v) * n
-        if len(v) != n:
-            raise ValueError(f"{fn}: {name} must be a single int or a tuple of {n} ints, got {v!r}")
-        return tuple(int(e) for e in v)
-    return (int(v),) * n
 
 
 def _prepare(fn: str, n: int, input: ArrayLike, weight: ArrayLike, what: str) -> tuple[jax.Array, jax.Array, bool]:

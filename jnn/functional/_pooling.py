@@ -14,6 +14,7 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from jnn import random
+from jnn.functional._utils import _ntuple
 
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d",
@@ -31,18 +32,6 @@ _BATCHED = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
 
 # --- argument helpers --------------------------------------------------------------------------------------
-
-
-def _tuple(v: Any, n: int, name: str, fn: str) -> tuple[int, ...]:
-    """``3 -> (3,) * n``; a length-1 sequence is repeated; any other length than ``n`` is an error naming ``fn``."""
-    if isinstance(v, (tuple, list)):
-        if len(v) == 1:
-            v = tuple(v) * n
-        if len(v) != n:
-            count = {1: "one int", 2: "two ints", 3: "three ints"}.get(n, f"{n} ints")
-            raise ValueError(f"{fn}: {name} must be a single int or a tuple of {count}, got {v!r}")
-        return tuple(int(e) for e in v)
-    return (int(v),) * n
 
 
 def _as_batched(input: ArrayLike, n: int, fn: str) -> tuple[jax.Array, tuple[int, ...]]:
@@ -132,10 +121,10 @@ def _max_pool(x, k, s, p, d, out, return_indices):
 def _max_poolnd(n: int, fn: str, input: ArrayLike, kernel_size: _Size, stride: _Size | None, padding: _Size,
                 dilation: _Size, ceil_mode: bool, return_indices: bool) -> Any:
     x, lead = _as_batched(input, n, fn)
-    k = _tuple(kernel_size, n, "kernel_size", fn)
+    k = _ntuple(kernel_size, n, "kernel_size", fn)
     s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else \
-        _tuple(stride, n, "stride", fn)
-    p, d = _tuple(padding, n, "padding", fn), _tuple(dilation, n, "dilation", fn)
+        _ntuple(stride, n, "stride", fn)
+    p, d = _ntuple(padding, n, "padding", fn), _ntuple(dilation, n, "dilation", fn)
     if min(k) <= 0 or min(s) <= 0 or min(d) <= 0:
         raise ValueError(f"{fn}: kernel_size, stride and dilation must be positive, got kernel_size={k}, "
                          f"stride={s}, dilation={d}")
@@ -204,9 +193,9 @@ def _max_unpoolnd(n: int, fn: str, input: ArrayLike, indices: ArrayLike, kernel_
         raise ValueError(f"{fn}: expected indices of the input's shape {jnp.shape(input)}, got {idx.shape}")
     if not jnp.issubdtype(idx.dtype, jnp.integer):
         raise TypeError(f"{fn}: expected integer indices, got dtype {idx.dtype}")
-    k = _tuple(kernel_size, n, "kernel_size", fn)
-    s = k if stride is None else _tuple(stride, n, "stride", fn)
-    p = _tuple(padding, n, "padding", fn)
+    k = _ntuple(kernel_size, n, "kernel_size", fn)
+    s = k if stride is None else _ntuple(stride, n, "stride", fn)
+    p = _ntuple(padding, n, "padding", fn)
     default = [(x.shape[2 + i] - 1) * s[i] + k[i] - 2 * p[i] for i in range(n)]
     if output_size is None:
         size = default
@@ -304,10 +293,10 @@ def _avg_poolnd(n: int, fn: str, input: ArrayLike, kernel_size: _Size, stride: _
     x, lead = _as_batched(input, n, fn)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         raise TypeError(f"{fn}: expected a floating-point input, got dtype {x.dtype}")
-    k = _tuple(kernel_size, n, "kernel_size", fn)
+    k = _ntuple(kernel_size, n, "kernel_size", fn)
     s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else \
-        _tuple(stride, n, "stride", fn)
-    p = _tuple(padding, n, "padding", fn)
+        _ntuple(stride, n, "stride", fn)
+    p = _ntuple(padding, n, "padding", fn)
     if min(k) <= 0 or min(s) <= 0:
         raise ValueError(f"{fn}: kernel_size and stride must be positive, got kernel_size={k}, stride={s}")
     if min(p) < 0 or any(p[i] > k[i] // 2 for i in range(n)):
@@ -497,7 +486,7 @@ def adaptive_max_pool3d(input: ArrayLike, output_size: Any, return_indices: bool
 def _lp_poolnd(n: int, fn: str, input: ArrayLike, norm_type: float, kernel_size: _Size, stride: _Size | None,
                ceil_mode: bool) -> jax.Array:
     x = jnp.asarray(input)
-    k = _tuple(kernel_size, n, "kernel_size", fn)
+    k = _ntuple(kernel_size, n, "kernel_size", fn)
     if norm_type == float("inf"):
         return _max_poolnd(n, fn, jnp.abs(x), k, stride, 0, 1, ceil_mode, False)
     if norm_type == -float("inf"):
@@ -570,13 +559,13 @@ def _fractional_max_poolnd(n: int, fn: str, input: ArrayLike, kernel_size: _Size
     x, lead = _as_batched(input, n, fn)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         raise TypeError(f"{fn}: expected a floating-point input, got dtype {x.dtype}")
-    k = _tuple(kernel_size, n, "kernel_size", fn)
+    k = _ntuple(kernel_size, n, "kernel_size", fn)
     if output_size is None:
         ratio = tuple(output_ratio) * (n if len(tuple(output_ratio)) == 1 else 1) \
             if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * n
         out = tuple(int(x.shape[2 + i] * ratio[i]) for i in range(n))
     else:
-        out = _tuple(output_size, n, "output_size", fn)
+        out = _ntuple(output_size, n, "output_size", fn)
     names = ("time", "height", "width")[3 - n:]
     for i in range(n):
         if out[i] + k[i] - 1 > x.shape[2 + i] - (n == 3):  # torch's 3-d check is strict, its 2-d one is not

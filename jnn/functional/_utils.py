@@ -8,18 +8,16 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-_IntOrPair = int | Sequence[int]
 
-
-def _pair(v: _IntOrPair, name: str, fn: str) -> tuple[int, int]:
-    """``3 -> (3, 3)``, ``(2,) -> (2, 2)``, ``(2, 3) -> (2, 3)``; anything else is an error naming ``fn``."""
+def _ntuple(v: int | Sequence[int], n: int, name: str, fn: str) -> tuple[int, ...]:
+    """``3 -> (3,) * n``; a length-1 sequence is repeated; any other length than ``n`` is an error naming ``fn``."""
     if isinstance(v, (tuple, list)):
         if len(v) == 1:
-            v = (v[0], v[0])
-        if len(v) != 2:
-            raise ValueError(f"{fn}: {name} must be a single int or a tuple of two ints, got {v!r}")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
+            v = tuple(v) * n
+        if len(v) != n:
+            raise ValueError(f"{fn}: {name} must be a single int or a tuple of {n} ints, got {v!r}")
+        return tuple(int(e) for e in v)
+    return (int(v),) * n
 
 
 def _get_reduction(fn: str, size_average: bool | None, reduce: bool | None, reduction: str) -> str:

@@ -10,12 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn import random
-from jnn._arrays import host_buffer, is_tracer, to_device
+from jnn._arrays import host_buffer, is_tracer
 from jnn.modules.module import _check_float_dtype, _resolve_device
 
 
 def _ntuple(value: Any, n: int) -> tuple:
-    """``3`` -> ``(3, 3)``; tuples and lists pass through as tuples."""
+    """``3`` -> ``(3, 3)``; tuples and lists pass through as tuples, unchecked, as torch's modules keep what they
+    were given (the functions of ``jnn.functional`` check lengths, with ``jnn.functional._utils._ntuple``)."""
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
 
 
@@ -31,9 +32,7 @@ def factory_dtype(dtype: Any, who: str) -> jnp.dtype:
 def place(value: np.ndarray | jax.Array, device: Any) -> jax.Array:
     """``value`` on ``device`` (the default device if None); host (NumPy) values are copied over once."""
     target = _resolve_device(device)
-    if isinstance(value, np.ndarray):
-        return to_device(value, target)
-    return value if target is None else jax.device_put(value, target)
+    return value if target is None and not isinstance(value, np.ndarray) else jax.device_put(value, target)
 
 
 _CHUNK = 1 << 14
@@ -73,7 +72,7 @@ def _host_normal(rng: np.random.Generator, n: int, dtype: np.dtype) -> np.ndarra
 
 
 def _cast(values: np.ndarray, dtype: Any) -> np.ndarray:
-    """``values`` in ``dtype``, in memory :func:`jnn._arrays.to_device` can adopt."""
+    """``values`` in ``dtype``, in memory :func:`jnn._arrays.host_buffer` gives (the CPU device adopts it)."""
     if values.dtype == dtype:
         return values
     out = host_buffer(values.shape, dtype)
@@ -135,10 +134,7 @@ def normal(shape: tuple[int, ...], std: float, dtype: Any, device: Any, who: str
 
 def like(value: np.ndarray | jax.Array, template: jax.Array) -> jax.Array:
     """``value`` with ``template``'s placement (for ``reset_parameters``); traced values stay as they are."""
-    if is_tracer(template) or is_tracer(value):
-        return value
-    return to_device(value, template.sharding) if isinstance(value, np.ndarray) else jax.device_put(
-        value, template.sharding)
+    return value if is_tracer(template) or is_tracer(value) else jax.device_put(value, template.sharding)
 
 
 def redraw_uniform(template: jax.Array, bound: float, who: str) -> jax.Array:
@@ -147,7 +143,7 @@ def redraw_uniform(template: jax.Array, bound: float, who: str) -> jax.Array:
 
 
 def host_full(shape: tuple[int, ...], fill: float, dtype: Any) -> np.ndarray:
-    """``np.full`` in memory :func:`jnn._arrays.to_device` can adopt."""
+    """``np.full`` in memory :func:`jnn._arrays.host_buffer` gives (the CPU device adopts it)."""
     out = host_buffer(shape, dtype)
     out.fill(fill)
     return out
