@@ -32,7 +32,7 @@ try:  # the class of concrete (not traced) arrays
 except ImportError:  # pragma: no cover - other JAX versions
     _ArrayImpl = jax.Array
 
-__all__ = ["is_array", "is_tracer", "is_deleted", "as_array", "host_buffer", "is_torch_object",
+__all__ = ["is_array", "is_tracer", "is_vmapped", "is_deleted", "as_array", "host_buffer", "is_torch_object",
            "torch_dtype_name", "as_dtype",
            "check_float_dtype", "resolve_device", "shape_text", "torch_scalar_name", "check_same_dtype"]
 
@@ -45,6 +45,11 @@ def is_array(value: Any) -> bool:
 def is_tracer(value: Any) -> bool:
     """A value being traced by a JAX transformation (jit, grad, vmap, scan...), not a concrete array."""
     return isinstance(value, jax.core.Tracer)
+
+
+def is_vmapped(value: Any) -> bool:
+    """A value being traced by ``jax.vmap`` (its tracer class is private to JAX: matched by name)."""
+    return isinstance(value, jax.core.Tracer) and type(value).__name__ == "BatchTracer"
 
 
 def is_deleted(value: Any) -> bool:

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 import jax
 import numpy as np
 
+from jnn._arrays import is_tracer
+
 __all__ = ["manual_seed", "initial_seed", "next_key", "next_source", "fork", "MissingKeyError"]
 
 
@@ -65,10 +67,6 @@ def initial_seed() -> int:
     return _global["seed"]
 
 
-def _is_traced(x) -> bool:
-    return isinstance(x, jax.core.Tracer)
-
-
 def _missing_key(who: str) -> MissingKeyError:
     return MissingKeyError(
         f"{who} needs randomness inside a JAX transformation (jit/grad/vmap/scan), but no key was "
@@ -95,7 +93,7 @@ def next_key(who: str = "this call") -> jax.Array:
             with jax.ensure_compile_time_eval():  # a concrete key, even if the first draw happens while tracing
                 _global["key"] = jax.random.key(_global["seed"] % (2**32))
         new, sub = jax.random.split(_global["key"])
-        if _is_traced(new):
+        if is_tracer(new):
             raise _missing_key(who)
         _global["key"] = new
     return sub
@@ -115,7 +113,7 @@ def next_source(who: str = "this call") -> np.random.Generator | jax.Array:
     """
     if _forks.stack:
         return next_key(who)
-    if _is_traced(jax.device_put(_STAGING_PROBE)):  # staged under jit/scan/eval_shape; eagerly, no compile
+    if is_tracer(jax.device_put(_STAGING_PROBE)):  # staged under jit/scan/eval_shape; eagerly, no compile
         raise _missing_key(who)
     with _lock:
         if _global["host"] is None:

@@ -113,3 +113,14 @@ def test_linear_ce_workload_rows_and_table():
     from benchmarks import linear_ce
 
     assert len(linear_ce.table(rows)) == 2 + len(rows)
+
+
+def test_gpu_compile_probe_runs_every_flag_set():
+    """The script a session with a GPU runs first (issue: workload 4 compiles ~50 s there); here on the CPU."""
+    from benchmarks import gpu_compile
+
+    rows = gpu_compile.run(tiny=True, steps=1)
+    assert [r["variant"] for r in rows] == list(gpu_compile.VARIANTS)
+    for r in rows:
+        assert "error" not in r, r
+        assert r["first_s"] > 0 and r["step_s"] > 0

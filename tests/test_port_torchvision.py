@@ -157,5 +157,9 @@ def test_example_ports_and_fine_tunes(tmp_path):
     run = subprocess.run([sys.executable, str(ROOT / "examples" / "port_torchvision.py"), "--epochs", "1", "--out",
                           str(tmp_path)], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
-    accuracy = float(re.search(r"^test accuracy: ([0-9.]+)$", run.stdout, re.M).group(1))
-    assert accuracy > 0.4  # one epoch from scratch; two reach about 0.93
+    # One epoch from scratch: the training loss falls from ln(10) = 2.3 to about 0.5 whatever the seed (seeds 0-4:
+    # 0.45-0.52); the test accuracy, in eval mode with BatchNorm statistics of 22 steps, still swings (0.12-0.59),
+    # so it is only checked to be reported. Two epochs reach about 0.93.
+    loss = float(re.search(r"^epoch 1: loss ([0-9.]+)", run.stdout, re.M).group(1))
+    assert loss < 1.0, run.stdout
+    assert 0.0 <= float(re.search(r"^test accuracy: ([0-9.]+)$", run.stdout, re.M).group(1)) <= 1.0

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
 from jnn import random as _jrandom
+from jnn._arrays import is_vmapped
 
 __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "softmin",
@@ -211,11 +212,6 @@ def prelu(input: ArrayLike, weight: ArrayLike) -> jax.Array:
     return jnp.where(x > 0, x, w * x).astype(dtype)
 
 
-def _vmapped(a: object) -> bool:
-    # jax.vmap's tracer class is private; match it by name.
-    return isinstance(a, jax.core.Tracer) and type(a).__name__ == "BatchTracer"
-
-
 def rrelu(input: ArrayLike, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
           inplace: bool = False, *, key: jax.Array | None = None) -> jax.Array:
     """Randomized leaky ReLU: in training each ``x <= 0`` is multiplied by a slope drawn from U(lower, upper);
@@ -237,7 +233,7 @@ def rrelu(input: ArrayLike, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trai
         return x.astype(dtype)
     if key is None:
         key = _jrandom.next_key("rrelu")
-        if _vmapped(x) and not _vmapped(key):
+        if is_vmapped(x) and not is_vmapped(key):
             raise _jrandom.MissingKeyError(
                 "rrelu inside jax.vmap got no per-example key: the key drawn from jnn's stream is the same for "
                 "every example, so they would all share one set of slopes. Pass key= with a batched key, or open "

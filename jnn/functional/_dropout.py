@@ -10,20 +10,16 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jnn import random as _jrandom
+from jnn._arrays import is_vmapped
 
 __all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"]
-
-
-def _vmapped(a: object) -> bool:
-    # jax.vmap's tracer class is private (jax._src.interpreters.batching.BatchTracer); match it by name.
-    return isinstance(a, jax.core.Tracer) and type(a).__name__ == "BatchTracer"
 
 
 def _draw_key(x: jax.Array, key: jax.Array | None, who: str) -> jax.Array:
     if key is not None:
         return key
     key = _jrandom.next_key(who)
-    if _vmapped(x) and not _vmapped(key):
+    if is_vmapped(x) and not is_vmapped(key):
         raise _jrandom.MissingKeyError(
             f"{who} inside jax.vmap got no per-example key: the key drawn from jnn's stream is the same for "
             "every example, so they would all share one mask. Pass key= with a batched key (e.g. vmap over "

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jnn._arrays import is_tracer
 from jnn.modules.module import _is_array
 
 __all__: list[str] = []
@@ -78,8 +79,7 @@ def method(fn: F | None = None, *, name: str | None = None) -> Any:
     return register(fn) if fn is not None else register
 
 
-def is_traced(x: Any) -> bool:
-    return isinstance(x, jax.core.Tracer)
+is_traced = is_tracer
 
 
 def concrete(x: Any, who: str, instead: str) -> Any:
