@@ -11,8 +11,8 @@ everything else in its ``__dict__`` is static. :func:`walk` visits every distinc
 A module caches its :class:`ModuleDef` (``_jnn_def``) until its static part changes, and a root caches its last
 flattening (``_jnn_flat``) together with the global :data:`generation`, which every change to any module bumps:
 flattening an unchanged model, the common case in a jitted training loop, costs O(1). :func:`build` creates fresh
-modules from a treedef (each one's ``__dict__`` a copy of its def's template: one C-level dict copy, not an
-attribute-by-attribute copy).
+modules from a treedef with straight-line code generated once per slot layout (each module's ``__dict__`` a copy of
+its def's template: one C-level dict copy, not an attribute-by-attribute copy).
 
 This file also tracks array identity for in-place-looking initialisation (``jnn.init.normal_(layer.weight)``):
 which slots recently handed out which arrays, and which slots share an array (tied weights).
@@ -217,7 +217,7 @@ class TreeDef:
     of each leaf held by more than one slot (tied weights): ``((node, attribute), ...)`` per leaf.
     """
 
-    __slots__ = ("nodes", "num_leaves", "global_hooks", "functions", "shared", "_hash", "_recipe")
+    __slots__ = ("nodes", "num_leaves", "global_hooks", "functions", "shared", "_hash", "_builder")
 
     def __init__(self, nodes: tuple, num_leaves: int, global_hooks: tuple = (), functions: tuple = (),
                  shared: tuple = ()) -> None:
@@ -227,15 +227,21 @@ class TreeDef:
         self.functions = functions
         self.shared = shared
         self._hash = hash((nodes, global_hooks, functions))
-        self._recipe: tuple | None = None
+        self._builder: tuple | None = None
 
-    def recipe(self) -> tuple:
-        """Per node, what :func:`build` needs, in one flat tuple: (class, static template, def, parameter names
-        and leaf indices, buffer names and leaf indices, child names and node indices)."""
-        if self._recipe is None:
-            self._recipe = tuple((m.cls, m.template, m, m.params, p, m.buffers, b, m.children, c)
-                                 for m, p, b, c in self.nodes)
-        return self._recipe
+    def builder(self) -> tuple[Callable, tuple]:
+        """What :func:`build` runs: the generated function for this tree's slot layout (shared by every tree with
+        the same layout) and the per-node constants it takes, (class, static template, def) for each node."""
+        if self._builder is None:
+            layout = tuple((m.params, p, m.buffers, b, m.children, c) for m, p, b, c in self.nodes)
+            function = _builders.get(layout)
+            if function is None:
+                if len(_builders) >= 256:
+                    _builders.clear()
+                function = _builders[layout] = _generate_builder(layout)
+            constants = tuple(value for m, *_ in self.nodes for value in (m.cls, m.template, m))
+            self._builder = (function, constants)
+        return self._builder
 
     def __hash__(self) -> int:
         return self._hash
@@ -349,33 +355,44 @@ def _rebound(value: Any, targets: tuple, modules: list) -> Any:
     return new
 
 
+# Generated builders by slot layout: straight-line code that creates every module of a tree, half the time of a
+# loop over the nodes (unflattening the model and its optimizer state is the module-as-pytree step's overhead).
+_builders: dict[tuple, Callable] = {}
+
+
+def _generate_builder(layout: tuple) -> Callable:
+    """``build(L, K)``: the modules of a tree with this layout, from leaves ``L`` and constants ``K``."""
+    def slots(names: tuple, indices: tuple, value: str) -> str:  # value: "L[{}]" (a leaf) or "m{}" (a module)
+        items = ", ".join(f"{name!r}: {'None' if i < 0 else value.format(i)}"
+                          for name, i in zip(names, indices, strict=True))
+        return f"Slots({{{items}}})" if items else "Slots()"
+
+    lines = ["def build(L, K):"]
+    for n, (pnames, params, bnames, buffers, _, _) in enumerate(layout):
+        lines += [f"    m{n} = new(K[{3 * n}]); d{n} = K[{3 * n + 1}].copy()",
+                  f"    d{n}['_parameters'] = {slots(pnames, params, 'L[{}]')}",
+                  f"    d{n}['_buffers'] = {slots(bnames, buffers, 'L[{}]')}",
+                  f"    d{n}['_jnn_def'] = K[{3 * n + 2}]",
+                  f"    set_dict(m{n}, '__dict__', d{n})"]
+    lines += [f"    d{n}['_modules'] = {slots(cnames, children, 'm{}')}"
+              for n, (*_, cnames, children) in enumerate(layout)]
+    lines.append(f"    return [{', '.join(f'm{n}' for n in range(len(layout)))}]")
+    namespace = {"Slots": Slots, "new": object.__new__, "set_dict": object.__setattr__}
+    exec(compile("\n".join(lines), "<jnn module builder>", "exec"), namespace)  # noqa: S102 (our own code)
+    return namespace["build"]
+
+
 def build(treedef: TreeDef, leaves: list) -> list:
     """Create fresh module objects for a treedef and leaves; returns them in node order (root first)."""
+    function, constants = treedef.builder()
     if gc.isenabled():  # many small allocations at once: a collection pass in the middle would cost a quarter
         gc.disable()
         try:
-            return build(treedef, leaves)
+            modules = function(leaves, constants)
         finally:
             gc.enable()
-    get = [*leaves, None].__getitem__  # slot index -1 (None) reads the appended None
-    new = object.__new__
-    set_dict = object.__setattr__
-    recipe = treedef.recipe()
-    modules = []
-    append = modules.append
-    dicts = []
-    for cls, template, mdef, pnames, params, bnames, buffers, _, _ in recipe:
-        module = new(cls)
-        d = template.copy()
-        d["_parameters"] = Slots(zip(pnames, map(get, params), strict=True)) if params else Slots()
-        d["_buffers"] = Slots(zip(bnames, map(get, buffers), strict=True)) if buffers else Slots()
-        d["_jnn_def"] = mdef
-        set_dict(module, "__dict__", d)
-        append(module)
-        dicts.append(d)
-    child = [*modules, None].__getitem__
-    for d, (*_, cnames, children) in zip(dicts, recipe, strict=True):
-        d["_modules"] = Slots(zip(cnames, map(child, children), strict=True)) if children else Slots()
+    else:
+        modules = function(leaves, constants)
     for node, attr, targets in treedef.functions:
         d = modules[node].__dict__
         d[attr] = _rebound(d[attr], targets, modules)
