@@ -142,16 +142,16 @@ def redraw_uniform(template: jax.Array, bound: float, who: str) -> jax.Array:
     return like(uniform_sample(random.next_source(who), template.shape, template.dtype, -bound, bound), template)
 
 
-def host_full(shape: tuple[int, ...], fill: float, dtype: Any) -> np.ndarray:
-    """``np.full`` in memory :func:`jnn._arrays.host_buffer` gives (the CPU device adopts it)."""
-    out = host_buffer(shape, dtype)
+def host_full(shape: Any, fill: float, dtype: Any) -> np.ndarray:
+    """``np.full`` (``shape`` an int or a tuple) in memory the CPU device adopts (:func:`jnn._arrays.host_buffer`)."""
+    out = host_buffer((shape,) if isinstance(shape, int) else tuple(shape), dtype)
     out.fill(fill)
     return out
 
 
 def full(shape: Any, fill: float, dtype: Any, device: Any) -> jax.Array:
     """An array of ``fill`` made on the host and copied to ``device`` once (``jnp.full`` compiles per shape)."""
-    return place(host_full((shape,) if isinstance(shape, int) else tuple(shape), fill, dtype), device)
+    return place(host_full(shape, fill, dtype), device)
 
 
 def refill(template: jax.Array, fill: float) -> jax.Array:
@@ -161,12 +161,21 @@ def refill(template: jax.Array, fill: float) -> jax.Array:
     return like(host_full(template.shape, fill, template.dtype), template)
 
 
-def affine_parameters(module: Any, shape: Any, affine: bool, bias: bool, dtype: Any, device: Any) -> None:
-    """The affine part of the normalisation layers: ``weight`` ones and ``bias`` zeros, or None."""
+def affine_parameters(module: Any, shape: Any, affine: bool, bias: bool, dtype: Any, device: Any,
+                      buffers: dict[str, tuple | None] | None = None) -> None:
+    """The affine part of the normalisation layers, ``weight`` ones and ``bias`` zeros (or None), and ``buffers``
+    (``{name: (shape, fill, dtype) or None}``, e.g. BatchNorm's statistics), moved to the device in one call."""
     from jnn.modules.module import Parameter
 
-    module.register_parameter("weight", Parameter(full(shape, 1, dtype, device)) if affine else None)
-    module.register_parameter("bias", Parameter(full(shape, 0, dtype, device)) if affine and bias else None)
+    params = {"weight": (shape, 1, dtype) if affine else None, "bias": (shape, 0, dtype) if affine and bias else None}
+    buffers = buffers or {}
+    names = [name for name, spec in {**params, **buffers}.items() if spec is not None]
+    host = [host_full(*(params | buffers)[name]) for name in names]
+    arrays = dict(zip(names, jax.device_put(host, _resolve_device(device)), strict=True))
+    for name in params:
+        module.register_parameter(name, Parameter(arrays[name]) if name in arrays else None)
+    for name in buffers:
+        module.register_buffer(name, arrays.get(name))
 
 
 def reset_affine(module: Any) -> None:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jnn import functional as F
-from jnn.modules._utils import affine_parameters, factory_dtype, full, refill, reset_affine
+from jnn.modules._utils import affine_parameters, factory_dtype, refill, reset_affine
 from jnn.modules.lazy import LazyModuleMixin
 from jnn.modules.module import Module, Parameter
 from jnn.parameter import UninitializedBuffer, UninitializedParameter, is_lazy
@@ -35,16 +35,11 @@ class _NormBase(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         dtype = factory_dtype(dtype, type(self).__name__)
-        affine_parameters(self, num_features, affine, bias, dtype, device)
-        if track_running_stats:
-            self.register_buffer("running_mean", full(num_features, 0, dtype, device))
-            self.register_buffer("running_var", full(num_features, 1, dtype, device))
-            count_dtype = jax.dtypes.canonicalize_dtype(jnp.int64)
-            self.register_buffer("num_batches_tracked", full((), 0, count_dtype, device))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        count_dtype = jax.dtypes.canonicalize_dtype(jnp.int64)
+        stats = {"running_mean": (num_features, 0, dtype), "running_var": (num_features, 1, dtype),
+                 "num_batches_tracked": ((), 0, count_dtype)}
+        affine_parameters(self, num_features, affine, bias, dtype, device,
+                          stats if track_running_stats else dict.fromkeys(stats))
 
     _version = 2  # version 2 added num_batches_tracked
 
