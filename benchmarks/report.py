@@ -35,10 +35,12 @@ NOTES = """\
 - **Noise.** On a loaded machine PyTorch's OpenMP threads spin-wait against XLA's thread pool; small PyTorch
   steps then become erratic (tens of ms). Run on a quiet machine; the IQR columns show how steady each row was.
 - **What remains for jnn (profiled).** The module-as-pytree path rebuilds Python module objects for every
-  module a jitted function returns (`build` in `jnn/modules/_pytree.py`: per submodule one `object.__new__`, one
-  C-level copy of its class's template dict of static attributes, and three slot dicts; the garbage collector is
-  paused while it runs). It used to copy the static attributes pair by pair, which cost about twice as much
-  (`python -m benchmarks.pytree_step` measures the batch-8 step against hand-written JAX, interleaved).
+  module a jitted function returns (`build` in `jnn/modules/_pytree.py`: straight-line code generated once per
+  slot layout, per submodule one `object.__new__`, one C-level copy of its class's template dict of static
+  attributes, and three slot dicts; the garbage collector is paused while it runs). Generating the code instead of
+  looping over the nodes halved it (MLP: 12 -> 6.5 us); `python -m benchmarks.pytree_step` measures the batch-8
+  step against hand-written JAX, interleaved: 1.16x median on a quiet 2-core machine (1.36x before), about 1.4x
+  with one core busy with another process.
   A training step returns three module-shaped trees (the model, Adam's
   `mu` and `nu`), which is the pytree path's remaining gap on the batch-8 MLP and the slope of its `update` rows
   in workload 5 (still under Equinox's and Flax NNX's). Flattening an unchanged module is O(1) (a cached walk), so
@@ -61,6 +63,13 @@ NOTES = """\
 - **CPU convolutions.** XLA:CPU's flag sets (oneDNN, XNNPACK/YNNPACK fusions) and other convolution lowerings
   (NHWC, im2col) against PyTorch eager on the seed CNN and ResNet-18: `python -m benchmarks.cpu_conv`, results
   in [RESULTS-cpu-conv.md](RESULTS-cpu-conv.md).
+- **Building a model (workload 8).** Each (framework, model) builds in a fresh process (framework imported first),
+  twice; the median over processes. jnn draws parameters on the host with NumPy and hands them to the device once,
+  so building compiles nothing; hand-written JAX, Equinox and Flax NNX draw with `jax.random`, which compiles a
+  generator per new shape (seconds for the first build). jnn's first build also pays JAX's backend start (~15 ms).
+  What is left against torch on models of many small layers (mobilenet_v3_small) is a per-array cost: about 40 us
+  for `jax.device_put` of each new array (twice per weight when a model re-initialises its layers, as torchvision's
+  do), and the staging probe of each draw.
 - **GPU mode** (`--gpu`): JAX on the GPU with `jax_default_matmul_precision="highest"` and PyTorch on CUDA with
   `torch.backends.cuda.matmul.allow_tf32 = False` and `torch.backends.cudnn.allow_tf32 = False`: TF32 off in both.
 """

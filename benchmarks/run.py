@@ -33,7 +33,7 @@ TITLES = {
     5: "5. Overhead against model size (N x Linear(1, 1))",
     6: "6. Compile time against depth (unrolled vs jnn.scan_layers)",
     7: "7. Linear cross-entropy at vocab 50k: chunked F.linear_cross_entropy vs Linear + cross_entropy",
-    8: "8. Building a model (fresh process, CPU), against torch",
+    8: "8. Building a model in a fresh process (CPU): torch, jnn, hand-written JAX, Equinox, Flax NNX",
 }
 
 
@@ -89,7 +89,8 @@ def run_depth(tiny: bool) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workloads", default="1,2,3,4,5,6,7,8", help="comma-separated workload numbers (1-8)")
+    parser.add_argument("--workloads", default=None, help="comma-separated workload numbers (1-8; default all, and "
+                        "with --gpu all but 8, which measures building on the CPU)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, a couple of steps: a smoke run")
     parser.add_argument("--gpu", action="store_true", help="run JAX and PyTorch on the GPU, TF32 off in both")
     parser.add_argument("--torch-compile", choices=["small", "all", "none"], default="small",
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
     parser.add_argument("--out", default=None, help="write RESULTS.md (and plots) here; default "
                         "benchmarks/RESULTS.md for a full run (RESULTS-gpu.md with --gpu), nothing for --tiny")
     args = parser.parse_args(argv)
+    if args.workloads is None:
+        args.workloads = ",".join(str(n) for n in TITLES if not (args.gpu and n == 8))
     workloads = [int(w) for w in args.workloads.split(",") if w.strip()]
     if not set(workloads) <= set(TITLES):
         parser.error(f"--workloads: choose from {sorted(TITLES)}, got {args.workloads}")
