@@ -194,3 +194,14 @@ def test_init_inside_a_jitted_function_on_a_module_argument():
     layer = nn.Linear(5, 5)
     out = jax.jit(reinit)(layer, jax.random.key(0))
     assert float(jnp.abs(out.weight).max()) < 0.1 and not np.array_equal(out.weight, layer.weight)
+
+
+def test_init_keeps_the_placement_committed_or_not():
+    layer = nn.Linear(3, 2)
+    nn.init.normal_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    assert not layer.weight.committed and not layer.bias.committed
+    device = jax.devices()[-1]
+    placed = nn.Linear(3, 2).to(device)
+    nn.init.kaiming_uniform_(placed.weight)
+    assert placed.weight.committed and placed.weight.devices() == {device}

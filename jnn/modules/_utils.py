@@ -134,7 +134,10 @@ def normal(shape: tuple[int, ...], std: float, dtype: Any, device: Any, who: str
 
 def like(value: np.ndarray | jax.Array, template: jax.Array) -> jax.Array:
     """``value`` with ``template``'s placement (for ``reset_parameters``); traced values stay as they are."""
-    return value if is_tracer(template) or is_tracer(value) else jax.device_put(value, template.sharding)
+    if is_tracer(template) or is_tracer(value):
+        return value
+    # an uncommitted template (made without a device) stays uncommitted: a jitted step would compile again otherwise
+    return jax.device_put(value, template.sharding if template.committed else None)
 
 
 def redraw_uniform(template: jax.Array, bound: float, who: str) -> jax.Array:
