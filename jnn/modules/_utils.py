@@ -112,10 +112,18 @@ def trunc_normal_sample(source: np.random.Generator | jax.Array, shape: tuple[in
         if mass < 0.25:  # far in a tail, rejection would take many rounds: draw a key from the stream instead
             source = jax.random.key(int(source.integers(2**32)))
         else:
-            unit = _host_normal(source, math.prod(shape), np.dtype(np.float64))
-            while (rejected := np.flatnonzero((unit < lower) | (unit > upper))).size:
-                unit[rejected] = _host_normal(source, rejected.size, np.dtype(np.float64))
-            return _cast(np.clip(mean + std * unit.reshape(shape), a, b), np.dtype(dtype))
+            host_dtype = _host_dtype(dtype)
+            unit = _host_normal(source, math.prod(shape), host_dtype)
+            # Box-Muller over float32 uniforms never goes beyond 5.8 (float64: 8.6): wider bounds reject nothing
+            reach = 5.8 if host_dtype == np.float32 else 8.6
+            while (lower > -reach or upper < reach) and (
+                    rejected := np.flatnonzero((unit < lower) | (unit > upper))).size:
+                unit[rejected] = _host_normal(source, rejected.size, host_dtype)
+            values = unit.reshape(shape)
+            values *= std
+            values += mean
+            np.clip(values, a, b, out=values)
+            return _cast(values, dtype)
     unit = _chunked(lambda k, s, d: jax.random.truncated_normal(k, lower, upper, s, d), source, shape, jnp.float32)
     return jnp.clip(mean + std * unit, a, b).astype(dtype)
 
