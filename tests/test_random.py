@@ -139,3 +139,16 @@ def test_layers_built_under_grad_and_vmap_draw_eagerly():
     g = jax.grad(loss)(jnp.ones(3))
     jnn.manual_seed(0)
     np.testing.assert_allclose(g, np.asarray(nn.Linear(3, 1).weight)[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("std, a, b", [(0.02, -2.0, 2.0), (1.0, -2.0, 2.0), (1.0, -0.5, 3.0)])
+def test_trunc_normal_from_the_global_stream_matches_torch(std, a, b):
+    """Bounds beyond the reach of a float32 Box-Muller draw (std 0.02, torch's ViT/ConvNeXt init) skip rejection."""
+    jnn.manual_seed(0)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nn.init.NotInPlaceWarning)
+        ours = np.asarray(nn.init.trunc_normal_(jnp.empty((300, 200)), std=std, a=a, b=b)).ravel()
+    theirs = torch.nn.init.trunc_normal_(torch.empty(300, 200), std=std, a=a, b=b).numpy().ravel()
+    assert ours.min() >= a and ours.max() <= b
+    assert stats.ks_2samp(ours, theirs).pvalue > 1e-3
