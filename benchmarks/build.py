@@ -94,6 +94,12 @@ def _transformer(framework: str):
     return list(jnn.TransformerEncoder(jnn.TransformerEncoderLayer(256, 8, 1024, batch_first=True), 6).parameters())
 
 
+def _child_env() -> dict[str, str]:
+    """The environment of this script's child processes: the project importable, JAX on the CPU unless told."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+
+
 def _torchvision_root(framework: str) -> pathlib.Path:
     """A directory to put on sys.path: torchvision's source for torch, its port for jnn (made once, cached)."""
     sys.path.insert(0, str(ROOT / "tests"))
@@ -104,9 +110,8 @@ def _torchvision_root(framework: str) -> pathlib.Path:
         return source
     ported = _torchvision_source.CACHE / "torchvision-0.28-jnn-port"
     if not (ported / "torchvision_jnn" / "models" / "resnet.py").exists():
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         subprocess.run([sys.executable, "-m", "jnn.port", str(source / "torchvision"), "-o",
-                        str(ported / "torchvision_jnn")], check=True, capture_output=True, env=env)
+                        str(ported / "torchvision_jnn")], check=True, capture_output=True, env=_child_env())
     return ported
 
 
@@ -141,8 +146,7 @@ def run(repeats: int = 3, tiny: bool = False) -> list[dict]:
     """One row per (model, framework): median first and second build times, and ratios to torch."""
     plan = {DISTINCT: ("torch", "jnn", "jax")} if tiny else FRAMEWORKS
     layers = 8 if tiny else 40
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+    env = _child_env()
     rows = []
     for model, frameworks in plan.items():
         for framework in frameworks:

@@ -32,7 +32,8 @@ try:  # the class of concrete (not traced) arrays
 except ImportError:  # pragma: no cover - other JAX versions
     _ArrayImpl = jax.Array
 
-__all__ = ["is_array", "is_tracer", "is_vmapped", "is_deleted", "as_array", "host_buffer", "is_torch_object",
+__all__ = ["is_array", "is_tracer", "is_vmapped", "is_deleted", "as_array", "host_buffer", "host_copy",
+           "is_torch_object",
            "torch_dtype_name", "as_dtype",
            "check_float_dtype", "resolve_device", "shape_text", "torch_scalar_name", "check_same_dtype"]
 
@@ -79,18 +80,19 @@ def as_array(value: Any, owner: str, what: str) -> Array:
     # transfers host data asynchronously: take a private copy now, as torch's load_state_dict does.
     # (moving a host array compiles nothing; jnp.asarray would compile a copy for every new shape.)
     if isinstance(value, (np.ndarray, np.generic)):
-        return jax.device_put(_host_copy(value))
+        return jax.device_put(host_copy(value))
     if hasattr(value, "__dlpack__"):  # e.g. a torch tensor, bfloat16 included; copied, never shared
         shared = jnp.from_dlpack(value.detach() if hasattr(value, "detach") else value)
-        return jax.device_put(_host_copy(np.asarray(shared)))
+        return jax.device_put(host_copy(np.asarray(shared)))
     raise TypeError(
         f"{owner}: cannot use '{type(value).__name__}' object as {what} (jax.Array or numpy.ndarray required)"
     )
 
 
-def _host_copy(value: np.ndarray | np.generic) -> np.ndarray:
-    copy = host_buffer(np.shape(value), np.asarray(value).dtype)
-    np.copyto(copy, value)
+def host_copy(value: np.ndarray | np.generic, dtype: Any = None) -> np.ndarray:
+    """A private copy of a host array (cast to ``dtype`` if given) in a :func:`host_buffer`."""
+    copy = host_buffer(np.shape(value), np.asarray(value).dtype if dtype is None else dtype)
+    np.copyto(copy, value, casting="unsafe")
     return copy
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from jnn import random
 from jnn._arrays import is_tracer
-from jnn.modules._utils import host_full, like, normal_sample, trunc_normal_sample, uniform_sample
+from jnn.modules._utils import filled, like, normal_sample, trunc_normal_sample, uniform_sample
 from jnn.modules.module import _write_back
 
 __all__ = [
@@ -144,24 +144,19 @@ def trunc_normal_(tensor: jax.Array, mean: float = 0.0, std: float = 1.0, a: flo
     return _result("trunc_normal_", tensor, trunc_normal_sample(source, shape, dtype, mean, std, a, b))
 
 
-def _filled(tensor: jax.Array, val: float) -> np.ndarray | jax.Array:
-    return jnp.full(tensor.shape, val, tensor.dtype) if is_tracer(tensor) else host_full(tensor.shape, val,
-                                                                                          tensor.dtype)
-
-
 def constant_(tensor: jax.Array, val: float) -> jax.Array:
     """Fill with ``val``."""
-    return _result("constant_", tensor, _filled(tensor, val))
+    return _result("constant_", tensor, filled(tensor, val))
 
 
 def ones_(tensor: jax.Array) -> jax.Array:
     """Fill with ones."""
-    return _result("ones_", tensor, _filled(tensor, 1))
+    return _result("ones_", tensor, filled(tensor, 1))
 
 
 def zeros_(tensor: jax.Array) -> jax.Array:
     """Fill with zeros."""
-    return _result("zeros_", tensor, _filled(tensor, 0))
+    return _result("zeros_", tensor, filled(tensor, 0))
 
 
 def eye_(tensor: jax.Array) -> jax.Array:

@@ -385,14 +385,13 @@ def _generate_builder(layout: tuple) -> Callable:
 def build(treedef: TreeDef, leaves: list) -> list:
     """Create fresh module objects for a treedef and leaves; returns them in node order (root first)."""
     function, constants = treedef.builder()
-    if gc.isenabled():  # many small allocations at once: a collection pass in the middle would cost a quarter
-        gc.disable()
-        try:
-            modules = function(leaves, constants)
-        finally:
-            gc.enable()
-    else:
+    collecting = gc.isenabled()  # many small allocations at once: a collection pass in the middle costs a quarter
+    gc.disable()
+    try:
         modules = function(leaves, constants)
+    finally:
+        if collecting:
+            gc.enable()
     for node, attr, targets in treedef.functions:
         d = modules[node].__dict__
         d[attr] = _rebound(d[attr], targets, modules)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn import random
-from jnn._arrays import host_buffer, is_tracer
+from jnn._arrays import host_buffer, host_copy, is_tracer
 from jnn.modules.module import _check_float_dtype, _resolve_device
 
 
@@ -72,12 +72,8 @@ def _host_normal(rng: np.random.Generator, n: int, dtype: np.dtype) -> np.ndarra
 
 
 def _cast(values: np.ndarray, dtype: Any) -> np.ndarray:
-    """``values`` in ``dtype``, in memory :func:`jnn._arrays.host_buffer` gives (the CPU device adopts it)."""
-    if values.dtype == dtype:
-        return values
-    out = host_buffer(values.shape, dtype)
-    np.copyto(out, values, casting="unsafe")
-    return out
+    """``values`` in ``dtype``, in memory the CPU device adopts (:func:`jnn._arrays.host_copy`)."""
+    return values if values.dtype == dtype else host_copy(values, dtype)
 
 
 def uniform_sample(source: np.random.Generator | jax.Array, shape: tuple[int, ...], dtype: Any, low: float,
@@ -165,11 +161,14 @@ def full(shape: Any, fill: float, dtype: Any, device: Any) -> jax.Array:
     return place(host_full(shape, fill, dtype), device)
 
 
+def filled(template: jax.Array, fill: float) -> np.ndarray | jax.Array:
+    """``template``'s shape and dtype filled with ``fill``: on the host, or traced if ``template`` is."""
+    return jnp.full_like(template, fill) if is_tracer(template) else host_full(template.shape, fill, template.dtype)
+
+
 def refill(template: jax.Array, fill: float) -> jax.Array:
     """``template``'s shape, dtype and placement, filled with ``fill``."""
-    if is_tracer(template):
-        return jnp.full_like(template, fill)
-    return like(host_full(template.shape, fill, template.dtype), template)
+    return like(filled(template, fill), template)
 
 
 def affine_parameters(module: Any, shape: Any, affine: bool, bias: bool, dtype: Any, device: Any,
@@ -180,9 +179,9 @@ def affine_parameters(module: Any, shape: Any, affine: bool, bias: bool, dtype: 
 
     params = {"weight": (shape, 1, dtype) if affine else None, "bias": (shape, 0, dtype) if affine and bias else None}
     buffers = buffers or {}
-    names = [name for name, spec in {**params, **buffers}.items() if spec is not None]
-    host = [host_full(*(params | buffers)[name]) for name in names]
-    arrays = dict(zip(names, jax.device_put(host, _resolve_device(device)), strict=True))
+    specs = {name: spec for name, spec in (params | buffers).items() if spec is not None}
+    host = [host_full(*spec) for spec in specs.values()]
+    arrays = dict(zip(specs, jax.device_put(host, _resolve_device(device)), strict=True))
     for name in params:
         module.register_parameter(name, Parameter(arrays[name]) if name in arrays else None)
     for name in buffers:

@@ -9,6 +9,7 @@ instance ``.train()`` / ``.eval()``).
 
 from __future__ import annotations
 
+import copy
 import itertools
 import sys
 import warnings
@@ -516,8 +517,6 @@ class Module:
     def __deepcopy__(self, memo: dict) -> Module:
         """``copy.deepcopy``: as torch, every array is a fresh copy (one device-to-device copy each; JAX's own
         array deepcopy compiles a program per shape), and shared arrays and modules stay shared in the copy."""
-        import copy
-
         d = self.__dict__
         for slots in (d["_parameters"], d["_buffers"]):
             for value in slots.values():
