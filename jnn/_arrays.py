@@ -18,6 +18,7 @@ TypeError: nn.Module.to only accepts floating point or complex dtypes, but got d
 from __future__ import annotations
 
 import math
+import mmap
 import re
 from typing import Any
 
@@ -32,7 +33,16 @@ try:  # the class of concrete (not traced) arrays
 except ImportError:  # pragma: no cover - other JAX versions
     _ArrayImpl = jax.Array
 
-__all__ = ["is_array", "is_tracer", "is_vmapped", "is_deleted", "as_array", "host_buffer", "host_copy",
+try:  # whether no JAX transformation is active (a fast answer for is_staging)
+    from jax._src.core import trace_ctx as _trace_context
+
+    _at_top_level = _trace_context.is_top_level
+except (ImportError, AttributeError):  # pragma: no cover - other JAX versions
+    _at_top_level = lambda: False  # noqa: E731
+
+_STAGING_PROBE = np.float32(0)
+
+__all__ = ["is_array", "is_tracer", "is_staging", "is_vmapped", "is_deleted", "as_array", "host_buffer", "host_copy",
            "is_torch_object",
            "torch_dtype_name", "as_dtype",
            "check_float_dtype", "resolve_device", "shape_text", "torch_scalar_name", "check_same_dtype"]
@@ -48,6 +58,12 @@ def is_tracer(value: Any) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
+def is_staging() -> bool:
+    """Whether code runs under a transformation that stages it (jit, scan, eval_shape): an array made now would be
+    a tracer. Under grad and vmap alone, constants stay concrete. Eagerly this costs nothing and compiles nothing."""
+    return not _at_top_level() and is_tracer(jax.device_put(_STAGING_PROBE))
+
+
 def is_vmapped(value: Any) -> bool:
     """A value being traced by ``jax.vmap`` (its tracer class is private to JAX: matched by name)."""
     return isinstance(value, jax.core.Tracer) and type(value).__name__ == "BatchTracer"
@@ -59,14 +75,20 @@ def is_deleted(value: Any) -> bool:
 
 
 _ALIGNMENT = 64
+_MAPPED = 1 << 22  # NumPy asks the kernel for huge pages from this size on
 
 
 def host_buffer(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     """An uninitialised host array aligned so that ``jax.device_put`` to a CPU device adopts its memory instead of
     copying it (XLA's CPU client shares host memory aligned to 64 bytes; NumPy's own arrays are aligned to 16).
-    Hand it to JAX only once it is filled, and never change it afterwards."""
+    Hand it to JAX only once it is filled, and never change it afterwards.
+
+    Large buffers are mapped pages of their own, as torch's allocator gives: NumPy advises the kernel to back
+    arrays of 4 MiB and more with huge pages, whose first touch can cost several times as long (compaction)."""
     dtype = np.dtype(dtype)
     size = math.prod(shape) * dtype.itemsize
+    if size >= _MAPPED:
+        return np.frombuffer(mmap.mmap(-1, size), dtype).reshape(shape)
     raw = np.empty(size + _ALIGNMENT, np.uint8)
     start = -raw.ctypes.data % _ALIGNMENT
     return raw[start:start + size].view(dtype).reshape(shape)

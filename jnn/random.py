@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import jax
 import numpy as np
 
-from jnn._arrays import is_tracer
+from jnn._arrays import is_staging, is_tracer
 
 __all__ = ["manual_seed", "initial_seed", "next_key", "next_source", "fork", "MissingKeyError"]
 
@@ -37,7 +37,6 @@ _lock = threading.Lock()
 # "key": the JAX key of the global stream (eager Dropout, jnn.ops.rand...); "host": the NumPy generator that
 # parameter initialisation draws from. Both are made from the seed when first needed.
 _global: dict = {"seed": _DEFAULT_SEED, "key": None, "host": None}
-_STAGING_PROBE = np.float32(0)
 
 
 class _Forks(threading.local):
@@ -113,7 +112,7 @@ def next_source(who: str = "this call") -> np.random.Generator | jax.Array:
     """
     if _forks.stack:
         return next_key(who)
-    if is_tracer(jax.device_put(_STAGING_PROBE)):  # staged under jit/scan/eval_shape; eagerly, no compile
+    if is_staging():
         raise _missing_key(who)
     with _lock:
         if _global["host"] is None:
