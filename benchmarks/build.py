@@ -117,7 +117,7 @@ def _torchvision_root(framework: str) -> pathlib.Path:
 
 def child(framework: str, model: str, layers: int) -> dict:
     """In this (fresh) process: import the framework, then time two builds of ``model``."""
-    if model in TORCHVISION:
+    if model not in (DISTINCT, TRANSFORMER):  # a torchvision model
         sys.path.insert(0, str(_torchvision_root(framework)))
         models = __import__("torchvision.models" if framework == "torch" else "torchvision_jnn.models",
                             fromlist=["models"])

@@ -514,6 +514,22 @@ def test_other_creation():
     assert jax.jit(lambda a: ops.tensor([a, a]))(jnp.float32(1.0)).shape == (2,)
 
 
+def test_creation_is_the_same_under_jit():
+    """Eagerly NumPy makes these on the host (compiling nothing), under jit jnp stages them: the same arrays."""
+    makers = [lambda: ops.zeros(2, 3), lambda: ops.ones((2,), dtype=jnp.int32), lambda: ops.full((3,), 1.5),
+              lambda: ops.arange(0, 1, 0.1), lambda: ops.arange(10, 0, -3), lambda: ops.linspace(-1, 2, 7),
+              lambda: ops.logspace(0, 2, 5), lambda: ops.eye(2, 3), lambda: ops.tensor([[1, 2], [3, 4]]),
+              lambda: ops.tensor([1.0, 2]), lambda: ops.new_full(jnp.ones(2, jnp.bfloat16), (3,), 0.5)]
+    for make in makers:
+        eager, staged = make(), jax.jit(make)()
+        assert eager.dtype == staged.dtype and eager.shape == staged.shape
+        np.testing.assert_allclose(np.asarray(eager, np.float64), np.asarray(staged, np.float64), rtol=1e-6,
+                                   atol=1e-6)  # jnp.linspace under jit: float32 rounding (0 -> 6e-8)
+    # a 0-d tensor of a python number promotes as torch's 0-d tensors do: the other operand's dtype wins
+    assert (ops.tensor(2.0) * jnp.ones(2, jnp.bfloat16)).dtype == jnp.bfloat16
+    assert (ops.tensor(3) + jnp.ones(2, jnp.int8)).dtype == jnp.int8
+
+
 # --- randomness ----------------------------------------------------------------------------------------------------
 
 def test_random_functions_shapes_dtypes_and_ranges():

@@ -40,6 +40,11 @@ for m in net.modules():
         nn.init.constant_(m.bias, 0.1)
     if hasattr(m, "reset_parameters"):
         m.reset_parameters()
+big = nn.Linear(1100, 1000)  # 4.4 MB: its own mapped host pages
+token = nn.Parameter(nn.ops.zeros(1, 1, 8))  # what model code creates in __init__
+tables = [nn.ops.ones(2, 3), nn.ops.arange(5), nn.ops.arange(0, 1, 0.25), nn.ops.linspace(0, 0.1, 4), nn.ops.eye(3),
+          nn.ops.tensor([[1, 2]]), nn.ops.full((2,), 0.5), nn.ops.zeros_like(big.bias), nn.ops.new_ones(big.bias, 2),
+          nn.ops.logspace(0, 1, 3), nn.ops.from_numpy(__import__("numpy").ones(3))]
 clone = copy.deepcopy(net)
 net.load_state_dict({k: v.__array__() for k, v in clone.state_dict().items()})
 x, y = nn.ops.randn(2, 3), nn.ops.rand(2, 3)
@@ -63,6 +68,21 @@ def test_building_and_initialising_a_model_compiles_nothing():
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
                          env={"PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "PATH": ""})
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (0,), (1100, 1000)])
+def test_host_buffers_are_adopted_by_the_cpu_device_without_a_copy(shape):
+    """Small buffers aligned inside NumPy's memory, large ones (4 MiB and more) mapped pages of their own: either
+    way writable, and ``jax.device_put`` shares the memory and leaves the array uncommitted."""
+    from jnn._arrays import host_buffer
+
+    buffer = host_buffer(shape, np.float32)
+    buffer.fill(1.5)
+    array = jax.device_put(buffer)
+    assert buffer.flags.writeable and buffer.shape == shape
+    assert not array.committed and float(array.sum()) == 1.5 * buffer.size
+    if buffer.size:
+        assert buffer.ctypes.data % 64 == 0 and array.unsafe_buffer_pointer() == buffer.ctypes.data
 
 
 def _weights(seed: int) -> list[np.ndarray]:

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn import random as _random
+from jnn._arrays import as_array, host_copy, is_staging, is_tracer
 from jnn.modules._utils import normal_sample, uniform_sample
 from jnn.ops._core import INPLACE, astype, default_float, is_array, method, sizes, to_dtype
 
@@ -37,6 +38,21 @@ __all__ = [
     "rand_like", "randn_like", "randint_like", "bernoulli", "multinomial", "normal", "poisson", "normal_",
     "uniform_", "bernoulli_", "exponential_", "random_", "Generator",
 ]
+
+
+def _create(name: str, *args: Any, dtype: Any, **kwargs: Any) -> jax.Array:
+    """``jnp.<name>(*args, dtype=dtype, **kwargs)``. Eagerly NumPy makes it on the host (``arange``, ``linspace``
+    and ``logspace`` computed in 64 bits, as torch does) and the device takes it in one copy: ``jnp`` compiles an
+    XLA program for every new shape, which model code calling ``torch.zeros`` or ``torch.arange`` in ``__init__``
+    would pay for each layer. Under ``jit`` it stays ``jnp``: no large constant is baked into the program."""
+    if is_staging() or any(is_tracer(a) for a in (*args, *kwargs.values())):
+        return getattr(jnp, name)(*args, dtype=dtype, **kwargs)
+    make = getattr(np, name)
+    return jax.device_put(host_copy(make(*args, **kwargs) if name in _COMPUTED else make(*args, dtype=dtype,
+                                                                                          **kwargs), dtype))
+
+
+_COMPUTED = ("arange", "linspace", "logspace")
 
 
 def _size(size: Any, args: tuple, who: str) -> tuple[int, ...]:
@@ -59,25 +75,25 @@ def _fill_dtype(value: Any) -> np.dtype:
 def zeros(*size: Any, out: Any = None, dtype: Any = None, layout: Any = None, device: Any = None,
           requires_grad: builtins.bool = False, **kwargs: Any) -> jax.Array:
     """Zeros of shape ``size`` (``zeros(2, 3)`` or ``zeros((2, 3))``), float32 by default."""
-    return jnp.zeros(_size(kwargs.get("size"), size, "zeros"), to_dtype(dtype) or default_float())
+    return _create("zeros", _size(kwargs.get("size"), size, "zeros"), dtype=to_dtype(dtype) or default_float())
 
 
 def ones(*size: Any, out: Any = None, dtype: Any = None, layout: Any = None, device: Any = None,
          requires_grad: builtins.bool = False, **kwargs: Any) -> jax.Array:
     """Ones of shape ``size``, float32 by default."""
-    return jnp.ones(_size(kwargs.get("size"), size, "ones"), to_dtype(dtype) or default_float())
+    return _create("ones", _size(kwargs.get("size"), size, "ones"), dtype=to_dtype(dtype) or default_float())
 
 
 def empty(*size: Any, out: Any = None, dtype: Any = None, layout: Any = None, device: Any = None,
           requires_grad: builtins.bool = False, **kwargs: Any) -> jax.Array:
     """torch leaves ``empty`` uninitialised; here it is zeros (JAX has no uninitialised memory)."""
-    return jnp.zeros(_size(kwargs.get("size"), size, "empty"), to_dtype(dtype) or default_float())
+    return _create("zeros", _size(kwargs.get("size"), size, "empty"), dtype=to_dtype(dtype) or default_float())
 
 
 def full(size: Any, fill_value: Any, *, out: Any = None, dtype: Any = None, layout: Any = None, device: Any = None,
          requires_grad: builtins.bool = False, **kwargs: Any) -> jax.Array:
     """``fill_value`` in shape ``size``; the dtype follows the value as in torch (bool, integer, float32)."""
-    return jnp.full(sizes((size,), "full"), fill_value, to_dtype(dtype) or _fill_dtype(fill_value))
+    return _create("full", sizes((size,), "full"), fill_value, dtype=to_dtype(dtype) or _fill_dtype(fill_value))
 
 
 def _like_dtype(input: Any, dtype: Any) -> np.dtype:
@@ -86,22 +102,22 @@ def _like_dtype(input: Any, dtype: Any) -> np.dtype:
 
 def zeros_like(input: Any, *, dtype: Any = None, **kwargs: Any) -> jax.Array:
     """Zeros with ``input``'s shape and dtype."""
-    return jnp.zeros(jnp.shape(input), _like_dtype(input, dtype))
+    return _create("zeros", jnp.shape(input), dtype=_like_dtype(input, dtype))
 
 
 def ones_like(input: Any, *, dtype: Any = None, **kwargs: Any) -> jax.Array:
     """Ones with ``input``'s shape and dtype."""
-    return jnp.ones(jnp.shape(input), _like_dtype(input, dtype))
+    return _create("ones", jnp.shape(input), dtype=_like_dtype(input, dtype))
 
 
 def empty_like(input: Any, *, dtype: Any = None, **kwargs: Any) -> jax.Array:
     """Zeros with ``input``'s shape and dtype (torch's are uninitialised)."""
-    return jnp.zeros(jnp.shape(input), _like_dtype(input, dtype))
+    return _create("zeros", jnp.shape(input), dtype=_like_dtype(input, dtype))
 
 
 def full_like(input: Any, fill_value: Any, *, dtype: Any = None, **kwargs: Any) -> jax.Array:
     """``fill_value`` with ``input``'s shape and dtype."""
-    return jnp.full(jnp.shape(input), fill_value, _like_dtype(input, dtype))
+    return _create("full", jnp.shape(input), fill_value, dtype=_like_dtype(input, dtype))
 
 
 @method
@@ -112,25 +128,25 @@ def new_zeros(input: Any, *size: Any, dtype: Any = None, device: Any = None, **k
     >>> new_zeros(jnp.arange(3), 2, 2).dtype, new_ones(jnp.ones(1), (2,)).tolist()
     (dtype('int32'), [1.0, 1.0])
     """
-    return jnp.zeros(_size(kwargs.get("size"), size, "new_zeros"), _like_dtype(input, dtype))
+    return _create("zeros", _size(kwargs.get("size"), size, "new_zeros"), dtype=_like_dtype(input, dtype))
 
 
 @method
 def new_ones(input: Any, *size: Any, dtype: Any = None, device: Any = None, **kwargs: Any) -> jax.Array:
     """Ones of shape ``size`` with ``input``'s dtype."""
-    return jnp.ones(_size(kwargs.get("size"), size, "new_ones"), _like_dtype(input, dtype))
+    return _create("ones", _size(kwargs.get("size"), size, "new_ones"), dtype=_like_dtype(input, dtype))
 
 
 @method
 def new_empty(input: Any, *size: Any, dtype: Any = None, device: Any = None, **kwargs: Any) -> jax.Array:
     """Zeros of shape ``size`` with ``input``'s dtype (torch's are uninitialised)."""
-    return jnp.zeros(_size(kwargs.get("size"), size, "new_empty"), _like_dtype(input, dtype))
+    return _create("zeros", _size(kwargs.get("size"), size, "new_empty"), dtype=_like_dtype(input, dtype))
 
 
 @method
 def new_full(input: Any, size: Any, fill_value: Any, *, dtype: Any = None, **kwargs: Any) -> jax.Array:
     """``fill_value`` in shape ``size`` with ``input``'s dtype."""
-    return jnp.full(sizes((size,), "new_full"), fill_value, _like_dtype(input, dtype))
+    return _create("full", sizes((size,), "new_full"), fill_value, dtype=_like_dtype(input, dtype))
 
 
 @method
@@ -160,7 +176,12 @@ def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: b
     >>> tensor([1, 2]).dtype, tensor([1.0, 2]).dtype, tensor(True).dtype
     (dtype('int32'), dtype('float32'), dtype('bool'))
     """
-    return astype(jnp.asarray(data), to_dtype(dtype) or _python_data_dtype(data))
+    dtype = to_dtype(dtype) or _python_data_dtype(data)
+    if isinstance(data, (list, tuple, np.ndarray)) and not is_staging() and not builtins.any(
+            is_tracer(v) for v in jax.tree_util.tree_leaves(data)):  # made on the host, as _create does
+        host = np.asarray(data)
+        return jax.device_put(host_copy(host, dtype or to_dtype(host.dtype)))
+    return astype(jnp.asarray(data), dtype)  # python scalars stay weakly typed, as torch's 0-d tensors promote
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> jax.Array:
@@ -173,7 +194,7 @@ asarray = as_tensor
 
 def from_numpy(ndarray: np.ndarray) -> jax.Array:
     """A numpy array as a JAX array (a copy: JAX arrays cannot share numpy's memory and be written through)."""
-    return jnp.array(ndarray)
+    return as_array(ndarray, "jnn.ops.from_numpy", "ndarray")
 
 
 def scalar_tensor(s: Any, *, dtype: Any = None, **kwargs: Any) -> jax.Array:
@@ -192,7 +213,7 @@ def arange(start: Any, end: Any = None, step: Any = 1, *, out: Any = None, dtype
                                                                                             jnp.floating))
                               for v in (start, end, step))
         dtype = default_float() if floats else np.int64
-    return jnp.arange(start, end, step, dtype=to_dtype(dtype))
+    return _create("arange", start, end, step, dtype=to_dtype(dtype))
 
 
 def range(start: Any = 0, end: Any = None, step: Any = 1, *, dtype: Any = None, **kwargs: Any) -> jax.Array:
@@ -206,19 +227,19 @@ def range(start: Any = 0, end: Any = None, step: Any = 1, *, dtype: Any = None, 
 def linspace(start: Any, end: Any, steps: builtins.int, *, out: Any = None, dtype: Any = None,
              **kwargs: Any) -> jax.Array:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32 by default)."""
-    return jnp.linspace(start, end, steps, dtype=to_dtype(dtype) or default_float())
+    return _create("linspace", start, end, steps, dtype=to_dtype(dtype) or default_float())
 
 
 def logspace(start: Any, end: Any, steps: builtins.int, base: builtins.float = 10.0, *, dtype: Any = None,
              **kwargs: Any) -> jax.Array:
     """``base ** linspace(start, end, steps)``."""
-    return jnp.logspace(start, end, steps, base=base, dtype=to_dtype(dtype) or default_float())
+    return _create("logspace", start, end, steps, base=base, dtype=to_dtype(dtype) or default_float())
 
 
 def eye(n: builtins.int, m: builtins.int | None = None, *, out: Any = None, dtype: Any = None,
         **kwargs: Any) -> jax.Array:
     """The ``n x m`` identity (``m = n`` by default), float32 by default."""
-    return jnp.eye(n, m, dtype=to_dtype(dtype) or default_float())
+    return _create("eye", n, m, dtype=to_dtype(dtype) or default_float())
 
 
 def _indices(row: builtins.int, col: builtins.int, offset: builtins.int, lower: builtins.bool, dtype: Any) -> Any:
