@@ -1,6 +1,6 @@
 """Workload 8: building a model, first time in a fresh process and again, against PyTorch, Equinox and Flax NNX.
 
-    python -m benchmarks.build [--repeats 3] [--tiny]
+    python -m benchmarks.build [--repeats 3] [--tiny] [--all-torchvision]
 
 Each (framework, model) is built in a new Python process, the framework already imported: the first build pays
 whatever the framework compiles or caches; the second build of the same model, right after, shows the steady
@@ -11,8 +11,10 @@ state. Times are the median over ``--repeats`` processes and include waiting for
   10 weights (in torch, jnn and hand-written JAX; Equinox and Flax NNX build the same layers, re-initialised with
   their own ``jax.nn.initializers.he_normal``);
 - *Transformer encoder*: ``TransformerEncoder`` of 6 layers, d_model 256, 8 heads, feed-forward 1024 (torch, jnn);
-- torchvision's *resnet18* and *mobilenet_v3_small*: torchvision's own model code, ported with
-  ``python -m jnn.port`` for jnn (torch and jnn; fetched as in the port tests).
+- torchvision's own model code, ported with ``python -m jnn.port`` for jnn (torch and jnn; fetched as in the port
+  tests): *resnet18*, *mobilenet_v3_small* (many small layers), *vit_b_16* (86M parameters), *swin_t* and
+  *regnet_y_400mf* (tensor math in ``__init__``: relative-position tables, width schedules). ``--all-torchvision``
+  builds every classification model of torchvision instead, one repeat each.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DISTINCT = "distinct layers (20 Conv2d + 20 Linear, 10 kaiming_normal_)"
 TRANSFORMER = "TransformerEncoder (6 layers, d_model 256)"
-TORCHVISION = ("resnet18", "mobilenet_v3_small")
+TORCHVISION = ("resnet18", "mobilenet_v3_small", "vit_b_16", "swin_t", "regnet_y_400mf")
+ALL_TORCHVISION = ("alexnet", "vgg11_bn", "resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "densenet121",
+                   "squeezenet1_1", "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x0_5", "mnasnet0_5",
+                   "efficientnet_b0", "efficientnet_v2_s", "regnet_y_400mf", "convnext_tiny", "googlenet",
+                   "inception_v3", "vit_b_16", "swin_t", "maxvit_t")
 FRAMEWORKS = {DISTINCT: ("torch", "jnn", "jax", "equinox", "flax.nnx"), TRANSFORMER: ("torch", "jnn"),
               **{name: ("torch", "jnn") for name in TORCHVISION}}
 
@@ -142,9 +148,11 @@ def child(framework: str, model: str, layers: int) -> dict:
     return {"first_s": times[0], "second_s": times[1], "arrays": len(arrays)}
 
 
-def run(repeats: int = 3, tiny: bool = False) -> list[dict]:
+def run(repeats: int = 3, tiny: bool = False, all_torchvision: bool = False) -> list[dict]:
     """One row per (model, framework): median first and second build times, and ratios to torch."""
     plan = {DISTINCT: ("torch", "jnn", "jax")} if tiny else FRAMEWORKS
+    if all_torchvision:
+        plan, repeats = {name: ("torch", "jnn") for name in ALL_TORCHVISION}, 1
     layers = 8 if tiny else 40
     env = _child_env()
     rows = []
@@ -180,13 +188,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per row (median)")
     parser.add_argument("--tiny", action="store_true", help="the distinct-layers model at 8 layers, 3 frameworks")
+    parser.add_argument("--all-torchvision", action="store_true", help="every torchvision classification model")
     parser.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
     parser.add_argument("--layers", type=int, default=40, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(*args.child, args.layers)))
         return
-    print("\n".join(table(run(args.repeats, args.tiny))))
+    print("\n".join(table(run(args.repeats, args.tiny, args.all_torchvision))))
 
 
 if __name__ == "__main__":
