@@ -85,6 +85,25 @@ def test_host_buffers_are_adopted_by_the_cpu_device_without_a_copy(shape):
         assert buffer.ctypes.data % 64 == 0 and array.unsafe_buffer_pointer() == buffer.ctypes.data
 
 
+def test_to_device_places_as_device_put_does():
+    """The eager fast path gives what ``jax.device_put`` gives (default device, uncommitted, memory adopted); a
+    configured default device, a dtype JAX narrows and staging take device_put's own path."""
+    from jnn._arrays import _configured_device, host_buffer, host_copy, to_device
+
+    buffer = host_buffer((4,), np.float32)
+    buffer.fill(2)
+    fast = to_device(buffer)
+    assert not fast.committed and fast.devices() == {jax.devices()[0]} and fast.tolist() == [2.0] * 4
+    assert fast.unsafe_buffer_pointer() == buffer.ctypes.data
+    target = jax.devices()[-1]
+    with jax.default_device(target):
+        assert _configured_device.value is target
+        assert to_device(host_copy(buffer)).devices() == {target}
+    wide = to_device(np.arange(3, dtype=np.int64))
+    assert wide.dtype == jax.device_put(np.arange(3, dtype=np.int64)).dtype and wide.tolist() == [0, 1, 2]
+    assert jax.jit(lambda: to_device(buffer) + 1)().tolist() == [3.0] * 4
+
+
 def _weights(seed: int) -> list[np.ndarray]:
     jnn.manual_seed(seed)
     net = nn.Sequential(nn.Linear(5, 4), nn.Conv2d(2, 3, 3), nn.Embedding(6, 2))

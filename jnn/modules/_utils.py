@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn import random
-from jnn._arrays import host_buffer, host_copy, is_tracer
+from jnn._arrays import host_buffer, host_copy, is_tracer, to_device
 from jnn.modules.module import _check_float_dtype, _resolve_device
 
 
@@ -32,7 +32,9 @@ def factory_dtype(dtype: Any, who: str) -> jnp.dtype:
 def place(value: np.ndarray | jax.Array, device: Any) -> jax.Array:
     """``value`` on ``device`` (the default device if None); host (NumPy) values are copied over once."""
     target = _resolve_device(device)
-    return value if target is None and not isinstance(value, np.ndarray) else jax.device_put(value, target)
+    if target is None:
+        return to_device(value) if isinstance(value, np.ndarray) else value
+    return jax.device_put(value, target)
 
 
 _CHUNK = 1 << 14
@@ -141,7 +143,7 @@ def like(value: np.ndarray | jax.Array, template: jax.Array) -> jax.Array:
     if is_tracer(template) or is_tracer(value):
         return value
     # an uncommitted template (made without a device) stays uncommitted: a jitted step would compile again otherwise
-    return jax.device_put(value, template.sharding if template.committed else None)
+    return place(value, template.sharding if template.committed else None)
 
 
 def redraw_uniform(template: jax.Array, bound: float, who: str) -> jax.Array:
@@ -174,14 +176,13 @@ def refill(template: jax.Array, fill: float) -> jax.Array:
 def affine_parameters(module: Any, shape: Any, affine: bool, bias: bool, dtype: Any, device: Any,
                       buffers: dict[str, tuple | None] | None = None) -> None:
     """The affine part of the normalisation layers, ``weight`` ones and ``bias`` zeros (or None), and ``buffers``
-    (``{name: (shape, fill, dtype) or None}``, e.g. BatchNorm's statistics), moved to the device in one call."""
+    (``{name: (shape, fill, dtype) or None}``, e.g. BatchNorm's statistics), made on the host."""
     from jnn.modules.module import Parameter
 
     params = {"weight": (shape, 1, dtype) if affine else None, "bias": (shape, 0, dtype) if affine and bias else None}
     buffers = buffers or {}
     specs = {name: spec for name, spec in (params | buffers).items() if spec is not None}
-    host = [host_full(*spec) for spec in specs.values()]
-    arrays = dict(zip(specs, jax.device_put(host, _resolve_device(device)), strict=True))
+    arrays = {name: place(host_full(*spec), device) for name, spec in specs.items()}
     for name in params:
         module.register_parameter(name, Parameter(arrays[name]) if name in arrays else None)
     for name in buffers:

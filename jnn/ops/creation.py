@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn import random as _random
-from jnn._arrays import as_array, host_copy, is_staging, is_tracer
+from jnn._arrays import as_array, host_copy, is_staging, is_tracer, to_device
 from jnn.modules._utils import normal_sample, uniform_sample
 from jnn.ops._core import INPLACE, astype, default_float, is_array, method, sizes, to_dtype
 
@@ -48,7 +48,7 @@ def _create(name: str, *args: Any, dtype: Any, **kwargs: Any) -> jax.Array:
     if is_staging() or any(is_tracer(a) for a in (*args, *kwargs.values())):
         return getattr(jnp, name)(*args, dtype=dtype, **kwargs)
     make = getattr(np, name)
-    return jax.device_put(host_copy(make(*args, **kwargs) if name in _COMPUTED else make(*args, dtype=dtype,
+    return to_device(host_copy(make(*args, **kwargs) if name in _COMPUTED else make(*args, dtype=dtype,
                                                                                           **kwargs), dtype))
 
 
@@ -180,7 +180,7 @@ def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: b
     if isinstance(data, (list, tuple, np.ndarray)) and not is_staging() and not builtins.any(
             is_tracer(v) for v in jax.tree_util.tree_leaves(data)):  # made on the host, as _create does
         host = np.asarray(data)
-        return jax.device_put(host_copy(host, dtype or to_dtype(host.dtype)))
+        return to_device(host_copy(host, dtype or to_dtype(host.dtype)))
     return astype(jnp.asarray(data), dtype)  # python scalars stay weakly typed, as torch's 0-d tensors promote
 
 
@@ -314,13 +314,13 @@ def _float_dtype(dtype: Any, who: str) -> np.dtype:
 
 def _uniform(source: Any, shape: tuple[int, ...], dtype: Any, low: float, high: float) -> jax.Array:
     if isinstance(source, np.random.Generator):  # building a model: a host draw compiles nothing
-        return jax.device_put(uniform_sample(source, shape, dtype, low, high))
+        return to_device(uniform_sample(source, shape, dtype, low, high))
     return jax.random.uniform(source, shape, dtype, low, high)
 
 
 def _normal(source: Any, shape: tuple[int, ...], dtype: Any, mean: float, std: float) -> jax.Array:
     if isinstance(source, np.random.Generator):
-        return jax.device_put(normal_sample(source, shape, dtype, mean, std))
+        return to_device(normal_sample(source, shape, dtype, mean, std))
     return mean + std * jax.random.normal(source, shape, dtype)
 
 
