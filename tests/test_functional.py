@@ -415,14 +415,51 @@ def test_batch_norm_eval_and_stats_free_training(shape):
 
 
 def test_batch_norm_warns_that_running_stats_are_not_updated():
-    rm, rv = jnp.zeros(3), jnp.ones(3)
-    with pytest.warns(UserWarning, match="batch_norm_with_stats") as rec:
+    rm, rv = jnp.zeros(3), jnp.ones(3)  # not a module's buffers: they cannot change
+    with pytest.warns(UserWarning, match="not buffers just read from a module.*batch_norm_with_stats") as rec:
         F.batch_norm(jnp.ones((4, 3)), rm, rv, training=True)
     assert rec[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         F.batch_norm(jnp.ones((4, 3)), rm, rv, training=False)
         F.batch_norm(jnp.ones((4, 3)), None, None, training=True)
+
+
+def _norm_through_functional(functional, base):
+    """A BatchNorm/InstanceNorm subclass whose forward calls the functional with its own buffers, as timm's
+    BatchNormAct2d does: torch updates them in place."""
+
+    class Norm(base):
+        def forward(self, x):
+            if self.training:
+                self.num_batches_tracked = self.num_batches_tracked + 1
+            if functional.__name__ == "batch_norm":
+                return functional(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
+                                  self.momentum, self.eps)
+            return functional(x, self.running_mean, self.running_var, self.weight, self.bias, True,
+                              self.momentum, self.eps)
+
+    return Norm
+
+
+@pytest.mark.parametrize("kind", ["BatchNorm2d", "InstanceNorm2d"])
+def test_norm_functionals_update_the_buffers_of_the_calling_module_as_torch(kind):
+    kw = {"affine": True, "track_running_stats": True} if kind == "InstanceNorm2d" else {}
+    name = "batch_norm" if kind == "BatchNorm2d" else "instance_norm"
+    theirs = _norm_through_functional(getattr(TF, name), getattr(torch.nn, kind))(3, **kw)
+    ours = _norm_through_functional(getattr(F, name), getattr(jnn, kind))(3, **kw)
+    rng = np.random.default_rng(3)
+    xs = [randn(rng, 4, 3, 5, 5) * 2 + 1 for _ in range(3)]
+    step = jax.jit(lambda m, x: (m(x), m))
+    for i, x in enumerate(xs):
+        expected = theirs(torch.tensor(x))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the buffers are updated: no "cannot update" warning
+            out, ours = step(ours, jnp.asarray(x)) if i == 1 else (ours(jnp.asarray(x)), ours)
+        assert_close(out, expected, atol=1e-4)
+        for buffer in ("running_mean", "running_var", "num_batches_tracked"):
+            assert_close(getattr(ours, buffer), getattr(theirs, buffer), atol=1e-5)
+    assert not np.allclose(np.asarray(ours.running_mean), 0)  # they did change
 
 
 def test_batch_norm_low_precision_input_uses_float32_statistics():

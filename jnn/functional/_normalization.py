@@ -107,20 +107,32 @@ def batch_norm(
 ) -> jax.Array:
     """Batch normalisation over channel dim 1 of ``(N, C, *)`` input; returns the output only.
 
-    Training normalises with the biased batch variance; evaluation uses the running statistics. JAX arrays
-    are immutable, so unlike torch the running statistics passed in are *not* updated: a training call with
-    running statistics warns; use :func:`batch_norm_with_stats` or a ``jnn.BatchNorm*`` module instead.
+    Training normalises with the biased batch variance; evaluation uses the running statistics. As in torch, a
+    training call updates the running statistics it is given when they are a module's buffers just read
+    (``F.batch_norm(x, self.running_mean, self.running_var, ...)`` in a forward, as timm's norm layers do): the
+    module gets the new ones, eagerly and in the copy a ``jax.jit``-ed function traces. Any other array cannot
+    change (JAX arrays are immutable), which warns: use :func:`batch_norm_with_stats` for the new statistics.
 
     >>> import jnn.functional as F, jax.numpy as jnp
     >>> F.batch_norm(jnp.array([[1.0], [3.0]]), jnp.array([1.0]), jnp.array([4.0]), eps=0.0).ravel().tolist()
     [0.0, 1.0]
     """
-    out = batch_norm_with_stats(input, running_mean, running_var, weight, bias, training, momentum, eps)[0]
+    out, mean, var = batch_norm_with_stats(input, running_mean, running_var, weight, bias, training, momentum, eps)
     if training and running_mean is not None:
-        warnings.warn("jnn.functional.batch_norm cannot update running_mean/running_var in place (JAX arrays "
-                      "are immutable); they are left unchanged. Use jnn.functional.batch_norm_with_stats(...), "
-                      "which returns the updated statistics, or a jnn.BatchNorm1d/2d/3d module.", stacklevel=2)
+        _update_in_place("batch_norm", running_mean, running_var, mean, var)
     return out
+
+
+def _update_in_place(who: str, running_mean: ArrayLike, running_var: ArrayLike, mean: jax.Array,
+                     var: jax.Array) -> None:
+    """torch's in-place update of the running statistics passed to ``who``: where they are buffers a module just
+    handed out, those buffers get the new values (the write-back ``jnn.init`` uses); otherwise a warning."""
+    from jnn.modules._pytree import write_back
+
+    if not all([write_back(running_mean, mean), write_back(running_var, var)]):
+        warnings.warn(f"jnn.functional.{who} cannot update running_mean/running_var in place: they are not buffers "
+                      f"just read from a module (JAX arrays are immutable), so they are left unchanged. Use "
+                      f"jnn.functional.{who}_with_stats(...), which returns the updated statistics.", stacklevel=3)
 
 
 def _check_per_channel(name: str, fn: str, a: jax.Array | None, c: int, shape: tuple) -> jax.Array | None:
@@ -189,19 +201,18 @@ def instance_norm(
 ) -> jax.Array:
     """Instance normalisation: each ``(n, c)`` slice of ``(N, C, *)`` input normalised over its spatial dims.
 
-    Like :func:`batch_norm`, the running statistics passed in are not updated (JAX arrays are immutable;
-    a call that would update them warns): use :func:`instance_norm_with_stats` or ``jnn.InstanceNorm*d``.
+    Like :func:`batch_norm`, running statistics that are a module's buffers just read are updated as torch
+    updates them in place (otherwise a warning: use :func:`instance_norm_with_stats` or ``jnn.InstanceNorm*d``).
 
     >>> import jnn.functional as F, jax.numpy as jnp
     >>> F.instance_norm(jnp.array([[[1.0, 3.0], [0.0, 4.0]]]), eps=0.0).tolist()
     [[[-1.0, 1.0], [-1.0, 1.0]]]
     """
-    out = instance_norm_with_stats(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
+    out, mean, var = instance_norm_with_stats(input, running_mean, running_var, weight, bias, use_input_stats,
+                                              momentum, eps)
     if use_input_stats and running_mean is not None:
-        warnings.warn("jnn.functional.instance_norm cannot update running_mean/running_var in place (JAX arrays "
-                      "are immutable); they are left unchanged. Use jnn.functional.instance_norm_with_stats(...), "
-                      "which returns the updated statistics, or a jnn.InstanceNorm1d/2d/3d module.", stacklevel=2)
-    return out[0]
+        _update_in_place("instance_norm", running_mean, running_var, mean, var)
+    return out
 
 
 def _size(shape: tuple) -> str:
