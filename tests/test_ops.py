@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -963,6 +964,33 @@ def test_jit_fx_assert_shims():
         ops._assert(jnp.ones(2).shape[0] == 3, "bad shape")
     assert jax.jit(lambda v: (ops._assert(v.sum() > 0, "traced: skipped"), v)[1])(jnp.ones(2)).shape == (2,)
     assert ops.pi == math.pi and ops.inf == math.inf and math.isnan(ops.nan)
+
+
+def test_jit_final_and_annotations_are_typing_forms():
+    # timm: `fused_attn: torch.jit.Final[bool]` in a class body, evaluated when the class is made
+    namespace = {"ops": ops}
+    exec(compile("class A:\n    fused: ops.jit.Final[bool] = True\n    opt: ops.jit.annotations.Optional[int] = None\n",
+                 "<timm>", "exec", dont_inherit=True), namespace)
+    assert namespace["A"].__annotations__["fused"] == typing.Final[bool]
+    assert ops.jit.annotations.Optional is typing.Optional and ops.jit.annotations.Optional[int] is not None
+    assert ops.jit.annotations.List[int] == list[int] and ops.jit.annotations.Dict[str, int] == dict[str, int]
+
+
+def test_compiler_shims():
+    def f(v):
+        return v + 1
+
+    @ops.compiler.disable
+    def g(v):
+        return v * 2
+
+    @ops.compiler.disable(recursive=False)
+    def h(v):
+        return v * 3
+
+    assert ops.compiler.disable(f) is f and g(1) == 2 and h(1) == 3
+    assert ops.compiler.is_compiling() is False and ops.compiler.is_exporting() is False
+    assert jax.jit(lambda v: v * 2 if not ops.compiler.is_compiling() else v)(jnp.ones(2)).tolist() == [2.0, 2.0]
 
 
 # --- in-place methods ------------------------------------------------------------------------------------------------

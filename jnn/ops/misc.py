@@ -19,6 +19,7 @@ import builtins
 import contextlib
 import math
 import types
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -33,8 +34,8 @@ __all__ = [
     "item", "tolist", "numpy", "detach", "clone", "cpu", "cuda", "requires_grad_", "no_grad", "enable_grad",
     "inference_mode", "set_grad_enabled", "is_grad_enabled", "is_inference_mode_enabled", "is_tensor",
     "is_autocast_enabled", "are_deterministic_algorithms_enabled", "use_deterministic_algorithms", "compile", "jit",
-    "fx", "_assert", "manual_seed", "initial_seed", "pi", "e", "inf", "nan", "get_device", "autocast", "amp",
-    "backends", "contiguous_format", "channels_last", "channels_last_3d", "preserve_format", "strided",
+    "fx", "compiler", "_assert", "manual_seed", "initial_seed", "pi", "e", "inf", "nan", "get_device", "autocast",
+    "amp", "backends", "contiguous_format", "channels_last", "channels_last_3d", "preserve_format", "strided",
 ]
 
 pi = math.pi
@@ -260,9 +261,10 @@ class _Jit:
     and the decorators return their function. Under ``jax.jit``, ``is_tracing()`` is still False: code behind it
     is TorchScript/ONNX-specific."""
 
-    Final = Any
+    Final = typing.Final
     annotations = types.SimpleNamespace(BroadcastingList1=list, BroadcastingList2=list, BroadcastingList3=list,
-                                        Optional=Any, List=list, Tuple=tuple)
+                                        Optional=typing.Optional, Union=typing.Union, Any=Any, List=list,
+                                        Tuple=tuple, Dict=dict)
     unused = staticmethod(_identity_decorator)
     ignore = staticmethod(_identity_decorator)
     export = staticmethod(_identity_decorator)
@@ -297,8 +299,30 @@ class _Fx:
         return fn_or_name
 
 
+class _Compiler:
+    """torch.compiler names that model code uses: ``disable`` returns its function (as ``@disable`` and
+    ``@disable(recursive=False)``); nothing is compiled by torch here, so ``is_compiling()``/``is_exporting()`` are
+    False (under ``jax.jit`` too: code behind them is torch.compile/export-specific)."""
+
+    disable = staticmethod(_identity_decorator)
+    assume_constant_result = staticmethod(_identity_decorator)
+
+    @staticmethod
+    def is_compiling() -> builtins.bool:
+        return False
+
+    @staticmethod
+    def is_dynamo_compiling() -> builtins.bool:
+        return False
+
+    @staticmethod
+    def is_exporting() -> builtins.bool:
+        return False
+
+
 jit = _Jit()
 fx = _Fx()
+compiler = _Compiler()
 
 
 def _assert(condition: Any, message: Any) -> None:
