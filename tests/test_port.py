@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import types
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +35,7 @@ def same(src: str, expected: str) -> None:
 
 def load(source: str, name: str = "ported") -> types.ModuleType:
     module = types.ModuleType(name)
-    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    exec(compile(source, f"<{name}>", "exec", dont_inherit=True), module.__dict__)  # annotations are evaluated
     return module
 
 
@@ -54,6 +55,23 @@ def test_imports_keep_local_names():
         from jnn import functional as F2, Module, init
         import numpy as np
         """)
+
+
+def test_from_import_of_a_name_below_an_object_binds_it():
+    # timm: `from torch.jit import Final`; jnn.ops.jit is an object, so `from jnn.ops.jit import Final` cannot import
+    out, _ = port("""\
+        from torch.jit import Final, is_scripting as scripting
+        from torch.jit.annotations import List
+        import torch.nn as nn
+
+
+        class Attention(nn.Module):
+            fused_attn: Final[bool]
+        """)
+    assert out.splitlines()[:4] == ["from jnn import ops", "Final = ops.jit.Final", "scripting = ops.jit.is_scripting",
+                                    "List = ops.jit.annotations.List"]
+    module = load(out)
+    assert module.Final is typing.Final and module.scripting() is False and module.List[int] == list[int]
 
 
 def test_torch_root_becomes_ops_and_jnn():
@@ -306,8 +324,50 @@ def test_tied_weights_are_reported():
 def test_missing_placeholder():
     m = missing("torch.cuda")
     assert repr(m) == "missing('torch.cuda')"
-    with pytest.raises(PortedNameError):
+    with pytest.raises(PortedNameError, match="torch.cuda.is_available has no jnn counterpart"):
         m.is_available()
+
+
+def test_missing_torch_names_at_import_time_become_placeholders():
+    # timm: an autograd.Function subclass, an optimizer annotation, a dataset base class, isinstance on a torch class
+    out, err = port("""\
+        from typing import Optional
+        import torch
+        import torch.utils.data as data
+
+
+        class SwishAutoFn(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * torch.sigmoid(x)
+
+
+        class ImageDataset(data.Dataset):
+            def __init__(self, root):
+                self.root = root
+
+
+        @torch.compiler.disable
+        def step(optimizer: Optional[torch.optim.Optimizer] = None, x: torch.Tensor = None) -> torch.Tensor:
+            return x * 2
+
+
+        def is_sync(m):
+            return isinstance(m, torch.nn.SyncBatchNorm)
+        """)
+    assert "class SwishAutoFn(missing(\"torch.autograd.Function\")):" in out
+    assert "optimizer: Optional[missing(\"torch.optim.Optimizer\")] = None" in out
+    assert "@ops.compiler.disable" in out
+    assert "model.py:6: jnn.port: torch.autograd.Function has no jnn counterpart" in err
+    module = load(out)
+    assert module.step(x=jnp.ones(2)).tolist() == [2.0, 2.0] and not module.is_sync(jnp.ones(2))
+    with pytest.raises(PortedNameError, match="torch.autograd.Function has no jnn counterpart.*SwishAutoFn"):
+        module.SwishAutoFn()
+    with pytest.raises(PortedNameError, match="torch.autograd.Function.apply has no jnn counterpart"):
+        missing("torch.autograd.Function").apply(1)
+    with pytest.raises(PortedNameError, match="torch.utils.data.Dataset has no jnn counterpart"):
+        module.ImageDataset("/data")
+    assert issubclass(module.ImageDataset, module.data.Dataset) and missing("x")[int] | None is not None
 
 
 # -- ported code against torch -----------------------------------------------------------------------------------

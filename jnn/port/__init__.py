@@ -19,10 +19,12 @@ The ``missing`` placeholder below is what ported code imports for a torch name w
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 import shutil
 import sys
+import typing
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,20 +38,31 @@ class PortedNameError(NotImplementedError, AttributeError):
 
 
 class missing:  # noqa: N801  (reads as a function at the call site: ``x = missing("torch.hub.load")``)
-    """A torch name with no jnn counterpart, left in ported code; calling it or reading its attributes raises.
+    """A torch name with no jnn counterpart, left in ported code: it raises :class:`PortedNameError` naming the torch
+    name when it is called or instantiated, and nothing earlier, so import-time code that only mentions it still runs.
 
-    >>> hub = missing("torch.hub.load_state_dict_from_url")
-    >>> hub("https://...")
+    Its attributes are placeholders too (``missing("torch.optim").Optimizer``); it can be subscripted and joined with
+    ``|`` in annotations (``Optional[missing("torch.optim.Optimizer")]``); as a base class it gives a stub base whose
+    classes raise when instantiated (``class Fn(torch.autograd.Function)``); nothing is an instance of it.
+
+    >>> load = missing("torch.hub.load_state_dict_from_url")
+    >>> load("https://...")
     Traceback (most recent call last):
     ...
     jnn.port.PortedNameError: torch.hub.load_state_dict_from_url has no jnn counterpart (left by jnn.port)
+    >>> class SwishFn(missing("torch.autograd").Function):
+    ...     pass
+    >>> SwishFn()
+    Traceback (most recent call last):
+    ...
+    jnn.port.PortedNameError: torch.autograd.Function has no jnn counterpart (left by jnn.port): SwishFn cannot be made
     """
 
     def __init__(self, name: str) -> None:
         object.__setattr__(self, "_name", name)
 
-    def _fail(self) -> PortedNameError:
-        return PortedNameError(f"{self._name} has no jnn counterpart (left by jnn.port)")
+    def _fail(self, detail: str = "") -> PortedNameError:
+        return PortedNameError(f"{self._name} has no jnn counterpart (left by jnn.port){detail}")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise self._fail()
@@ -57,10 +70,40 @@ class missing:  # noqa: N801  (reads as a function at the call site: ``x = missi
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("__"):
             raise AttributeError(attr)
-        raise self._fail()
+        return missing(f"{self._name}.{attr}")
+
+    def __getitem__(self, item: Any) -> missing:
+        return self
+
+    def __or__(self, other: Any) -> Any:
+        return typing.Union[self, other]  # noqa: UP007 (placeholders are not types: `|` is this method)
+
+    def __ror__(self, other: Any) -> Any:
+        return typing.Union[other, self]  # noqa: UP007
+
+    def __mro_entries__(self, bases: tuple) -> tuple[type]:
+        return (_stub_base(self._name),)
+
+    def __instancecheck__(self, obj: Any) -> bool:
+        return self.__subclasscheck__(type(obj))
+
+    def __subclasscheck__(self, cls: type) -> bool:
+        return any(getattr(base, "_jnn_missing", None) == self._name for base in getattr(cls, "__mro__", ()))
 
     def __repr__(self) -> str:
         return f"missing({self._name!r})"
+
+
+@functools.cache
+def _stub_base(name: str) -> type:
+    """The base class a ``missing`` placeholder stands for in a class statement: subclassing works, making one
+    raises."""
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
+        raise missing(name)._fail(f": {cls.__name__} cannot be made")
+
+    return type(name.rsplit(".", 1)[-1], (), {"__new__": __new__, "_jnn_missing": name, "__module__": "jnn.port",
+                                              "__doc__": f"Stands for {name}, which jnn does not have."})
 
 
 def _tables() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:

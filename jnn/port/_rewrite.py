@@ -228,9 +228,32 @@ class Porter(cst.CSTTransformer):
             return True
         target = jnn_name(name)
         self._check(node, name, target)
+        if target is not None and not exists(target):
+            placeholder = self._placeholder(node, name)
+            if placeholder is not None:
+                self._replace[id(node)] = placeholder
+                return False
         if dotted(node).split(".")[0] in self.survey.roots and target is not None:
             self._replace[id(node)] = self.render(target)
         return False
+
+    def _placeholder(self, node: cst.Attribute, name: str) -> cst.BaseExpression | None:
+        """``missing("torch.x.y")`` for a torch name jnn lacks, so that the module still imports (class bases,
+        annotations, decorators); a store ``torch.x.y = v`` keeps ``y`` when ``torch.x`` exists (None: render as is)."""
+        attr = None
+        if id(node) in self._targets:
+            name, attr = name.rsplit(".", 1)
+            parent = jnn_name(name)
+            if parent is None or exists(parent):
+                return None
+        used = "".join(self._fstrings)
+        quote = '"' if '"' not in used else "'" if "'" not in used else None
+        if quote is None:
+            return None
+        self.need_missing = True
+        expr: cst.BaseExpression = cst.Call(func=cst.Name("missing"), args=[
+            cst.Arg(cst.SimpleString(f"{quote}{name}{quote}"))])
+        return expr if attr is None else cst.Attribute(value=expr, attr=cst.Name(attr))
 
     def visit_Name(self, node: cst.Name) -> None:
         if node.value in self.survey.roots:
@@ -301,6 +324,15 @@ class Porter(cst.CSTTransformer):
         self.report(node, f"{torch_name} has no jnn counterpart; '{local}' raises NotImplementedError when used")
         return cst.parse_statement(f'{local} = missing("{torch_name}")\n')
 
+    def _bind(self, local: str, target: str) -> list[cst.SimpleStatementLine]:
+        """``local = <target>`` for a jnn name below an object, which ``from parent import leaf`` cannot reach."""
+        if target.startswith(OPS + "."):
+            self.need_ops = True
+            return [cst.parse_statement(f"{local} = {self.ops}{target[len(OPS):]}\n")]
+        parts = target.split(".")
+        module = next(".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1) if is_module(".".join(parts[:i])))
+        return [cst.parse_statement(f"import {module}\n"), cst.parse_statement(f"{local} = {target}\n")]
+
     def _port_import(self, node: cst.Import) -> list[cst.SimpleStatementLine] | None:
         if not any(_import_name(a.name).split(".")[0] == "torch" for a in node.names):
             if self.rename is None:
@@ -364,6 +396,10 @@ class Porter(cst.CSTTransformer):
                                                  + "\n"))
                 continue
             parent, leaf = target.rsplit(".", 1)
+            if not is_module(parent):         # an object's attribute (jnn.ops.jit.Final): not importable by name
+                flush()
+                lines.extend(self._bind(local, target))
+                continue
             if parent != group_parent:
                 flush()
                 group_parent = parent
