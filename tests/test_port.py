@@ -281,11 +281,15 @@ def test_data_reads_and_writes():
         w = self.fc.weight.data
         self.fc.weight.data = w * 2
         n = self.data
+        self.proj.weight.data *= 0.5
+        w.data[0] += 1
         """, """\
         from jnn import ops
         w = ops.data(self.fc.weight)
         self.fc.weight = w * 2
         n = self.data
+        self.proj.weight *= 0.5
+        w = ops.at(w)[0].add(1)
         """)
 
 

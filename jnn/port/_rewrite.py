@@ -553,6 +553,8 @@ class Porter(cst.CSTTransformer):
         return updated_node
 
     def leave_AugAssign(self, original_node: cst.AugAssign, updated_node: cst.AugAssign) -> cst.BaseSmallStatement:
+        if isinstance(original_node.target, cst.Attribute) and original_node.target.attr.value == "data":
+            return updated_node.with_changes(target=self._undata(updated_node.target))  # w.data *= s: w *= s
         if isinstance(updated_node.target, cst.Subscript) and self.survey.uses_torch:
             op = _code(updated_node.operator).strip()
             new = self._assign(updated_node.target, updated_node.value, original_node, aug=op)
