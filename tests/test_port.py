@@ -74,6 +74,33 @@ def test_from_import_of_a_name_below_an_object_binds_it():
     assert module.Final is typing.Final and module.scripting() is False and module.List[int] == list[int]
 
 
+def test_torch_from_a_star_import_is_the_torch_root():
+    # timm layers/create_act.py: `from .activations import *` brings `torch`, then `dir(torch.nn.functional)`
+    same("""\
+        \"\"\"Activation factory.\"\"\"
+        from .activations import *
+
+        _has_silu = "silu" in dir(torch.nn.functional)
+
+
+        def act(x):
+            return torch.sigmoid(x).view(-1)
+        """, """\
+        \"\"\"Activation factory.\"\"\"
+        from jnn import ops
+        import jnn
+        from .activations import *
+
+        _has_silu = "silu" in dir(jnn.functional)
+
+
+        def act(x):
+            return ops.view(ops.sigmoid(x), -1)
+        """)
+    same("from .a import *\n\n\ndef f(torch):\n    return torch.cat(x)\n",
+         "from .a import *\n\n\ndef f(torch):\n    return torch.cat(x)\n")  # bound here: not torch
+
+
 def test_torch_root_becomes_ops_and_jnn():
     same("""\
         import torch

@@ -69,7 +69,61 @@ class _Survey(cst.CSTVisitor):
         self.aliases: dict[str, str] = {}     # local name -> torch qualified name (import torch.nn as nn, ...)
         self.imported: set[str] = set()       # every local name bound by an import
         self.used: set[str] = set()
+        self.bound: set[str] = set()          # names bound otherwise: assignments, defs, parameters, loops, ...
+        self.star = False                     # the file has a ``from x import *``
         self.uses_torch = False
+
+    def visit_Module(self, node: cst.Module) -> None:
+        pass
+
+    def leave_Module(self, original_node: cst.Module) -> None:
+        # ``torch`` used but never bound, in a file with a star import: it comes from there (timm's create_act.py
+        # does ``from .activations import *`` then ``dir(torch.nn.functional)``)
+        if self.star and "torch" in self.used and "torch" not in self.bound | self.imported:
+            self.roots.add("torch")
+            self.uses_torch = True
+
+    def _bind(self, node: cst.CSTNode | None) -> None:
+        if isinstance(node, cst.Name):
+            self.bound.add(node.value)
+        elif isinstance(node, (cst.Tuple, cst.List)):
+            for element in node.elements:
+                self._bind(element.value)
+        elif isinstance(node, cst.StarredElement):
+            self._bind(node.value)
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._bind(node.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._bind(node.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._bind(node.target)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._bind(node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._bind(node.target)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._bind(node.target)
+
+    def visit_AsName(self, node: cst.AsName) -> None:   # with ... as x, except ... as x
+        self._bind(node.name)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.bound.add(node.name.value)
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.bound.add(node.name.value)
+
+    def visit_Param(self, node: cst.Param) -> None:
+        self.bound.add(node.name.value)
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.bound.update(n.name.value for n in node.names)
 
     def visit_Import(self, node: cst.Import) -> bool:
         for alias in node.names:
@@ -93,6 +147,7 @@ class _Survey(cst.CSTVisitor):
         is_torch = module == "torch" or module.startswith("torch.")
         self.uses_torch |= is_torch
         if isinstance(node.names, cst.ImportStar):
+            self.star = True
             return False
         for alias in node.names:
             name = alias.name.value
@@ -603,6 +658,8 @@ class Porter(cst.CSTTransformer):
         body = list(updated_node.body)
         ids = {id(line) for line in self._torch_import_lines}
         at = next((i for i, s in enumerate(body) if id(s) in ids), None)
+        if self.need_jnn and not any(_is_root_import(line) for line in body):  # torch came from a star import
+            wanted.append("import jnn")
         if at is not None and _is_root_import(body[at]):
             if wanted and not self.need_jnn:
                 body[at] = cst.parse_statement(wanted.pop(0) + "\n").with_changes(
