@@ -264,6 +264,29 @@ def test_element_updates():
         """)
 
 
+def test_element_update_values_stay_one_expression():
+    # timm hiera: `self.schedule[i] = unroll_schedule, size` on a dict; `//=` with a compound right-hand side
+    out, _ = port("""\
+        import torch
+
+
+        def f(x: torch.Tensor, d, a, b):
+            d[0] = a, b
+            x[0] //= a + b
+            x[1] %= a - b
+            x[2] = yield
+            return x, d
+        """)
+    assert "ops.at(d)[0].set((a, b))" in out and "x.at[0].set(x[0] // (a + b))" in out
+    assert "x.at[1].set(x[1] % (a - b))" in out and "x.at[2].set((yield))" in out
+    out = out.replace("    x = x.at[2].set((yield))\n", "")
+    x, d = load(out).f(jnp.full(3, 7.0), {}, 1.0, 2.0)
+    t = torch.full((3,), 7.0)
+    t[0] //= 1.0 + 2.0
+    t[1] %= 1.0 - 2.0
+    assert d == {0: (1.0, 2.0)} and x.tolist() == t.tolist()
+
+
 def test_element_update_dispatch_runs_on_arrays_and_containers():
     out, _ = port("""\
         import torch

@@ -528,8 +528,9 @@ class Porter(cst.CSTTransformer):
         index = _code(target.with_changes(value=cst.Name("_"))).strip()[1:]  # "[...]" with the original layout
         method = "set" if aug is None else _AUG_AT.get(aug)
         if method is None:  # //=, %=, ...: read, combine, write
-            value = cst.BinaryOperation(left=target, operator=_binop(aug), right=value)
+            value = cst.BinaryOperation(left=target, operator=_binop(aug), right=_parenthesised(value, atom=True))
             method = "set"
+        value = _parenthesised(value)  # d[i] = a, b: one argument
         if kind == "array":
             update = _expr(f"{_code(base)}.at{index}.{method}(__value__)")
         else:
@@ -771,6 +772,21 @@ class _Substitute(cst.CSTTransformer):
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
         return self.value if updated_node.value == "__value__" else updated_node
+
+
+_ATOMS = (cst.Name, cst.Attribute, cst.Subscript, cst.Call, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString,
+          cst.ConcatenatedString, cst.FormattedString, cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp,
+          cst.SetComp)
+
+
+def _parenthesised(node: cst.BaseExpression, atom: bool = False) -> cst.BaseExpression:
+    """``node`` in parentheses where it is a bare tuple (as a call argument it would be several) or a yield, or with
+    ``atom`` anything but an atom (as an operand: ``x[i] //= a + b`` reads ``x[i] // (a + b)``)."""
+    if getattr(node, "lpar", None):
+        return node
+    if isinstance(node, (cst.Tuple, cst.Yield)) or (atom and not isinstance(node, _ATOMS)):
+        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return node
 
 
 def _binop(aug: str) -> cst.BaseBinaryOp:
