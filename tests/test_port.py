@@ -343,6 +343,28 @@ def test_data_reads_and_writes():
         """)
 
 
+def test_dtype_attributes_are_read_through_attr():
+    # timm layers/pos_embed_sincos.py: `dtype.is_floating_point` on torch.get_default_dtype() or x.dtype
+    src = """\
+        import torch
+
+
+        def make(x, dtype=None):
+            dtype = dtype or torch.get_default_dtype()
+            assert dtype.is_floating_point and not x.dtype.is_complex
+            size = x.dtype.itemsize + torch.float16.itemsize
+            return x.to(dtype) * size if x.is_floating_point() and x.dtype.is_signed else x
+        """
+    out, _ = port(src)
+    assert 'ops.attr(dtype, "is_floating_point") and not ops.attr(x.dtype, "is_complex")' in out
+    assert 'ops.attr(x.dtype, "itemsize") + ops.float16.itemsize' in out and "ops.is_floating_point(x)" in out
+    reference = load(textwrap.dedent(src), "reference")
+    module = load(out)
+    for t, j in [(torch.ones(2), jnp.ones(2)), (torch.ones(2, dtype=torch.int8), jnp.ones(2, jnp.int8))]:
+        assert module.make(j).tolist() == reference.make(t).tolist()
+    assert module.make(jnp.ones(2), jnp.float16).dtype == jnp.float16
+
+
 # -- what cannot be converted ----------------------------------------------------------------------------------
 def test_unsupported_imports_become_missing_placeholders():
     out, err = port("""\

@@ -12,6 +12,7 @@ import torch
 
 import jnn
 from jnn import ops
+from jnn.ops._port import DTYPE_ATTRIBUTES
 
 
 @pytest.mark.parametrize("index", [1, slice(1, None), (Ellipsis, 0), np.array([True, False, True])])
@@ -100,3 +101,26 @@ def test_scalar_first_torch_functions():
     np.testing.assert_allclose(np.asarray(ops.pow(2.5, jnp.arange(4.0))), torch.pow(2.5, t).numpy(), rtol=1e-6)
     with pytest.raises(TypeError, match="jnn.ops.view expected an array"):
         ops.view(3, 1)
+
+
+@pytest.mark.parametrize("name", ["float32", "float16", "bfloat16", "float64", "int8", "int64", "uint8", "bool",
+                                  "complex64"])
+def test_attr_answers_torch_dtype_attributes(name):
+    # timm pos_embed_sincos: `dtype.is_floating_point` on torch.get_default_dtype() or x.dtype
+    t = getattr(torch, name)
+    jnn_dtypes = [getattr(ops, name), jnp.zeros(1, getattr(ops, name)).dtype if "64" not in name else None,  # x32
+                  getattr(jnp, name if name != "bool" else "bool_")]
+    for dtype in [d for d in jnn_dtypes if d is not None]:
+        for attribute in DTYPE_ATTRIBUTES:
+            assert ops.attr(dtype, attribute) == getattr(t, attribute), (dtype, attribute)
+            assert ops.attr(t, attribute) == getattr(t, attribute)  # objects that have it: getattr
+
+
+def test_attr_dtype_attributes_on_arrays_and_other_objects():
+    x = jnp.ones(3, jnp.float16)
+    assert ops.attr(x, "itemsize") == 2 and ops.attr(x, "is_floating_point")() is True
+    assert ops.attr(ops.get_default_dtype(), "is_floating_point") is True
+    assert ops.attr(memoryview(b"ab"), "itemsize") == 1
+    with pytest.raises(AttributeError):
+        ops.attr(object(), "is_signed")
+

@@ -14,16 +14,22 @@ array gets ``a.at[i]`` (its functional update), anything else is updated in plac
 
 from __future__ import annotations
 
+import functools
 import operator
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["at", "data", "attr", "TENSOR_ATTRIBUTES"]
+__all__ = ["at", "data", "attr", "TENSOR_ATTRIBUTES", "DTYPE_ATTRIBUTES"]
 
 TENSOR_ATTRIBUTES = frozenset({"device", "is_cuda", "requires_grad", "grad", "is_leaf", "grad_fn", "layout"})
 """torch Tensor attributes a JAX array lacks (or a tracer lacks): the port reads them with :func:`attr`."""
+
+DTYPE_ATTRIBUTES = frozenset({"is_floating_point", "is_complex", "is_signed", "itemsize"})
+"""torch.dtype attributes a NumPy dtype (what jnn's dtypes are) lacks or names otherwise: the port reads them
+(when not called) with :func:`attr`."""
 
 
 class _Update:
@@ -93,7 +99,8 @@ def data(obj: Any) -> Any:
 
 
 def attr(obj: Any, name: str) -> Any:
-    """torch's tensor attribute ``name`` (one of :data:`TENSOR_ATTRIBUTES`) for an array, ``getattr`` otherwise.
+    """torch's tensor attribute ``name`` (one of :data:`TENSOR_ATTRIBUTES`) for an array, torch.dtype's attribute
+    (one of :data:`DTYPE_ATTRIBUTES`) for a dtype, ``getattr`` otherwise.
 
     For arrays: ``device`` is the default backend's device (``cuda`` on a GPU), ``is_cuda`` says whether that is a
     GPU, ``requires_grad`` is True for floating arrays (JAX differentiates whatever it is asked to), ``grad`` and
@@ -105,7 +112,17 @@ def attr(obj: Any, name: str) -> Any:
     (True, False, None)
     >>> attr(jnp.ones(2), "device").type in ("cpu", "cuda", "tpu")
     True
+    >>> attr(x.dtype, "is_floating_point"), attr(jnp.uint8, "is_signed"), attr(jnp.dtype("complex64"), "itemsize")
+    (True, False, 8)
     """
+    if name in DTYPE_ATTRIBUTES:
+        dtype = _as_dtype(obj)
+        if dtype is not None:
+            return _dtype_attr(dtype, name)
+        if isinstance(obj, jax.Array):  # x.itemsize, or torch's bound method x.is_floating_point
+            from jnn import ops
+
+            return obj.dtype.itemsize if name == "itemsize" else functools.partial(getattr(ops, name), obj)
     if not isinstance(obj, jax.Array):
         return getattr(obj, name)
     if name not in TENSOR_ATTRIBUTES:
@@ -124,3 +141,24 @@ def attr(obj: Any, name: str) -> Any:
     if name == "layout":
         return "strided"
     return None  # grad, grad_fn
+
+
+def _as_dtype(obj: Any) -> np.dtype | None:
+    """``obj`` as a NumPy dtype when it is a dtype (``np.dtype``, ``jnp.float32``, ``ops.float``), else None."""
+    if isinstance(obj, np.dtype):
+        return obj
+    if isinstance(obj, type) and (issubclass(obj, np.generic) or isinstance(getattr(obj, "dtype", None), np.dtype)):
+        return np.dtype(obj)
+    from jnn.ops.dtypes import DtypeMethod
+
+    return obj.dtype if isinstance(obj, DtypeMethod) else None
+
+
+def _dtype_attr(dtype: np.dtype, name: str) -> Any:
+    if name == "itemsize":
+        return dtype.itemsize
+    if name == "is_floating_point":
+        return bool(jnp.issubdtype(dtype, jnp.floating))
+    if name == "is_complex":
+        return bool(jnp.issubdtype(dtype, jnp.complexfloating))
+    return dtype.kind not in "ub"  # is_signed: False for unsigned integers and bool, as torch

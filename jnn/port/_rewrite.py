@@ -209,6 +209,7 @@ class Porter(cst.CSTTransformer):
         self._data_reads: dict[int, cst.BaseExpression] = {}                # id(ops.data(x)) -> x
         self._notes: list[list[str]] = []
         self._targets: set[int] = set()
+        self._called: set[int] = set()    # attributes that are called: x.is_floating_point() is a method
         self._fstrings: list[str] = []
         self.attributes = attributes
         self._scopes: list[_Scope] = [_Scope()]
@@ -321,7 +322,7 @@ class Porter(cst.CSTTransformer):
         if id(original_node) in self._replace:
             return self._replace[id(original_node)]
         name = original_node.attr.value
-        if (name in self.attributes and self.survey.uses_torch and id(original_node) not in self._targets
+        if (name in self.attributes and self.survey.uses_torch and id(original_node) not in self._targets | self._called
                 and not self._is_namespace(original_node.value) and self.torch_name(original_node.value) is None):
             self.need_ops = True
             used = "".join(self._fstrings)
@@ -346,6 +347,9 @@ class Porter(cst.CSTTransformer):
                               updated_node: cst.FormattedString) -> cst.FormattedString:
         self._fstrings.pop()
         return updated_node
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._called.add(id(node.func))
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
         self._targets.add(id(node.target))
@@ -844,8 +848,8 @@ def port_module(text: str, path: str, methods: frozenset[str], inplace: frozense
     module.visit(survey)
     if not survey.uses_torch and rename is None:
         return text, []
-    from jnn.ops._port import TENSOR_ATTRIBUTES
+    from jnn.ops._port import DTYPE_ATTRIBUTES, TENSOR_ATTRIBUTES
 
-    porter = Porter(path, methods, inplace, init_names, survey, rename, TENSOR_ATTRIBUTES)
+    porter = Porter(path, methods, inplace, init_names, survey, rename, TENSOR_ATTRIBUTES | DTYPE_ATTRIBUTES)
     new = MetadataWrapper(module).visit(porter)
     return new.code, porter.reports
