@@ -67,9 +67,12 @@ NOTES = """\
   twice; the median over processes. jnn draws parameters on the host with NumPy and hands them to the device once,
   so building compiles nothing; hand-written JAX, Equinox and Flax NNX draw with `jax.random`, which compiles a
   generator per new shape (seconds for the first build). jnn's first build also pays JAX's backend start (~15 ms).
-  What is left against torch on models of many small layers (mobilenet_v3_small) is a per-array cost: about 40 us
-  for `jax.device_put` of each new array (twice per weight when a model re-initialises its layers, as torchvision's
-  do), and the staging probe of each draw.
+  Large arrays (4 MiB and more) get host pages of their own without NumPy's huge-page advice, whose first touch
+  cost 3-4x on this machine (vgg11_bn 3.6 s -> 1.8 s). Eager placement takes ~7 us per array. What is left against
+  torch: on models of many small layers, JAX's backend start (~15 ms, about half of torch's whole build of
+  mobilenet_v3_small); on models doing tensor math in `__init__` (swin_t's relative-position table, regnet's width
+  schedule), one XLA compile per new operation and shape, ~20 ms each, in the first build of a process only
+  (`jnn.ops` creation functions compile nothing).
 - **GPU mode** (`--gpu`): JAX on the GPU with `jax_default_matmul_precision="highest"` and PyTorch on CUDA with
   `torch.backends.cuda.matmul.allow_tf32 = False` and `torch.backends.cudnn.allow_tf32 = False`: TF32 off in both.
 """
