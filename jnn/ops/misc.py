@@ -256,6 +256,11 @@ def _identity_decorator(fn: Any = None, **kwargs: Any) -> Any:
     return fn
 
 
+def _never() -> builtins.bool:
+    """False: the torch.jit/torch.compiler state queries (nothing is scripted, traced or compiled by torch here)."""
+    return False
+
+
 class _Jit:
     """torch.jit names that model code uses: no TorchScript here, so ``is_scripting()``/``is_tracing()`` are False
     and the decorators return their function. Under ``jax.jit``, ``is_tracing()`` is still False: code behind it
@@ -274,13 +279,8 @@ class _Jit:
     _overload_method = staticmethod(_identity_decorator)
     _overload = staticmethod(_identity_decorator)
 
-    @staticmethod
-    def is_scripting() -> builtins.bool:
-        return False
-
-    @staticmethod
-    def is_tracing() -> builtins.bool:
-        return False
+    is_scripting = staticmethod(_never)
+    is_tracing = staticmethod(_never)
 
     @staticmethod
     def annotate(the_type: Any, the_value: Any) -> Any:
@@ -307,17 +307,9 @@ class _Compiler:
     disable = staticmethod(_identity_decorator)
     assume_constant_result = staticmethod(_identity_decorator)
 
-    @staticmethod
-    def is_compiling() -> builtins.bool:
-        return False
-
-    @staticmethod
-    def is_dynamo_compiling() -> builtins.bool:
-        return False
-
-    @staticmethod
-    def is_exporting() -> builtins.bool:
-        return False
+    is_compiling = staticmethod(_never)
+    is_dynamo_compiling = staticmethod(_never)
+    is_exporting = staticmethod(_never)
 
 
 jit = _Jit()
