@@ -73,9 +73,6 @@ class _Survey(cst.CSTVisitor):
         self.star = False                     # the file has a ``from x import *``
         self.uses_torch = False
 
-    def visit_Module(self, node: cst.Module) -> None:
-        pass
-
     def leave_Module(self, original_node: cst.Module) -> None:
         # ``torch`` used but never bound, in a file with a star import: it comes from there (timm's create_act.py
         # does ``from .activations import *`` then ``dir(torch.nn.functional)``)
@@ -302,14 +299,19 @@ class Porter(cst.CSTTransformer):
             parent = jnn_name(name)
             if parent is None or exists(parent):
                 return None
-        used = "".join(self._fstrings)
-        quote = '"' if '"' not in used else "'" if "'" not in used else None
-        if quote is None:
+        literal = self._string(name)
+        if literal is None:
             return None
         self.need_missing = True
-        expr: cst.BaseExpression = cst.Call(func=cst.Name("missing"), args=[
-            cst.Arg(cst.SimpleString(f"{quote}{name}{quote}"))])
+        expr: cst.BaseExpression = cst.Call(func=cst.Name("missing"), args=[cst.Arg(literal)])
         return expr if attr is None else cst.Attribute(value=expr, attr=cst.Name(attr))
+
+    def _string(self, text: str) -> cst.SimpleString | None:
+        """``text`` as a string literal whose quotes do not end the f-strings around this point (None if both
+        kinds are taken)."""
+        used = "".join(self._fstrings)
+        quote = '"' if '"' not in used else "'" if "'" not in used else None
+        return None if quote is None else cst.SimpleString(f"{quote}{text}{quote}")
 
     def visit_Name(self, node: cst.Name) -> None:
         if node.value in self.survey.roots:
@@ -325,12 +327,11 @@ class Porter(cst.CSTTransformer):
         if (name in self.attributes and self.survey.uses_torch and id(original_node) not in self._targets | self._called
                 and not self._is_namespace(original_node.value) and self.torch_name(original_node.value) is None):
             self.need_ops = True
-            used = "".join(self._fstrings)
-            quote = '"' if '"' not in used else "'" if "'" not in used else None
-            if quote is not None:
+            literal = self._string(name)
+            if literal is not None:
                 comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
                 return cst.Call(func=_expr(f"{self.ops}.attr"), args=[
-                    cst.Arg(updated_node.value, comma=comma), cst.Arg(cst.SimpleString(f"{quote}{name}{quote}"))])
+                    cst.Arg(updated_node.value, comma=comma), cst.Arg(literal)])
         if (original_node.attr.value == "data" and self.survey.uses_torch
                 and not (isinstance(original_node.value, cst.Name) and original_node.value.value in ("self", "cls"))
                 and self.torch_name(original_node.value) is None):
