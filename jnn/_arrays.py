@@ -52,7 +52,7 @@ except (ImportError, AttributeError):  # pragma: no cover - other JAX versions
 _default_placement: dict = {}  # the default device -> (its sharding, [device])
 
 __all__ = ["is_array", "is_tracer", "is_staging", "is_vmapped", "is_deleted", "as_array", "host_buffer", "host_copy",
-           "to_device", "is_torch_object",
+           "to_device", "host_view", "default_device", "is_torch_object",
            "torch_dtype_name", "as_dtype",
            "check_float_dtype", "resolve_device", "shape_text", "torch_scalar_name", "check_same_dtype"]
 
@@ -86,6 +86,33 @@ def to_device(value: np.ndarray) -> Array:
         placement = _default_placement[device] = (jax.sharding.SingleDeviceSharding(device), [device])
     aval = jax.core.ShapedArray(value.shape, value.dtype)
     return _batched_device_put(aval, placement[0], [value], placement[1], committed=False)
+
+
+def default_device() -> Any:
+    """The device eager results go to: ``jax.config.jax_default_device`` if set, else the first local device."""
+    configured = jax.config.jax_default_device
+    if configured is not None:
+        return configured
+    if not _first_device:
+        _first_device.append(jax.local_devices()[0])
+    return _first_device[0]
+
+
+_first_device: list = []
+
+
+def host_view(value: Any) -> np.ndarray | None:
+    """``value`` as a NumPy array without copying when it is host data: a NumPy array or scalar, or a concrete JAX
+    array on the default device when that is a CPU; None otherwise (tracers, accelerator or sharded arrays)."""
+    if type(value) is _ArrayImpl:
+        devices = value.devices()
+        if len(devices) != 1 or value.is_deleted():
+            return None
+        device = next(iter(devices))
+        return np.asarray(value) if device.platform == "cpu" and device == default_device() else None
+    if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biufc":
+        return np.asarray(value)
+    return None
 
 
 def is_vmapped(value: Any) -> bool:

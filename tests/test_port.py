@@ -250,9 +250,9 @@ def test_element_updates():
         from jnn import ops
         def f(x: ops.Tensor, v, q, i):
             z = ops.zeros(3)
-            z = z.at[0].set(v)
-            z = z.at[1:].add(v)
-            x = x.at[..., 0].multiply(2)
+            z = ops.at(z)[0].set(v)
+            z = ops.at(z)[1:].add(v)
+            x = ops.at(x)[..., 0].multiply(2)
             self.buf = ops.at(self.buf)[1].set(v)
             layers = {}
             layers["a"] = v
@@ -277,9 +277,9 @@ def test_element_update_values_stay_one_expression():
             x[2] = yield
             return x, d
         """)
-    assert "ops.at(d)[0].set((a, b))" in out and "x.at[0].set(x[0] // (a + b))" in out
-    assert "x.at[1].set(x[1] % (a - b))" in out and "x.at[2].set((yield))" in out
-    out = out.replace("    x = x.at[2].set((yield))\n", "")
+    assert "ops.at(d)[0].set((a, b))" in out and "ops.at(x)[0].set(x[0] // (a + b))" in out
+    assert "ops.at(x)[1].set(x[1] % (a - b))" in out and "ops.at(x)[2].set((yield))" in out
+    out = out.replace("    x = ops.at(x)[2].set((yield))\n", "")
     x, d = load(out).f(jnp.full(3, 7.0), {}, 1.0, 2.0)
     t = torch.full((3,), 7.0)
     t[0] //= 1.0 + 2.0

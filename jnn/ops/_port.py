@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jnn.ops._eager import host, host_cast, placed
+
 __all__ = ["at", "data", "attr", "TENSOR_ATTRIBUTES", "DTYPE_ATTRIBUTES"]
 
 TENSOR_ATTRIBUTES = frozenset({"device", "is_cuda", "requires_grad", "grad", "is_leaf", "grad_fn", "layout"})
@@ -64,6 +66,69 @@ class _Update:
         return self._apply(operator.pow, value)
 
 
+class _HostUpdate:
+    """``x.at[index]`` of a concrete CPU array made in NumPy (no compile per shape; the results are copies of
+    elements, or one IEEE operation on them, as in XLA). Whatever NumPy would do otherwise than JAX (an index
+    out of bounds, a value of another kind) is left to ``x.at[index]``."""
+
+    __slots__ = ("array", "view", "index")
+
+    def __init__(self, array: jax.Array, view: np.ndarray, index: Any) -> None:
+        self.array, self.view, self.index = array, view, index
+
+    def _apply(self, method: str, value: Any, combine: Any = None) -> jax.Array:
+        values = host_cast(value, self.view.dtype)
+        if values is not None:
+            out = self.view.copy()
+            try:
+                if combine is None:
+                    out[self.index] = values
+                else:
+                    combine.at(out, self.index, values)
+            except (IndexError, ValueError, TypeError):
+                pass  # JAX's meaning (dropped out-of-bounds updates) or JAX's error
+            else:
+                return placed(out)
+        return getattr(self.array.at[self.index], method)(value)
+
+    def set(self, value: Any) -> jax.Array:
+        return self._apply("set", value)
+
+    def add(self, value: Any) -> jax.Array:
+        return self._apply("add", value, np.add)
+
+    def subtract(self, value: Any) -> jax.Array:
+        return self._apply("subtract", value, np.subtract)
+
+    def multiply(self, value: Any) -> jax.Array:
+        return self._apply("multiply", value, np.multiply)
+
+    def divide(self, value: Any) -> jax.Array:
+        return self.array.at[self.index].divide(value)
+
+    def power(self, value: Any) -> jax.Array:
+        return self.array.at[self.index].power(value)
+
+
+def _host_index(index: Any) -> Any:
+    """``index`` with its arrays as NumPy views when NumPy reads it as JAX does, else None."""
+    parts = index if isinstance(index, tuple) else (index,)
+    out = []
+    for part in parts:
+        if part is None or part is Ellipsis or (isinstance(part, (int, np.integer)) and not isinstance(part, bool)):
+            out.append(part)
+        elif isinstance(part, slice):
+            if not all(b is None or isinstance(b, (int, np.integer)) for b in (part.start, part.stop, part.step)):
+                return None
+            out.append(part)
+        else:
+            views = host(part) if not isinstance(part, (bool, list)) else None
+            if views is None or views[0].dtype.kind not in "iub":
+                return None
+            out.append(views[0])
+    return tuple(out) if isinstance(index, tuple) else out[0]
+
+
 class _At:
     __slots__ = ("obj",)
 
@@ -72,6 +137,10 @@ class _At:
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(self.obj, jax.Array):
+            views = host(self.obj)
+            host_index = _host_index(index) if views is not None else None
+            if host_index is not None:
+                return _HostUpdate(self.obj, views[0], host_index)
             return self.obj.at[index]
         return _Update(self.obj, index)
 

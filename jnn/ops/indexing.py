@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn.ops._core import concrete, method, normalize_dim, to_dtype
+from jnn.ops._eager import host, host_cast, placed
 
 __all__ = [
     "gather", "scatter", "scatter_add", "scatter_reduce", "index_select", "index_add", "index_copy", "index_fill",
@@ -175,6 +176,9 @@ def masked_fill(input: Any, mask: Any, value: Any) -> jax.Array:
         raise TypeError(f"jnn.ops.masked_fill: mask must be bool, got {mask.dtype}")
     if jnp.ndim(value) != 0:
         raise ValueError("jnn.ops.masked_fill: value must be a number or a 0-d array")
+    views, fill = host(x, mask), host_cast(value, x.dtype)
+    if views is not None and fill is not None:
+        return placed(np.where(np.broadcast_to(views[1], x.shape), fill, views[0]))
     return jnp.where(jnp.broadcast_to(mask, x.shape), jnp.asarray(value).astype(x.dtype), x)
 
 
@@ -229,6 +233,12 @@ def where(condition: Any, input: Any = None, other: Any = None) -> Any:
     ``nonzero(condition, as_tuple=True)`` (eager only)."""
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
+    views = host(condition)
+    if views is not None and views[0].dtype == np.bool_:
+        dtype = jnp.result_type(input, other)
+        values = host_cast(input, dtype), host_cast(other, dtype)
+        if values[0] is not None and values[1] is not None:
+            return placed(np.where(*views, *values))
     return jnp.where(condition, input, other)
 
 

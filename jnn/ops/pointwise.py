@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from jnn.ops._core import default_float, method
+from jnn.ops._eager import elementwise
 
 _UNARY: dict[str, tuple[Callable, str]] = {
     "abs": (jnp.abs, "absolute value"), "absolute": (jnp.abs, "absolute value"), "neg": (jnp.negative, "negation"),
@@ -93,6 +94,11 @@ def _digamma(x: Any) -> jax.Array:
 _UNARY["digamma"] = (_digamma, "digamma")
 
 
+# binary functions that are not elementwise, and those whose Python-number operand JAX treats specially
+_PRODUCTS = {"outer", "ger", "inner", "dot", "vdot", "kron"}
+_STATIC_NUMBERS = {"pow", "float_power"}  # x ** 2 is x * x
+
+
 def _make(name: str, fn: Callable, what: str, arity: int) -> Callable:
     if arity == 1:
         def op(input: Any) -> jax.Array:
@@ -105,6 +111,8 @@ def _make(name: str, fn: Callable, what: str, arity: int) -> Callable:
             return fn(input, other)
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"torch's ``{name}``: {what}."
+    if name not in _PRODUCTS:
+        op = elementwise(op, numbers_static=name in _STATIC_NUMBERS)
     return method(op)
 
 
@@ -124,12 +132,14 @@ __all__ = [
 
 
 @method
+@elementwise
 def add(input: Any, other: Any, *, alpha: Any = 1) -> jax.Array:
     """``input + alpha * other``."""
     return input + (other if alpha == 1 else alpha * other)
 
 
 @method
+@elementwise
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> jax.Array:
     """``input - alpha * other``."""
     return input - (other if alpha == 1 else alpha * other)
@@ -138,12 +148,14 @@ def sub(input: Any, other: Any, *, alpha: Any = 1) -> jax.Array:
 subtract = method(sub, name="subtract")
 
 
+@elementwise
 def rsub(input: Any, other: Any, *, alpha: Any = 1) -> jax.Array:
     """``other - alpha * input``."""
     return other - (input if alpha == 1 else alpha * input)
 
 
 @method
+@elementwise
 def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> jax.Array:
     """``input / other``: true division (integers give floats), or rounded with ``rounding_mode="trunc"``
     (toward zero) or ``"floor"`` (down), which keep integer dtypes."""
@@ -163,12 +175,14 @@ divide = method(div, name="divide")
 
 
 @method
+@elementwise
 def round(input: Any, *, decimals: int = 0) -> jax.Array:
     """Round half to even (as torch), to ``decimals`` places."""
     return jnp.round(input, decimals)
 
 
 @method
+@elementwise
 def clamp(input: Any, min: Any = None, max: Any = None) -> jax.Array:
     """Limit to ``[min, max]`` (numbers or arrays; either may be None); where ``min > max`` the result is ``max``.
 
@@ -199,24 +213,28 @@ def clamp_max(input: Any, max: Any) -> jax.Array:
 
 
 @method
+@elementwise
 def lerp(input: Any, end: Any, weight: Any) -> jax.Array:
     """``input + weight * (end - input)``."""
     return input + weight * (end - input)
 
 
 @method
+@elementwise
 def addcmul(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> jax.Array:
     """``input + value * tensor1 * tensor2``."""
     return input + value * tensor1 * tensor2
 
 
 @method
+@elementwise
 def addcdiv(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> jax.Array:
     """``input + value * tensor1 / tensor2``."""
     return input + value * tensor1 / tensor2
 
 
 @method
+@elementwise
 def logit(input: Any, eps: float | None = None) -> jax.Array:
     """``log(p / (1 - p))``, with ``p`` clamped to ``[eps, 1 - eps]`` when ``eps`` is given."""
     p = input if eps is None else jnp.clip(input, eps, 1 - eps)
@@ -224,6 +242,7 @@ def logit(input: Any, eps: float | None = None) -> jax.Array:
 
 
 @method
+@elementwise
 def nan_to_num(input: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> jax.Array:
     """NaN -> ``nan``, +inf/-inf -> ``posinf``/``neginf`` (the dtype's largest/smallest by default)."""
     return jnp.nan_to_num(input, nan=nan, posinf=posinf, neginf=neginf)
@@ -266,6 +285,7 @@ def positive(input: Any) -> Any:
 
 
 @method
+@elementwise
 def sinc(input: Any) -> jax.Array:
     """Normalised sinc, ``sin(pi x) / (pi x)``."""
     return jnp.sinc(input)

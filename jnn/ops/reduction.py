@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn.ops._core import astype, concrete, is_array, method, normalize_dim, normalize_dims, to_dtype
+from jnn.ops._eager import host, placed
 
 __all__ = [
     "sum", "nansum", "mean", "nanmean", "prod", "std", "var", "std_mean", "var_mean", "max", "min", "amax", "amin",
@@ -66,6 +67,9 @@ def _accumulator(input: Any, dtype: Any) -> jax.Array:
 @method
 def sum(input: Any, dim: Any = None, keepdim: builtins.bool = False, *, dtype: Any = None) -> jax.Array:
     """Sum over ``dim`` (an int, a tuple, or None: all); bool and integer sums are integers (int32 without x64)."""
+    views = host(input)
+    if views is not None and dtype is None and views[0].dtype.kind in "biu":  # exact in any order
+        return placed(np.sum(views[0], axis=_axes(input, dim, "sum"), keepdims=keepdim, dtype=to_dtype(np.int64)))
     x = _accumulator(input, dtype)
     return jnp.sum(x, axis=_axes(x, dim, "sum"), keepdims=keepdim)
 

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn.ops._core import method, normalize_dim, normalize_dims, sizes, to_dtype
+from jnn.ops._eager import host, placed, xp
 from jnn.ops.dtypes import Size
 
 __all__ = [
@@ -53,25 +54,25 @@ def view(input: Any, *shape: Any) -> jax.Array:
         if dtype.itemsize != input.dtype.itemsize:
             raise ValueError(f"jnn.ops.view: reinterpreting {input.dtype} as {dtype} needs equal item sizes")
         return jax.lax.bitcast_convert_type(input, dtype)
-    return jnp.reshape(input, _shape(shape, "view"))
+    return xp(input).reshape(input, _shape(shape, "view"))
 
 
 @method
 def reshape(input: Any, *shape: Any) -> jax.Array:
     """torch's ``reshape``: ``reshape(x, 2, -1)`` or ``reshape(x, (2, -1))``."""
-    return jnp.reshape(input, _shape(shape, "reshape"))
+    return xp(input).reshape(input, _shape(shape, "reshape"))
 
 
 @method
 def view_as(input: Any, other: Any) -> jax.Array:
     """``x`` reshaped to ``other``'s shape."""
-    return jnp.reshape(input, other.shape)
+    return xp(input).reshape(input, other.shape)
 
 
 @method
 def reshape_as(input: Any, other: Any) -> jax.Array:
     """``x`` reshaped to ``other``'s shape."""
-    return jnp.reshape(input, other.shape)
+    return xp(input).reshape(input, other.shape)
 
 
 @method
@@ -84,14 +85,14 @@ def squeeze(input: Any, dim: Any = None) -> jax.Array:
     """
     axes = normalize_dims(dim, input.ndim, "squeeze")
     if axes is None:
-        return jnp.squeeze(input)
-    return jnp.squeeze(input, tuple(a for a in axes if input.ndim and input.shape[a] == 1))
+        return xp(input).squeeze(input)
+    return xp(input).squeeze(input, tuple(a for a in axes if input.ndim and input.shape[a] == 1))
 
 
 @method
 def unsqueeze(input: Any, dim: builtins.int) -> jax.Array:
     """Insert a size-1 dim at ``dim`` (``-1`` appends)."""
-    return jnp.expand_dims(input, normalize_dim(dim, input.ndim + 1, "unsqueeze"))
+    return xp(input).expand_dims(input, normalize_dim(dim, input.ndim + 1, "unsqueeze"))
 
 
 @method
@@ -103,25 +104,25 @@ def flatten(input: Any, start_dim: builtins.int = 0, end_dim: builtins.int = -1)
     (2, 12, 5)
     """
     if input.ndim == 0:
-        return jnp.reshape(input, (1,))
+        return xp(input).reshape(input, (1,))
     start, end = normalize_dim(start_dim, input.ndim, "flatten"), normalize_dim(end_dim, input.ndim, "flatten")
     if start > end:
         raise ValueError(f"jnn.ops.flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     shape = input.shape
-    return jnp.reshape(input, (*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:]))
+    return xp(input).reshape(input, (*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:]))
 
 
 @method
 def unflatten(input: Any, dim: builtins.int, sizes: Sequence[builtins.int]) -> jax.Array:
     """Split dim ``dim`` into ``sizes`` (one may be -1)."""
     d = normalize_dim(dim, input.ndim, "unflatten")
-    return jnp.reshape(input, (*input.shape[:d], *_shape([sizes], "unflatten"), *input.shape[d + 1:]))
+    return xp(input).reshape(input, (*input.shape[:d], *_shape([sizes], "unflatten"), *input.shape[d + 1:]))
 
 
 @method
 def ravel(input: Any) -> jax.Array:
     """The array as 1-d."""
-    return jnp.ravel(input)
+    return xp(input).ravel(input)
 
 
 @method
@@ -130,13 +131,13 @@ def permute(input: Any, *dims: Any) -> jax.Array:
     axes = normalize_dims(sizes(dims, "permute"), input.ndim, "permute")
     if len(axes) != input.ndim:
         raise ValueError(f"jnn.ops.permute: got {len(axes)} dims for a {input.ndim}-d array")
-    return jnp.transpose(input, axes)
+    return xp(input).transpose(input, axes)
 
 
 @method
 def transpose(input: Any, dim0: builtins.int, dim1: builtins.int) -> jax.Array:
     """Swap two dims (torch's meaning, not numpy's full permutation)."""
-    return jnp.swapaxes(input, normalize_dim(dim0, input.ndim, "transpose"), normalize_dim(dim1, input.ndim,
+    return xp(input).swapaxes(input, normalize_dim(dim0, input.ndim, "transpose"), normalize_dim(dim1, input.ndim,
                                                                                            "transpose"))
 
 
@@ -149,13 +150,13 @@ def t(input: Any) -> jax.Array:
     """Transpose a 2-d array (0-d and 1-d are returned as they are)."""
     if input.ndim > 2:
         raise ValueError(f"jnn.ops.t expects an array of at most 2 dims, got {input.ndim}; use transpose(x, a, b)")
-    return input.T
+    return xp(input).transpose(input)
 
 
 @method
 def movedim(input: Any, source: Any, destination: Any) -> jax.Array:
     """Move dim(s) ``source`` to position(s) ``destination``."""
-    return jnp.moveaxis(input, normalize_dims(source, input.ndim, "movedim"),
+    return xp(input).moveaxis(input, normalize_dims(source, input.ndim, "movedim"),
                         normalize_dims(destination, input.ndim, "movedim"))
 
 
@@ -177,13 +178,13 @@ def expand(input: Any, *sizes_: Any) -> jax.Array:
     target = tuple(input.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape))
     if builtins.any(s < 0 for s in target):
         raise ValueError(f"jnn.ops.expand: -1 is not allowed for a new leading dim, got {shape}")
-    return jnp.broadcast_to(input, target)
+    return xp(input).broadcast_to(input, target)
 
 
 @method
 def expand_as(input: Any, other: Any) -> jax.Array:
     """Broadcast to ``other``'s shape."""
-    return jnp.broadcast_to(input, other.shape)
+    return xp(input).broadcast_to(input, other.shape)
 
 
 @method
@@ -194,7 +195,7 @@ def broadcast_to(input: Any, size: Sequence[builtins.int]) -> jax.Array:
 
 def broadcast_tensors(*tensors: Any) -> tuple[jax.Array, ...]:
     """All arrays broadcast to their common shape."""
-    return tuple(jnp.broadcast_arrays(*tensors))
+    return tuple(xp(*tensors).broadcast_arrays(*tensors))
 
 
 def broadcast_shapes(*shapes: Any) -> Size:
@@ -214,13 +215,13 @@ def repeat(input: Any, *repeats: Any) -> jax.Array:
     if len(reps) < input.ndim:
         raise ValueError(f"jnn.ops.repeat: {len(reps)} repeat counts for a {input.ndim}-d array (need at least "
                          f"{input.ndim})")
-    return jnp.tile(input, reps)
+    return xp(input).tile(input, reps)
 
 
 @method
 def tile(input: Any, dims: Sequence[builtins.int]) -> jax.Array:
     """numpy's ``tile`` (fewer counts than dims are padded with 1 on the left)."""
-    return jnp.tile(input, tuple(dims))
+    return xp(input).tile(input, tuple(dims))
 
 
 @method
@@ -263,6 +264,9 @@ def select(input: Any, dim: builtins.int, index: Any) -> jax.Array:
 def unbind(input: Any, dim: builtins.int = 0) -> tuple[jax.Array, ...]:
     """The slices along ``dim``, as a tuple."""
     d = normalize_dim(dim, input.ndim, "unbind")
+    views = host(input)
+    if views is not None:
+        return tuple(placed(v) for v in np.moveaxis(views[0], d, 0))
     return tuple(jnp.moveaxis(input, d, 0))
 
 
@@ -326,7 +330,8 @@ def cat(tensors: Sequence[Any], dim: builtins.int = 0, *, axis: builtins.int | N
     if not tensors:
         raise ValueError("jnn.ops.cat expects a non-empty list of arrays")
     dim = dim if axis is None else axis
-    return jnp.concatenate(tensors, axis=normalize_dim(dim, jnp.ndim(tensors[0]), "cat"))
+    return xp(*tensors).concatenate(tensors, axis=normalize_dim(dim, jnp.ndim(tensors[0]), "cat"),
+                                    dtype=jnp.result_type(*tensors))
 
 
 concat = cat
@@ -338,7 +343,8 @@ def stack(tensors: Sequence[Any], dim: builtins.int = 0) -> jax.Array:
     tensors = list(tensors)
     if not tensors:
         raise ValueError("jnn.ops.stack expects a non-empty list of arrays")
-    return jnp.stack(tensors, axis=normalize_dim(dim, jnp.ndim(tensors[0]) + 1, "stack"))
+    return xp(*tensors).stack(tensors, axis=normalize_dim(dim, jnp.ndim(tensors[0]) + 1, "stack"),
+                              dtype=jnp.result_type(*tensors))
 
 
 def hstack(tensors: Sequence[Any]) -> jax.Array:
@@ -360,32 +366,32 @@ def dstack(tensors: Sequence[Any]) -> jax.Array:
 def flip(input: Any, *dims: Any) -> jax.Array:
     """Reverse the order along ``dims`` (a tuple, or several ints)."""
     axes = normalize_dims(sizes(dims, "flip"), input.ndim, "flip")
-    return jnp.flip(input, axes) if axes else input
+    return xp(input).flip(input, axes) if axes else input
 
 
 @method
 def fliplr(input: Any) -> jax.Array:
     """Reverse dim 1."""
-    return jnp.fliplr(input)
+    return xp(input).fliplr(input)
 
 
 @method
 def flipud(input: Any) -> jax.Array:
     """Reverse dim 0."""
-    return jnp.flipud(input)
+    return xp(input).flipud(input)
 
 
 @method
 def roll(input: Any, shifts: Any, dims: Any = None) -> jax.Array:
     """Shift elements cyclically along ``dims`` (the flattened array when ``dims`` is None)."""
     axes = normalize_dims(dims, input.ndim, "roll")
-    return jnp.roll(input, shifts, axis=axes)
+    return xp(input).roll(input, shifts, axis=axes)
 
 
 @method
 def rot90(input: Any, k: builtins.int = 1, dims: Sequence[builtins.int] = (0, 1)) -> jax.Array:
     """Rotate by 90 degrees ``k`` times in the plane of ``dims``."""
-    return jnp.rot90(input, k, axes=normalize_dims(dims, input.ndim, "rot90"))
+    return xp(input).rot90(input, k, axes=normalize_dims(dims, input.ndim, "rot90"))
 
 
 @method
@@ -446,7 +452,7 @@ def unfold(input: Any, dimension: builtins.int, size: builtins.int, step: builti
 @method
 def diagonal(input: Any, offset: builtins.int = 0, dim1: builtins.int = 0, dim2: builtins.int = 1) -> jax.Array:
     """The diagonal of the plane ``dim1, dim2`` (appended as the last dim)."""
-    return jnp.diagonal(input, offset, normalize_dim(dim1, input.ndim, "diagonal"),
+    return xp(input).diagonal(input, offset, normalize_dim(dim1, input.ndim, "diagonal"),
                         normalize_dim(dim2, input.ndim, "diagonal"))
 
 
@@ -454,7 +460,7 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[jax.Array, ...]:
     """Coordinate grids; torch's default ``indexing="ij"`` (numpy's is ``"xy"``)."""
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
-    return tuple(jnp.meshgrid(*tensors, indexing=indexing))
+    return tuple(xp(*tensors).meshgrid(*tensors, indexing=indexing))
 
 
 def atleast_1d(*tensors: Any) -> Any:

@@ -4,8 +4,8 @@ A source-to-source rewrite (libcst, so comments and layout stay): torch imports 
 (``import torch.nn as nn`` -> ``import jnn as nn``, ``torch`` -> :mod:`jnn.ops`), torch functions and tensor
 methods become :mod:`jnn.ops` functions (``x.view(b, -1)`` -> ``ops.view(x, b, -1)``; they call the receiver's own
 method when it is not an array, so ``"a b".split()`` keeps working), in-place methods and element updates become
-assignments (``x.add_(y)`` -> ``x = ops.add_(x, y)``, ``a[i] += v`` -> ``a = a.at[i].add(v)``), and ``torch.nn.init``
-calls store their result in the slot they were given. What it cannot convert is reported on stderr as
+assignments (``x.add_(y)`` -> ``x = ops.add_(x, y)``, ``a[i] += v`` -> ``a = ops.at(a)[i].add(v)``), and
+``torch.nn.init`` calls store their result in the slot they were given. What it cannot convert is reported on stderr as
 ``file:line: jnn.port: why`` and marked in the output with a ``# jnn.port:`` comment.
 
 >>> print(port_source("import torch\\nimport torch.nn as nn\\ny = torch.cat([a, b], dim=1).view(2, -1)\\n"))

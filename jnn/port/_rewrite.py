@@ -536,11 +536,8 @@ class Porter(cst.CSTTransformer):
             value = cst.BinaryOperation(left=target, operator=_binop(aug), right=_parenthesised(value, atom=True))
             method = "set"
         value = _parenthesised(value)  # d[i] = a, b: one argument
-        if kind == "array":
-            update = _expr(f"{_code(base)}.at{index}.{method}(__value__)")
-        else:
-            self.need_ops = True
-            update = _expr(f"{self.ops}.at({_code(base)}){index}.{method}(__value__)")
+        self.need_ops = True  # ops.at, also for arrays: made on the host when it can, without a compile per shape
+        update = _expr(f"{self.ops}.at({_code(base)}){index}.{method}(__value__)")
         update = update.visit(_Substitute(value))
         return self._assign(base, update, node)
 
