@@ -566,3 +566,17 @@ def test_port_tree_rejects_a_file(tmp_path):
     (tmp_path / "a.py").write_text("")
     with pytest.raises(NotADirectoryError, match="jnn.port.port_tree"):
         port_tree(tmp_path / "a.py", tmp_path / "b")
+
+
+def test_in_place_updates_keep_their_own_target_in_long_files():
+    # the rewriter keys the calls it creates by id(): freed nodes once lent their ids to later ones, so in a long
+    # file `m.w4.data.mul_(s)` could come out as `m.w4 = ops.mul_(m.w18, s)` (timm's convnext head init did)
+    lines = ["import torch", "import torch.nn as nn", "", "", "def f(m, s):"]
+    for i in range(200):
+        lines += [f"    m.w{i}.data.mul_(s)", f"    m.b{i}.data.zero_()", f"    nn.init.normal_(m.c{i}, std=0.01)"]
+    out, _ = port("\n".join(lines) + "\n")
+    body = [line.strip() for line in out.splitlines() if line.startswith("    m.")]
+    assert len(body) == 600
+    for line in body:
+        target, value = line.split(" = ", 1)
+        assert value.split("(", 1)[1].split(",")[0].rstrip(")") == target, line

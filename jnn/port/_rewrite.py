@@ -204,6 +204,7 @@ class Porter(cst.CSTTransformer):
         self._replace: dict[int, cst.BaseExpression] = {}
         self._method_calls: dict[int, tuple[str, cst.BaseExpression]] = {}  # id(new call) -> (name, receiver)
         self._data_reads: dict[int, cst.BaseExpression] = {}                # id(ops.data(x)) -> x
+        self._keyed: list[cst.CSTNode] = []  # the nodes whose ids key the two dicts above, kept so ids stay unique
         self._notes: list[list[str]] = []
         self._targets: set[int] = set()
         self._called: set[int] = set()    # attributes that are called: x.is_floating_point() is a method
@@ -338,6 +339,7 @@ class Porter(cst.CSTTransformer):
             self.need_ops = True
             call = cst.Call(func=_expr(f"{self.ops}.data"), args=[cst.Arg(updated_node.value)])
             self._data_reads[id(call)] = updated_node.value
+            self._keyed.append(call)
             return call
         return updated_node
 
@@ -513,6 +515,7 @@ class Porter(cst.CSTTransformer):
                                if updated_node.args else cst.MaybeSentinel.DEFAULT)
         call = updated_node.with_changes(func=_expr(f"{self.ops}.{name}"), args=[receiver_arg, *updated_node.args])
         self._method_calls[id(call)] = (name, receiver)
+        self._keyed.append(call)
         return call
 
     # -- statements: in-place methods, init calls, index updates -----------------------------------------
