@@ -40,7 +40,7 @@ __all__ = ["elementwise", "host", "placed", "xp"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SMALL, LARGE = 1 << 9, 1 << 14  # chunk sizes: arrays of up to SMALL elements take one small chunk
+SMALL, LARGE = 1 << 10, 1 << 16  # chunk sizes: arrays of up to SMALL elements take one small chunk
 BUDGET = 1024  # chunk calls a (function, shapes, dtypes) may cost before it gets JAX's own program (~ one compile)
 HOST_LIMIT = 1 << 22  # elements an exact operation copies on the host at most
 

@@ -249,6 +249,9 @@ def narrow(input: Any, dim: builtins.int, start: Any, length: builtins.int) -> j
         if start + length > input.shape[d]:
             raise IndexError(f"jnn.ops.narrow: start {start} + length {length} exceeds size {input.shape[d]} of "
                              f"dim {dim}")
+        views = host(input)
+        if views is not None:
+            return placed(views[0][(slice(None),) * d + (slice(start, start + length),)])
         return jax.lax.slice_in_dim(input, start, start + length, axis=d)
     return jax.lax.dynamic_slice_in_dim(input, start, length, axis=d)
 
@@ -257,6 +260,9 @@ def narrow(input: Any, dim: builtins.int, start: Any, length: builtins.int) -> j
 def select(input: Any, dim: builtins.int, index: Any) -> jax.Array:
     """The slice at ``index`` of dim ``dim``, that dim removed (``x.select(1, 0)`` is ``x[:, 0]``)."""
     d = normalize_dim(dim, input.ndim, "select")
+    views = host(input) if isinstance(index, (builtins.int, np.integer)) else None
+    if views is not None and -input.shape[d] <= index < input.shape[d]:
+        return placed(views[0][(slice(None),) * d + (index,)])
     return input[(slice(None),) * d + (index,)]
 
 
@@ -291,9 +297,7 @@ def split(tensor: Any, split_size_or_sections: Any, dim: builtins.int = 0) -> tu
         if builtins.sum(lengths) != n:
             raise ValueError(f"jnn.ops.split: sections {lengths} add up to {builtins.sum(lengths)}, but dim {dim} "
                              f"has size {n}")
-    bounds = np.cumsum([0, *lengths])
-    return tuple(jax.lax.slice_in_dim(tensor, builtins.int(a), builtins.int(b), axis=d)
-                 for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+    return tuple(xp(tensor).split(tensor, [builtins.int(b) for b in np.cumsum(lengths[:-1])], axis=d))
 
 
 @method
@@ -302,7 +306,7 @@ def tensor_split(input: Any, indices_or_sections: Any, dim: builtins.int = 0) ->
     d = normalize_dim(dim, input.ndim, "tensor_split")
     if not isinstance(indices_or_sections, (builtins.int, np.integer)):
         indices_or_sections = [builtins.int(i) for i in indices_or_sections]
-    return tuple(jnp.array_split(input, indices_or_sections, axis=d))
+    return tuple(xp(input).array_split(input, indices_or_sections, axis=d))
 
 
 @method
