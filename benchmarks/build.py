@@ -1,6 +1,6 @@
 """Workload 8: building a model, first time in a fresh process and again, against PyTorch, Equinox and Flax NNX.
 
-    python -m benchmarks.build [--repeats 3] [--tiny] [--all-torchvision]
+    python -m benchmarks.build [--repeats 3] [--tiny] [--all-torchvision] [--timm]
 
 Each (framework, model) is built in a new Python process, the framework already imported: the first build pays
 whatever the framework compiles or caches; the second build of the same model, right after, shows the steady
@@ -14,7 +14,8 @@ state. Times are the median over ``--repeats`` processes and include waiting for
 - torchvision's own model code, ported with ``python -m jnn.port`` for jnn (torch and jnn; fetched as in the port
   tests): *resnet18*, *mobilenet_v3_small* (many small layers), *vit_b_16* (86M parameters), *swin_t* and
   *regnet_y_400mf* (tensor math in ``__init__``: relative-position tables, width schedules). ``--all-torchvision``
-  builds every classification model of torchvision instead, one repeat each.
+  builds every classification model of torchvision instead, one repeat each; ``--timm`` builds timm's models
+  (timm's own code: ``trunc_normal_`` on every weight, Swin's window masks) instead.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import pathlib
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,6 +38,8 @@ ALL_TORCHVISION = ("alexnet", "vgg11_bn", "resnet18", "resnet50", "resnext50_32x
                    "squeezenet1_1", "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x0_5", "mnasnet0_5",
                    "efficientnet_b0", "efficientnet_v2_s", "regnet_y_400mf", "convnext_tiny", "googlenet",
                    "inception_v3", "vit_b_16", "swin_t", "maxvit_t")
+TIMM = ("resnet50", "efficientnet_b0", "vit_base_patch16_224", "swin_tiny_patch4_window7_224", "convnext_tiny",
+        "regnety_032")  # from the subset tests/_timm_source.py fetches and ports
 FRAMEWORKS = {DISTINCT: ("torch", "jnn", "jax", "equinox", "flax.nnx"), TRANSFORMER: ("torch", "jnn"),
               **{name: ("torch", "jnn") for name in TORCHVISION}}
 
@@ -114,16 +118,33 @@ def _torchvision_root(framework: str) -> pathlib.Path:
     source = _torchvision_source.source_tree()
     if framework == "torch":
         return source
-    ported = _torchvision_source.CACHE / "torchvision-0.28-jnn-port"
-    if not (ported / "torchvision_jnn" / "models" / "resnet.py").exists():
+    ported = _torchvision_source.CACHE / f"torchvision-0.28-jnn-port-{_torchvision_source.jnn_digest()}"
+    if not (ported / "torchvision_jnn" / "models" / "resnet.py").exists():  # ported by this jnn
+        for old in _torchvision_source.CACHE.glob("torchvision-0.28-jnn-port*"):
+            shutil.rmtree(old, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "jnn.port", str(source / "torchvision"), "-o",
                         str(ported / "torchvision_jnn")], check=True, capture_output=True, env=_child_env())
     return ported
 
 
+def _timm(framework: str):
+    """timm's package (fetched and its port made as in the timm tests), imported with a torchvision stand-in."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import _timm_source
+
+    nn = __import__("torch.nn" if framework == "torch" else "jnn", fromlist=["nn"])
+    frozen = type("FrozenBatchNorm2d", (nn.BatchNorm2d,), {})  # building only: its statistics do not matter
+    if framework == "torch":
+        return _timm_source.import_package(_timm_source.source_tree(), "timm", frozen)
+    return _timm_source.import_package(_timm_source.ported_tree(), "timm_jnn", frozen)
+
+
 def child(framework: str, model: str, layers: int) -> dict:
     """In this (fresh) process: import the framework, then time two builds of ``model``."""
-    if model not in (DISTINCT, TRANSFORMER):  # a torchvision model
+    if model.startswith("timm:"):
+        timm = _timm(framework)
+        make = lambda: list(timm.create_model(model[5:]).parameters())  # noqa: E731
+    elif model not in (DISTINCT, TRANSFORMER):  # a torchvision model
         sys.path.insert(0, str(_torchvision_root(framework)))
         models = __import__("torchvision.models" if framework == "torch" else "torchvision_jnn.models",
                             fromlist=["models"])
@@ -148,11 +169,13 @@ def child(framework: str, model: str, layers: int) -> dict:
     return {"first_s": times[0], "second_s": times[1], "arrays": len(arrays)}
 
 
-def run(repeats: int = 3, tiny: bool = False, all_torchvision: bool = False) -> list[dict]:
+def run(repeats: int = 3, tiny: bool = False, all_torchvision: bool = False, timm: bool = False) -> list[dict]:
     """One row per (model, framework): median first and second build times, and ratios to torch."""
     plan = {DISTINCT: ("torch", "jnn", "jax")} if tiny else FRAMEWORKS
     if all_torchvision:
         plan, repeats = {name: ("torch", "jnn") for name in ALL_TORCHVISION}, 1
+    if timm:
+        plan = {f"timm:{name}": ("torch", "jnn") for name in TIMM}
     layers = 8 if tiny else 40
     env = _child_env()
     rows = []
@@ -189,13 +212,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per row (median)")
     parser.add_argument("--tiny", action="store_true", help="the distinct-layers model at 8 layers, 3 frameworks")
     parser.add_argument("--all-torchvision", action="store_true", help="every torchvision classification model")
+    parser.add_argument("--timm", action="store_true", help="timm models (timm's own code, ported)")
     parser.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
     parser.add_argument("--layers", type=int, default=40, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(*args.child, args.layers)))
         return
-    print("\n".join(table(run(args.repeats, args.tiny, args.all_torchvision))))
+    print("\n".join(table(run(args.repeats, args.tiny, args.all_torchvision, args.timm))))
 
 
 if __name__ == "__main__":

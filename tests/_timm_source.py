@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import hashlib
 import importlib.abc
 import importlib.machinery
 import os
@@ -32,6 +31,8 @@ import tempfile
 import time
 import types
 import zipfile
+
+from _torchvision_source import jnn_digest
 
 VERSION = "1.0.31"
 CACHE = pathlib.Path(os.environ.get("JNN_TEST_CACHE", pathlib.Path.home() / ".cache" / "jnn-tests"))
@@ -133,20 +134,12 @@ def source_tree() -> pathlib.Path:
     return _cached(CACHE / NAME, "timm/models/_registry.py", fill)
 
 
-def _jnn_digest() -> str:
-    """A digest of jnn's source: the port's output depends on jnn.port and on which names jnn has."""
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "jnn").rglob("*.py")):
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
 def ported_tree() -> pathlib.Path:
     """A directory with ``timm_jnn``: ``python -m jnn.port timm -o timm_jnn`` of the subset, cached for this jnn
     source (a port made by other jnn code is removed when a new one is made)."""
     source = source_tree()
     prefix = f"{NAME}-jnn-port-"
-    target = CACHE / (prefix + _jnn_digest())
+    target = CACHE / (prefix + jnn_digest())
 
     def fill(tmp: pathlib.Path) -> None:
         for old in CACHE.glob(prefix + "*"):

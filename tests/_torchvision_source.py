@@ -10,6 +10,7 @@ compiled ops do not load); this pure-Python subset can, so it builds the torch r
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import pathlib
 import shutil
@@ -21,6 +22,15 @@ import zipfile
 
 VERSION = "0.28.*"
 CACHE = pathlib.Path(os.environ.get("JNN_TEST_CACHE", pathlib.Path.home() / ".cache" / "jnn-tests"))
+
+
+def jnn_digest() -> str:
+    """A digest of jnn's source, to key cached ports: a port's output depends on jnn.port and on the names jnn has."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted((root / "jnn").rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 MODEL_FILES = ["alexnet", "convnext", "densenet", "efficientnet", "googlenet", "inception", "mnasnet", "mobilenet",
                "mobilenetv2", "mobilenetv3", "regnet", "resnet", "shufflenetv2", "squeezenet", "vgg",
