@@ -68,11 +68,13 @@ NOTES = """\
   so building compiles nothing; hand-written JAX, Equinox and Flax NNX draw with `jax.random`, which compiles a
   generator per new shape (seconds for the first build). jnn's first build also pays JAX's backend start (~15 ms).
   Large arrays (4 MiB and more) get host pages of their own without NumPy's huge-page advice, whose first touch
-  cost 3-4x on this machine (vgg11_bn 3.6 s -> 1.8 s). Eager placement takes ~7 us per array. What is left against
-  torch: on models of many small layers, JAX's backend start (~15 ms, about half of torch's whole build of
-  mobilenet_v3_small); on models doing tensor math in `__init__` (swin_t's relative-position table, regnet's width
-  schedule), one XLA compile per new operation and shape, ~20 ms each, in the first build of a process only
-  (`jnn.ops` creation functions compile nothing).
+  cost 3-4x on this machine (vgg11_bn 3.6 s -> 1.8 s). Eager placement takes ~7 us per array. Tensor math in
+  `__init__` through `jnn.ops` compiles little: reshapes, stacking, element updates and `where` on concrete CPU
+  arrays are made in NumPy, elementwise functions run in fixed-size chunks (one program per function and dtype for
+  every shape): swin_t's first build 2.3x -> 1.3x torch, timm's Swin 8.2 s -> 1.5 s (`python -m benchmarks.build
+  --timm`). What is left against torch: on models of many small layers, JAX's backend start (~15 ms, about half of
+  torch's whole build of mobilenet_v3_small); JAX's own operators on arrays (`a * w + b`, `a[:, None] - a`) still
+  compile once per new shape, ~20 ms each: regnet's width schedule, in the first build of a process only.
 - **GPU mode** (`--gpu`): JAX on the GPU with `jax_default_matmul_precision="highest"` and PyTorch on CUDA with
   `torch.backends.cuda.matmul.allow_tf32 = False` and `torch.backends.cudnn.allow_tf32 = False`: TF32 off in both.
 """
