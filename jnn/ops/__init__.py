@@ -10,6 +10,9 @@ In-place methods (:data:`INPLACE`: ``add_``, ``zero_``, ...) return the new arra
 Everything traces under ``jax.jit``; the few functions whose result depends on values (``item``, ``tolist``,
 ``nonzero``, ``masked_select``, ``unique``) raise a clear error there, naming what to use instead. Without
 ``jax_enable_x64``, torch's int64 results (``long()``, ``arange(5)``, indices) are int32 and float64 is float32.
+Eagerly, on concrete CPU arrays, most of them compile nothing per new shape (``jnn.ops._eager``: creation, reshapes,
+stacking and element updates are made in NumPy, elementwise math runs in fixed-size chunks), as model code that
+does tensor math while building needs.
 
 >>> import jax, jax.numpy as jnp
 >>> from jnn import ops
