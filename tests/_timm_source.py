@@ -28,11 +28,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import types
 import zipfile
 
-from _torchvision_source import jnn_digest
+from _torchvision_source import download_wheel, jnn_digest
 
 VERSION = "1.0.31"
 CACHE = pathlib.Path(os.environ.get("JNN_TEST_CACHE", pathlib.Path.home() / ".cache" / "jnn-tests"))
@@ -50,25 +49,8 @@ def _subset(names: list[str]) -> list[str]:
 
 
 def _wheel() -> pathlib.Path:
-    """The timm wheel, downloaded into the cache with pip (retried: CI networks fail now and then)."""
-    wheels = CACHE / "wheels"
-    found = sorted(wheels.glob(f"timm-{VERSION}-*.whl"))
-    if found:
-        return found[-1]
-    wheels.mkdir(parents=True, exist_ok=True)
-    errors = []
-    for attempt in range(4):
-        with tempfile.TemporaryDirectory(dir=wheels) as tmp:
-            run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                                  f"timm=={VERSION}", "-d", tmp], capture_output=True, text=True)
-            got = sorted(pathlib.Path(tmp).glob("timm-*.whl"))
-            if run.returncode == 0 and got:
-                target = wheels / got[-1].name
-                os.replace(got[-1], target)
-                return target
-            errors.append(run.stderr.strip()[-2000:])
-        time.sleep(2 ** attempt)
-    raise RuntimeError(f"could not download timm=={VERSION} with pip:\n" + "\n---\n".join(errors))
+    """The timm wheel."""
+    return download_wheel("timm", VERSION, f"timm-{VERSION}-*.whl")
 
 
 def _filtered_init(text: str, present: set[str]) -> str:

@@ -44,10 +44,11 @@ SUBSET = ["__init__.py", "_utils.py", "_internally_replaced_utils.py", "utils.py
           "transforms/_presets.py"]
 
 
-def _wheel() -> pathlib.Path:
-    """The torchvision wheel, downloaded into the cache with pip (retried: CI networks fail now and then)."""
+def download_wheel(project: str, version: str, cached: str) -> pathlib.Path:
+    """``project==version``'s wheel (a cached one matching the glob ``cached`` if present), downloaded into the
+    cache with pip (retried: CI networks fail now and then)."""
     wheels = CACHE / "wheels"
-    found = sorted(wheels.glob("torchvision-0.28.*.whl"))
+    found = sorted(wheels.glob(cached))
     if found:
         return found[-1]
     wheels.mkdir(parents=True, exist_ok=True)
@@ -55,15 +56,20 @@ def _wheel() -> pathlib.Path:
     for attempt in range(4):
         with tempfile.TemporaryDirectory(dir=wheels) as tmp:
             run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                                  f"torchvision=={VERSION}", "-d", tmp], capture_output=True, text=True)
-            got = sorted(pathlib.Path(tmp).glob("torchvision-*.whl"))
+                                  f"{project}=={version}", "-d", tmp], capture_output=True, text=True)
+            got = sorted(pathlib.Path(tmp).glob(f"{project}-*.whl"))
             if run.returncode == 0 and got:
                 target = wheels / got[-1].name
                 os.replace(got[-1], target)
                 return target
             errors.append(run.stderr.strip()[-2000:])
         time.sleep(2 ** attempt)
-    raise RuntimeError(f"could not download torchvision=={VERSION} with pip:\n" + "\n---\n".join(errors))
+    raise RuntimeError(f"could not download {project}=={version} with pip:\n" + "\n---\n".join(errors))
+
+
+def _wheel() -> pathlib.Path:
+    """The torchvision wheel."""
+    return download_wheel("torchvision", VERSION, "torchvision-0.28.*.whl")
 
 
 def _filtered_init(text: str, package: str, present: set[str]) -> str:
