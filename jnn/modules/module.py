@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+import linecache
+import re
 import sys
 import warnings
 import weakref
@@ -139,6 +141,53 @@ def _write_loaded(root: Module, updates: list[tuple[Module, str, Any, bool]]) ->
 # ---------------------------------------------------------------------------------------------------------
 
 
+# JAX array methods that share a torch.Tensor method's name but not its meaning, and how a call fails.
+_DIFFERENT_METHODS = {
+    "size": "size is its element count (an int)",
+    "view": "view(dtype) reinterprets its bytes",
+}
+
+
+def _note_tensor_method(module: Module, error: Exception) -> None:
+    """torch.Tensor's API used on a JAX array in ``forward`` (``x.view(2, -1)``, ``x.size(0)``, ``x.sum(dim=1)``):
+    note the jnn.ops function and the port tool on the error, once (the innermost module's forward)."""
+    if getattr(error, "_jnn_noted", False) or not isinstance(error, (AttributeError, TypeError, NotImplementedError)):
+        return
+    error._jnn_noted = True  # type: ignore[attr-defined]
+    if isinstance(error, AttributeError):
+        name = getattr(error, "name", None)
+        if not (name and isinstance(getattr(error, "obj", None), jax.Array)):
+            return
+        what = "has no such method"
+    else:
+        line = _forward_line(module, error)
+        called = [n for n in re.findall(r"\.(\w+)\(", line) if n in _DIFFERENT_METHODS]
+        if called and (isinstance(error, NotImplementedError) or "not callable" in str(error)
+                       or "as a data type" in str(error)):
+            name, what = called[0], _DIFFERENT_METHODS[called[0]]
+        elif (isinstance(error, TypeError) and re.search(r"keyword argument '(dim|keepdim)'", str(error))
+              and (keyword := re.search(r"\.(\w+)\([^()]*\b(keep)?dim\s*=", line))):
+            name, what = keyword.group(1), "takes axis= and keepdims= where torch takes dim= and keepdim="
+        else:
+            return
+    import jnn.ops
+
+    fix = f"Use jnn.ops.{name}(x, ...), or port" if hasattr(jnn.ops, name) else "Port"
+    error.add_note(f"{type(module).__name__}.forward: x.{name} is torch.Tensor's API; a JAX array {what}. {fix} "
+                   "the whole file onto jnn.ops: python -m jnn.port model.py -o model_jnn.py")
+
+
+def _forward_line(module: Module, error: Exception) -> str:
+    """The source line of ``module.forward`` that raised ``error`` ('' if not found)."""
+    code = getattr(type(module).forward, "__code__", None)
+    traceback, line = error.__traceback__, ""
+    while traceback is not None:
+        if traceback.tb_frame.f_code is code:
+            line = linecache.getline(code.co_filename, traceback.tb_lineno)
+        traceback = traceback.tb_next
+    return line
+
+
 class Module:
     """Base class for all neural network modules, with torch.nn.Module's API.
 
@@ -202,13 +251,15 @@ class Module:
                     or _pytree.global_forward_hooks):
                 return self._call_with_hooks(args, kwargs)
             return self.forward(*args, **kwargs)
-        except RuntimeError as error:
+        except (RuntimeError, AttributeError, TypeError) as error:  # NotImplementedError is a RuntimeError
             self._explain_deleted(error)
+            _note_tensor_method(self, error)
             raise
 
-    def _explain_deleted(self, error: RuntimeError) -> None:
+    def _explain_deleted(self, error: Exception) -> None:
         """Forward failed on an array deleted by donation: say how to get the trained arrays instead."""
-        if isinstance(error, _pytree.DeletedArrayError) or "deleted" not in str(error):
+        if not isinstance(error, RuntimeError) or isinstance(error, _pytree.DeletedArrayError) or "deleted" not in str(
+                error):
             return
         for module in self.modules():
             for slots in (module._parameters, module._buffers):

@@ -212,3 +212,59 @@ def test_zero_grad_warns_that_gradients_are_pytrees():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.zero_grad(set_to_none=False)  # once only
+
+
+class _TorchStyle(nn.Module):
+    """A forward written for torch.Tensor: each call reaches a method a JAX array lacks or has with another meaning."""
+
+    def __init__(self, call: str) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+        self.call = call
+
+    def forward(self, x):
+        if self.call == "view":
+            x = x.view(2, 4)
+        elif self.call == "view(-1)":
+            x = x.view(-1)
+        elif self.call == "size":
+            x = x.reshape(x.size(0), -1)
+        elif self.call == "sum":
+            x = x + x.sum(dim=1, keepdim=True)
+        elif self.call == "backward":
+            x.backward()
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize(("call", "error", "fix"), [
+    ("view", NotImplementedError, "a JAX array view(dtype) reinterprets its bytes. Use jnn.ops.view(x, ...), or port"),
+    ("view(-1)", TypeError, "a JAX array view(dtype) reinterprets its bytes. Use jnn.ops.view(x, ...), or port"),
+    ("size", TypeError, "a JAX array size is its element count (an int). Use jnn.ops.size(x, ...), or port"),
+    ("sum", TypeError, "takes axis= and keepdims= where torch takes dim= and keepdim=. Use jnn.ops.sum(x, ...)"),
+    ("backward", AttributeError, "has no such method. Port the whole file onto jnn.ops: python -m jnn.port model.py"),
+])
+def test_torch_tensor_methods_in_forward_raise_naming_jnn_ops_and_the_port(call, error, fix, jit):
+    model = nn.Sequential(_TorchStyle(call))  # the note is added once, by the innermost module
+    run = jax.jit(lambda m, x: m(x)) if jit else (lambda m, x: m(x))
+    with pytest.raises(error) as caught:
+        run(model, jnp.ones((2, 4)))
+    (note,) = [n for n in caught.value.__notes__ if "torch.Tensor" in n]
+    method = call.split("(")[0]
+    assert note.startswith(f"_TorchStyle.forward: x.{method} is torch.Tensor's API; ")
+    assert fix in note
+
+
+def test_other_errors_in_forward_get_no_note():
+    class Typo(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fcc(x) if x.ndim == 2 else self.fc(x, x)
+
+    for shape, error in (((2, 4), AttributeError), ((4,), TypeError)):
+        with pytest.raises(error) as caught:
+            Typo()(jnp.ones(shape))
+        assert not getattr(caught.value, "__notes__", None)
