@@ -44,6 +44,8 @@ from jnn.functional import (  # noqa: E402, I001
 )
 from jnn.functional._activation import *  # noqa: F403
 from jnn.functional._attention import *  # noqa: F403
+# private in torch too, but model code calls them (torchaudio's WavLM attention)
+from jnn.functional._attention import _canonical_mask, _none_or_dtype  # noqa: F401
 from jnn.functional._conv import *  # noqa: F403
 from jnn.functional._distance import *  # noqa: F403
 from jnn.functional._dropout import *  # noqa: F403

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from jnn.functional._dropout import dropout as _dropout
@@ -107,6 +109,43 @@ def scaled_dot_product_attention(
     if dropout_p > 0:
         weights = _dropout(weights, dropout_p, True, key=dropout_key)
     return jnp.matmul(weights, v)
+
+
+def _none_or_dtype(input: ArrayLike | None) -> jnp.dtype | None:
+    """``input``'s dtype, or None for None: torch.nn.functional's private helper, which model code written against
+    ``F.multi_head_attention_forward``'s internals calls (torchaudio's WavLM attention, via ``jnn.port``).
+
+    >>> import jax.numpy as jnp
+    >>> _none_or_dtype(jnp.zeros(2)), _none_or_dtype(None)
+    (dtype('float32'), None)
+    """
+    if input is None:
+        return None
+    if isinstance(input, (jax.Array, np.ndarray)):
+        return input.dtype
+    raise TypeError(f"input to _none_or_dtype() must be None or an array, got {type(input).__name__}")
+
+
+def _canonical_mask(mask: ArrayLike | None, mask_name: str, other_type: jnp.dtype | None, other_name: str,
+                    target_type: jnp.dtype, check_other: bool = True) -> jax.Array | None:
+    """An attention mask as an additive float mask (torch.nn.functional's private helper, which model code calls):
+    a boolean ``mask`` becomes ``-inf`` where True and ``0`` elsewhere, in ``target_type``; a floating one is
+    returned as it is; ``None`` stays ``None``. As torch, it warns when ``check_other`` and ``other_type`` (the
+    dtype of the other mask, from :func:`_none_or_dtype`) differs from the mask's dtype.
+
+    >>> import jax.numpy as jnp
+    >>> _canonical_mask(jnp.array([True, False]), "key_padding_mask", None, "", jnp.float32).tolist()
+    [-inf, 0.0]
+    """
+    if mask is None:
+        return None
+    mask = jnp.asarray(mask)
+    if mask.dtype != jnp.bool_ and not jnp.issubdtype(mask.dtype, jnp.floating):
+        raise TypeError(f"only bool and floating types of {mask_name} are supported")
+    if check_other and other_type is not None and mask.dtype != other_type:
+        warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type for both "
+                      "instead.", stacklevel=2)
+    return _to_float_mask(mask, mask_name, target_type)
 
 
 def _to_float_mask(mask: jax.Array | None, name: str, dtype: jnp.dtype) -> jax.Array | None:

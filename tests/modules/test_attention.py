@@ -121,6 +121,39 @@ def test_sdpa_errors():
         F.scaled_dot_product_attention(q, q, q, dropout_p=1.5)
 
 
+# --- torch.nn.functional's private mask helpers, which model code calls (torchaudio's WavLM attention) ---------
+@pytest.mark.parametrize("dtype", ["bool", "float32", "float16"])
+def test_canonical_mask_matches_torch(dtype):
+    rng = np.random.default_rng(0)
+    mask = rng.random((2, 5)) < 0.5 if dtype == "bool" else rng.standard_normal((2, 5)).astype(dtype)
+    tdtype = getattr(torch, dtype)
+    for other, jother in [(None, None), (torch.float32, jnp.float32), (tdtype, jnp.dtype(dtype))]:
+        with warnings.catch_warnings(record=True) as expected_warnings:
+            warnings.simplefilter("always")
+            expected = torch.nn.functional._canonical_mask(T(mask), "key_padding_mask", other, "attn_mask",
+                                                           torch.float32)
+        with warnings.catch_warnings(record=True) as ours_warnings:
+            warnings.simplefilter("always")
+            ours = F._canonical_mask(jnp.asarray(mask), "key_padding_mask", jother, "attn_mask", jnp.float32)
+        assert [str(w.message) for w in ours_warnings] == [str(w.message) for w in expected_warnings]
+        assert ours.dtype == jnp.dtype(str(expected.dtype).removeprefix("torch."))
+        np.testing.assert_array_equal(np.asarray(ours), expected.numpy())
+        np.testing.assert_array_equal(  # under jit too
+            jax.jit(lambda m: F._canonical_mask(m, "key_padding_mask", None, "", jnp.float32))(jnp.asarray(mask)),
+            torch.nn.functional._canonical_mask(T(mask), "key_padding_mask", None, "", torch.float32).numpy())
+    assert F._canonical_mask(None, "attn_mask", None, "", jnp.float32) is None
+    with pytest.raises(TypeError, match="only bool and floating types of attn_mask are supported"):
+        F._canonical_mask(jnp.ones((2, 2), jnp.int32), "attn_mask", None, "", jnp.float32)
+
+
+def test_none_or_dtype_matches_torch():
+    assert F._none_or_dtype(None) is None and torch.nn.functional._none_or_dtype(None) is None
+    assert F._none_or_dtype(jnp.zeros(2, jnp.float16)) == jnp.float16
+    assert F._none_or_dtype(np.zeros(2, bool)) == np.bool_
+    with pytest.raises(TypeError, match="must be None or"):
+        F._none_or_dtype(1.0)
+
+
 # --- MultiheadAttention ----------------------------------------------------------------------------------
 
 
