@@ -241,6 +241,14 @@ def test_cat_stack(shape, data):
     check("vstack", same_shape, jit=False)
 
 
+def test_cat_leaves_out_one_dimensional_empty_arrays_as_torch_does():
+    x, empty = randn(2, 3), np.zeros((0,), np.float32)
+    check("cat", [x, empty])  # Emformer's summary = torch.empty(0) when it keeps no memory
+    check("cat", [empty, x, empty], 1)
+    check("cat", [empty, empty])
+    check("cat", [randint(2, 3).astype(np.int64), empty])  # the left-out array still takes part in the dtype
+
+
 def test_shape_functions_jitted_and_misc():
     x = randn(2, 3, 4)
     check("view", x, 6, -1)

@@ -334,8 +334,10 @@ def cat(tensors: Sequence[Any], dim: builtins.int = 0, *, axis: builtins.int | N
     if not tensors:
         raise ValueError("jnn.ops.cat expects a non-empty list of arrays")
     dim = dim if axis is None else axis
-    return xp(*tensors).concatenate(tensors, axis=normalize_dim(dim, jnp.ndim(tensors[0]), "cat"),
-                                    dtype=jnp.result_type(*tensors))
+    dtype = jnp.result_type(*tensors)
+    # torch leaves out 1-d empty arrays whatever the others' rank (``torch.cat([x, torch.empty(0)])`` is ``x``)
+    tensors = [t for t in tensors if jnp.shape(t) != (0,)] or tensors[:1]
+    return xp(*tensors).concatenate(tensors, axis=normalize_dim(dim, jnp.ndim(tensors[0]), "cat"), dtype=dtype)
 
 
 concat = cat
