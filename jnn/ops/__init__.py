@@ -26,6 +26,7 @@ does tensor math while building needs.
 """
 
 from jnn.ops import _C as _C  # torch._C shims that model code calls
+from jnn.ops import autograd as autograd  # torch.autograd.Function as jax.custom_vjp
 from jnn.ops import creation, dtypes, indexing, inplace, misc, pointwise, reduction, shape
 from jnn.ops import hub as hub  # torch.hub
 from jnn.ops._core import INPLACE as _INPLACE
