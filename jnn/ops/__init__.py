@@ -27,9 +27,10 @@ does tensor math while building needs.
 
 from jnn.ops import _C as _C  # torch._C shims that model code calls
 from jnn.ops import autograd as autograd  # torch.autograd.Function as jax.custom_vjp
-from jnn.ops import creation, dtypes, indexing, inplace, misc, pointwise, reduction, shape, spectral
+from jnn.ops import creation, dtypes, indexing, inplace, matrix, misc, pointwise, reduction, shape, spectral
 from jnn.ops import fft as fft  # torch.fft
 from jnn.ops import hub as hub  # torch.hub
+from jnn.ops import linalg as linalg  # torch.linalg
 from jnn.ops._core import INPLACE as _INPLACE
 from jnn.ops._core import METHODS as _METHODS
 from jnn.ops._port import at as at
@@ -39,6 +40,7 @@ from jnn.ops.creation import *  # noqa: F403
 from jnn.ops.dtypes import *  # noqa: F403
 from jnn.ops.indexing import *  # noqa: F403
 from jnn.ops.inplace import *  # noqa: F403
+from jnn.ops.matrix import *  # noqa: F403
 from jnn.ops.misc import *  # noqa: F403
 from jnn.ops.pointwise import *  # noqa: F403
 from jnn.ops.reduction import *  # noqa: F403
@@ -50,6 +52,5 @@ METHODS: frozenset[str] = frozenset(_METHODS)
 INPLACE: frozenset[str] = frozenset(_INPLACE)
 """The in-place method names (``add_``, ``zero_``, ``normal_``, ...); their functions return the new array."""
 
-__all__ = sorted({*creation.__all__, *dtypes.__all__, *indexing.__all__, *inplace.__all__, *misc.__all__,
-                  *pointwise.__all__, *reduction.__all__, *shape.__all__,
-                  *spectral.__all__, "at", "attr", "data", "METHODS", "INPLACE"})
+__all__ = sorted({*creation.__all__, *dtypes.__all__, *indexing.__all__, *inplace.__all__, *matrix.__all__,
+                  *misc.__all__, *pointwise.__all__, *reduction.__all__, *shape.__all__, *spectral.__all__, "at", "attr", "data", "METHODS", "INPLACE"})
