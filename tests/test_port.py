@@ -253,7 +253,7 @@ def test_element_updates():
             z = ops.at(z)[0].set(v)
             z = ops.at(z)[1:].add(v)
             x = ops.at(x)[..., 0].multiply(2)
-            self.buf = ops.at(self.buf)[1].set(v)
+            ops.store(self, 'buf', ops.at(self.buf)[1].set(v))
             layers = {}
             layers["a"] = v
             kwargs["b"] = v
@@ -262,6 +262,36 @@ def test_element_updates():
             q = ops.at(q)[i].set(v)
             REGISTRY[i] = v
         """)
+
+
+def test_element_update_through_an_attribute_does_not_reassign_a_container():
+    # transformers' WeightConverter: `self.source_patterns[i] = pattern` on a list attribute whose class refuses
+    # `self.source_patterns = ...`; an array attribute (a module buffer) still gets its new value
+    out, _ = port("""\
+        import torch
+
+
+        class Patterns:
+            def __init__(self, names):
+                object.__setattr__(self, "names", list(names))
+                self.w = torch.zeros(2)
+                self.nested = {"k": [0, 0]}
+
+            def __setattr__(self, name, value):
+                if name == "names":
+                    raise ValueError("names cannot be assigned")
+                object.__setattr__(self, name, value)
+
+            def update(self, v):
+                self.names[0] = v
+                self.w[1] += v
+                self.nested["k"][1] = v
+                self.w.mul_(2)
+        """)
+    assert "ops.store(self, 'names', ops.at(self.names)[0].set(v))" in out
+    p = load(out).Patterns(["a", "b"])
+    p.update(3.0)
+    assert p.names == [3.0, "b"] and p.w.tolist() == [0.0, 6.0] and p.nested == {"k": [0, 3.0]}
 
 
 def test_element_update_values_stay_one_expression():
@@ -340,6 +370,21 @@ def test_data_reads_and_writes():
         n = self.data
         self.proj.weight *= 0.5
         w = ops.at(w)[0].add(1)
+        """)
+
+
+def test_data_and_tensor_attributes_in_tuple_targets_stay_targets():
+    # transformers' quantizer_higgs: `module.weight.data, module.tune_metadata = maybe_tune_and_repack(...)`
+    same("""\
+        import torch
+        def f(module, x):
+            module.weight.data, module.meta = g(x.data)
+            a.requires_grad, (b.data, *c.data) = 1, (2, 3)
+        """, """\
+        from jnn import ops
+        def f(module, x):
+            module.weight, module.meta = g(ops.data(x))
+            a.requires_grad, (b, *c) = 1, (2, 3)
         """)
 
 

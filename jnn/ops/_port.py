@@ -24,7 +24,7 @@ import numpy as np
 
 from jnn.ops._eager import host, host_cast, placed
 
-__all__ = ["at", "data", "attr", "TENSOR_ATTRIBUTES", "DTYPE_ATTRIBUTES"]
+__all__ = ["at", "store", "data", "attr", "TENSOR_ATTRIBUTES", "DTYPE_ATTRIBUTES"]
 
 TENSOR_ATTRIBUTES = frozenset({"device", "is_cuda", "requires_grad", "grad", "is_leaf", "grad_fn", "layout"})
 """torch Tensor attributes a JAX array lacks (or a tracer lacks): the port reads them with :func:`attr`."""
@@ -153,6 +153,22 @@ def at(obj: Any) -> _At:
     {'k': 1}
     """
     return _At(obj)
+
+
+def store(obj: Any, name: str, value: Any) -> None:
+    """``obj.name = value``, unless ``obj.name`` already is ``value``: what the port writes for ``obj.name[i] = v``
+    (``store(obj, "name", at(obj.name)[i].set(v))``). A JAX array gets its new value; a list or dict, updated in
+    place, is not assigned again, as torch's code never assigned it (a frozen dataclass or a read-only property
+    would refuse it).
+
+    >>> import types, jax.numpy as jnp
+    >>> o = types.SimpleNamespace(w=jnp.zeros(2), names=["a"])
+    >>> store(o, "w", at(o.w)[0].set(1.0)); store(o, "names", at(o.names)[0].set("b"))
+    >>> o.w.tolist(), o.names
+    ([1.0, 0.0], ['b'])
+    """
+    if getattr(obj, name) is not value:
+        setattr(obj, name, value)
 
 
 def data(obj: Any) -> Any:

@@ -356,6 +356,8 @@ class Porter(cst.CSTTransformer):
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
         self._targets.add(id(node.target))
+        for element in _elements(node.target):  # a, b.requires_grad = ...: b.requires_grad stays an attribute
+            self._targets.add(id(element))
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
         self._targets.add(id(node.target))
@@ -367,6 +369,13 @@ class Porter(cst.CSTTransformer):
         self._targets.add(id(node.target))
 
     def _undata(self, node: cst.BaseExpression) -> cst.BaseExpression:
+        """``x`` for the ``ops.data(x)`` that replaced ``x.data``; in a tuple or list target, for each element
+        (``w.data, meta = f()`` assigns ``w``)."""
+        if isinstance(node, (cst.Tuple, cst.List)):
+            return node.with_changes(elements=[
+                e.with_changes(value=self._undata(e.value)) for e in node.elements])
+        if isinstance(node, cst.StarredElement):
+            return node.with_changes(value=self._undata(node.value))
         return self._data_reads.get(id(node), node)
 
     # -- imports -----------------------------------------------------------------------------------------
@@ -520,12 +529,20 @@ class Porter(cst.CSTTransformer):
 
     # -- statements: in-place methods, init calls, index updates -----------------------------------------
     def _assign(self, target: cst.BaseExpression, value: cst.BaseExpression, node: cst.CSTNode,
-                aug: str | None = None) -> cst.BaseSmallStatement | None:
-        """``target = value`` where ``target`` may be an array element: ``a[i] = v`` becomes ``.at[i].set``."""
+                aug: str | None = None, element: bool = False) -> cst.BaseSmallStatement | None:
+        """``target = value`` where ``target`` may be an array element: ``a[i] = v`` becomes ``.at[i].set``.
+
+        ``element``: ``value`` is the container ``target`` updated (``ops.at(target)[i].set(v)``); stored into an
+        attribute with ``ops.store``, which leaves the attribute alone when it is that very container (a list or
+        dict updated in place), as torch's code never assigned it (frozen classes refuse it)."""
         target = self._undata(target)
         if isinstance(target, (cst.Name, cst.Attribute)):
             if aug is not None:
                 return None
+            if element and isinstance(target, cst.Attribute):
+                store = _expr(f"{self.ops}.store(__owner__, {target.attr.value!r}, __value__)")
+                store = store.visit(_Substitute(value)).visit(_Substitute(target.value, "__owner__"))
+                return cst.Expr(store)
             return cst.Assign(targets=[cst.AssignTarget(target)], value=value)
         if not isinstance(target, cst.Subscript):
             return None
@@ -542,7 +559,7 @@ class Porter(cst.CSTTransformer):
         self.need_ops = True  # ops.at, also for arrays: made on the host when it can, without a compile per shape
         update = _expr(f"{self.ops}.at({_code(base)}){index}.{method}(__value__)")
         update = update.visit(_Substitute(value))
-        return self._assign(base, update, node)
+        return self._assign(base, update, node, element=True)
 
     def _kind(self, base: cst.BaseExpression, target: cst.Subscript) -> str:
         elements = target.slice
@@ -600,6 +617,8 @@ class Porter(cst.CSTTransformer):
             return updated_node
         target = updated_node.targets[0].target
         self._note_tied(original_node)
+        if isinstance(target, (cst.Tuple, cst.List)):
+            updated_node = updated_node.with_changes(targets=[cst.AssignTarget(self._undata(target))])
         if isinstance(original_node.targets[0].target, cst.Attribute):
             attr = original_node.targets[0].target
             if attr.attr.value == "data":
@@ -763,6 +782,15 @@ class _Classify(cst.CSTVisitor):
         self.scope.other.add(name)
 
 
+def _elements(node: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The targets inside a tuple or list target, at any depth (``a, (b, *c)``: a, b, c)."""
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return [t for e in node.elements for t in (e.value, *_elements(e.value))]
+    if isinstance(node, cst.StarredElement):
+        return [node.value, *_elements(node.value)]
+    return []
+
+
 def _names(node: cst.BaseExpression) -> list[str]:
     if isinstance(node, cst.Name):
         return [node.value]
@@ -772,11 +800,12 @@ def _names(node: cst.BaseExpression) -> list[str]:
 
 
 class _Substitute(cst.CSTTransformer):
-    def __init__(self, value: cst.BaseExpression) -> None:
+    def __init__(self, value: cst.BaseExpression, name: str = "__value__") -> None:
         self.value = value
+        self.name = name
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
-        return self.value if updated_node.value == "__value__" else updated_node
+        return self.value if updated_node.value == self.name else updated_node
 
 
 _ATOMS = (cst.Name, cst.Attribute, cst.Subscript, cst.Call, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString,
