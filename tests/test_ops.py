@@ -1001,6 +1001,85 @@ def test_compiler_shims():
     assert jax.jit(lambda v: v * 2 if not ops.compiler.is_compiling() else v)(jnp.ones(2)).tolist() == [2.0, 2.0]
 
 
+def test_float8_dtypes_are_torchs():
+    # transformers' cache_utils: `torch.finfo(torch.float8_e4m3fn).max` in a class body
+    for name in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu"):
+        ours, theirs = ops.finfo(getattr(ops, name)), torch.finfo(getattr(torch, name))
+        assert (float(ours.max), ours.bits) == (theirs.max, theirs.bits), name  # (torch's e5m2fnuz eps is off)
+        assert getattr(ops, name).itemsize == getattr(torch, name).itemsize == 1
+    x = np.array([0.1, 3.3, -200.0, 1e-3], np.float32)  # in range: torch saturates on overflow, ml_dtypes gives nan
+    for name in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz"):
+        same(ops.to(jnp.asarray(x), getattr(ops, name)).astype(jnp.float32),
+             torch.from_numpy(x).to(getattr(torch, name)).float())
+
+
+def test_build_and_registration_shims():
+    # what transformers asks at import time: torch.distributed.is_available(), torch.version.hip,
+    # torch.get_default_device(), @torch._dynamo.assume_constant_result, torch.library.custom_op(...)
+    assert ops.distributed.is_available() is False and ops.distributed.is_initialized() is False
+    assert ops.version.cuda is None and ops.version.hip is None
+    assert ops.get_default_device() == ops.attr(ops.tensor([]), "device")
+    assert ops.get_default_device() == "cpu" or jax.default_backend() != "cpu"
+
+    @ops._dynamo.assume_constant_result
+    def f(v):
+        return v + 1
+
+    assert f(1) == 2 and ops._dynamo.allow_in_graph(f) is f and ops.compiler.allow_in_graph(f) is f
+    assert ops._dynamo.mark_static_address(jnp.ones(2)) is None and ops._dynamo.is_compiling() is False
+
+    def double(x):
+        return 2 * x
+
+    op = ops.library.custom_op("jnn_test::double", double, mutates_args=())
+    ops.library.register_fake("jnn_test::double", lambda x: ops.empty_like(x))
+    ops.library.register_autograd("jnn_test::double", lambda ctx, g: 2 * g)
+
+    @ops.library.custom_op("jnn_test::triple", mutates_args=())
+    def triple(x):
+        return 3 * x
+
+    assert op(3.0) == 6.0 and jax.grad(lambda x: op(x) + triple(x))(1.0) == 5.0
+
+
+def test_pytree_registration_follows_torch_and_makes_jax_nodes():
+    # transformers' ModelOutput registers itself with torch.utils._pytree; ported, with JAX, so jitted models can
+    # return it
+    import torch.utils._pytree as torch_pytree
+
+    from jnn.ops.utils import _pytree
+
+    def make(base):
+        class Out(dict):
+            pass
+
+        def flatten(o):
+            return list(o.values()), list(o.keys())
+
+        def unflatten(values, keys):
+            return Out(zip(keys, values, strict=True))
+
+        base.register_pytree_node(Out, flatten, unflatten, serialized_type_name=f"Out{id(base)}",
+                                  flatten_with_keys_fn=base._dict_flatten_with_keys)
+        return Out
+
+    TorchOut, Out = make(torch_pytree), make(_pytree)
+    tree = {"a": [1, None], "b": TorchOut(x=2, y=(3, 4))}
+    ours = {"a": [1, None], "b": Out(x=2, y=(3, 4))}
+    assert _pytree.tree_leaves(ours) == torch_pytree.tree_leaves(tree) == [1, None, 2, 3, 4]
+    mapped = _pytree.tree_map(lambda v: v if v is None else 10 * v, ours)
+    assert isinstance(mapped["b"], Out) and mapped["b"] == {"x": 20, "y": (30, 40)} and mapped["a"] == [10, None]
+    leaves, spec = _pytree.tree_flatten(ours)
+    again = _pytree.tree_unflatten([2 * v if v else v for v in leaves], spec)
+    assert again["b"]["y"] == (6, 8) and isinstance(again["b"], Out)
+    out = jax.jit(lambda x: Out(logits=2 * x, hidden=x))(jnp.ones(2))
+    assert isinstance(out, Out) and out["logits"].tolist() == [2.0, 2.0]
+    assert [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(out)] == ["['logits']",
+                                                                                            "['hidden']"]
+    with pytest.raises(ValueError, match="already registered"):
+        _pytree.register_pytree_node(Out, list, list)
+
+
 # --- in-place methods ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, args", [

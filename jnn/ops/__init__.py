@@ -31,11 +31,13 @@ from jnn.ops import creation, dtypes, indexing, inplace, matrix, misc, pointwise
 from jnn.ops import fft as fft  # torch.fft
 from jnn.ops import hub as hub  # torch.hub
 from jnn.ops import linalg as linalg  # torch.linalg
+from jnn.ops import utils as utils  # torch.utils._pytree
 from jnn.ops._core import INPLACE as _INPLACE
 from jnn.ops._core import METHODS as _METHODS
 from jnn.ops._port import at as at
 from jnn.ops._port import attr as attr
 from jnn.ops._port import data as data
+from jnn.ops._port import store as store
 from jnn.ops.creation import *  # noqa: F403
 from jnn.ops.dtypes import *  # noqa: F403
 from jnn.ops.indexing import *  # noqa: F403
@@ -53,4 +55,4 @@ INPLACE: frozenset[str] = frozenset(_INPLACE)
 """The in-place method names (``add_``, ``zero_``, ``normal_``, ...); their functions return the new array."""
 
 __all__ = sorted({*creation.__all__, *dtypes.__all__, *indexing.__all__, *inplace.__all__, *matrix.__all__,
-                  *misc.__all__, *pointwise.__all__, *reduction.__all__, *shape.__all__, *spectral.__all__, "at", "attr", "data", "METHODS", "INPLACE"})
+                  *misc.__all__, *pointwise.__all__, *reduction.__all__, *shape.__all__, *spectral.__all__, "at", "attr", "data", "store", "METHODS", "INPLACE"})

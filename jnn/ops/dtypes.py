@@ -26,10 +26,12 @@ from jnn.ops._core import METHODS, astype, call_receiver, default_float, is_arra
 
 __all__ = [
     "dtype", "float32", "float64", "float16", "bfloat16", "int8", "int16", "int32", "int64", "uint8", "uint16",
-    "uint32", "uint64", "complex64", "complex128", "bool", "float", "double", "half", "long", "int", "short", "char",
+    "uint32", "uint64", "complex64", "complex128", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz",
+    "float8_e5m2fnuz", "float8_e8m0fnu", "bool", "float", "double", "half", "long", "int", "short", "char",
     "byte", "cfloat", "cdouble", "finfo", "iinfo", "get_default_dtype", "promote_types", "result_type", "can_cast",
     "is_floating_point", "is_complex", "is_signed", "element_size", "to", "type", "type_as", "Tensor", "Size",
-    "device", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "BoolTensor", "ByteTensor",
+    "device", "get_default_device", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
+    "BoolTensor", "ByteTensor",
 ]
 
 dtype = np.dtype  # the type of every dtype here: ``isinstance(ops.float32, ops.dtype)``
@@ -46,6 +48,12 @@ uint32 = np.dtype("uint32")
 uint64 = np.dtype("uint64")
 complex64 = np.dtype("complex64")
 complex128 = np.dtype("complex128")
+# torch's 8-bit floats are JAX's (ml_dtypes'): same names, same formats
+float8_e4m3fn = np.dtype(jnp.float8_e4m3fn)
+float8_e5m2 = np.dtype(jnp.float8_e5m2)
+float8_e4m3fnuz = np.dtype(jnp.float8_e4m3fnuz)
+float8_e5m2fnuz = np.dtype(jnp.float8_e5m2fnuz)
+float8_e8m0fnu = np.dtype(jnp.float8_e8m0fnu)
 
 
 class DtypeMethod:
@@ -328,3 +336,11 @@ class device:
 
     def __hash__(self) -> builtins.int:
         return hash(str(self))
+
+
+def get_default_device() -> device:
+    """torch's default device: that of the arrays JAX makes by default (``cpu``; ``cuda`` on a GPU), as
+    ``ops.attr(ops.tensor([]), "device")`` says."""
+    from jnn.ops._port import attr
+
+    return attr(jnp.zeros(()), "device")

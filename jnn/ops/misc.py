@@ -34,8 +34,9 @@ __all__ = [
     "item", "tolist", "numpy", "detach", "clone", "cpu", "cuda", "requires_grad_", "no_grad", "enable_grad",
     "inference_mode", "set_grad_enabled", "is_grad_enabled", "is_inference_mode_enabled", "is_tensor",
     "is_autocast_enabled", "are_deterministic_algorithms_enabled", "use_deterministic_algorithms", "compile", "jit",
-    "fx", "compiler", "_assert", "manual_seed", "initial_seed", "pi", "e", "inf", "nan", "get_device", "autocast",
-    "amp", "backends", "contiguous_format", "channels_last", "channels_last_3d", "preserve_format", "strided",
+    "fx", "compiler", "_dynamo", "distributed", "library", "version", "_assert", "manual_seed", "initial_seed", "pi",
+    "e", "inf", "nan", "get_device", "autocast", "amp", "backends", "contiguous_format", "channels_last",
+    "channels_last_3d", "preserve_format", "strided",
 ]
 
 pi = math.pi
@@ -249,6 +250,11 @@ backends = types.SimpleNamespace(
 (XLA chooses its own kernels)."""
 
 
+version = types.SimpleNamespace(cuda=None, hip=None, xpu=None, debug=False)
+"""``torch.version``'s build facts that code checks (``torch.version.cuda``, ``torch.version.hip``): None, as for a
+CPU-only torch build (XLA picks the backend; ask ``jax.default_backend()``)."""
+
+
 def _identity_decorator(fn: Any = None, **kwargs: Any) -> Any:
     """``@deco`` and ``@deco(...)`` both return the function unchanged."""
     if fn is None or not callable(fn):
@@ -306,15 +312,63 @@ class _Compiler:
 
     disable = staticmethod(_identity_decorator)
     assume_constant_result = staticmethod(_identity_decorator)
+    allow_in_graph = staticmethod(_identity_decorator)
 
     is_compiling = staticmethod(_never)
     is_dynamo_compiling = staticmethod(_never)
     is_exporting = staticmethod(_never)
 
 
+class _Dynamo(_Compiler):
+    """torch._dynamo names that model code uses: :class:`_Compiler`'s decorators and queries, and
+    ``mark_static_address`` (a hint for torch.compile's CUDA graphs, here nothing to do)."""
+
+    @staticmethod
+    def mark_static_address(t: Any, guard: builtins.bool = True) -> None:
+        return None
+
+
+class _Distributed:
+    """torch.distributed's availability queries, which model code asks before using a process group: there are no
+    torch process groups here, so ``is_available()`` and ``is_initialized()`` are False (several JAX processes are
+    :mod:`jnn.distributed`'s business; sharding is :mod:`jnn.sharding`'s)."""
+
+    is_available = staticmethod(_never)
+    is_initialized = staticmethod(_never)
+
+
+class _Library:
+    """torch.library's registration of custom operators, as libraries do at import time: a custom op here is its
+    Python function (JAX traces it for shapes, so ``register_fake`` has nothing to add, and differentiates it, so a
+    backward given to ``register_autograd`` is not used: its gradients are the function's own). ``custom_op`` returns
+    the function, as a call and as a decorator (``@torch.library.custom_op("ns::name", mutates_args=())``)."""
+
+    @staticmethod
+    def custom_op(name: str, fn: Callable | None = None, /, *, mutates_args: Any = (), device_types: Any = None,
+                  schema: str | None = None, tags: Any = None) -> Any:
+        if fn is None:
+            return lambda f: f
+        return fn
+
+    @staticmethod
+    def register_fake(op: Any, fn: Callable | None = None, /, *, lib: Any = None, _stacklevel: builtins.int = 1,
+                      allow_override: builtins.bool = False) -> Any:
+        if fn is None:
+            return lambda f: f
+        return fn
+
+    @staticmethod
+    def register_autograd(op: Any, backward: Callable, /, *, setup_context: Callable | None = None,
+                          lib: Any = None) -> None:
+        return None
+
+
 jit = _Jit()
 fx = _Fx()
+library = _Library()
 compiler = _Compiler()
+_dynamo = _Dynamo()
+distributed = _Distributed()
 
 
 def _assert(condition: Any, message: Any) -> None:

@@ -1,0 +1,127 @@
+"""``torch.utils._pytree`` over ``jax.tree_util``: a class registered here is a JAX pytree node.
+
+Libraries register their output containers with torch's pytree (HuggingFace's ``ModelOutput`` does, in
+``__init_subclass__``); ported, the same call registers them with JAX, so a function under ``jax.jit`` or
+``jax.grad`` can return them. torch's conventions are kept: ``flatten_fn(obj) -> (children, context)``,
+``unflatten_fn(children, context) -> obj`` (children first, unlike JAX), a context may be a list (it is compared by
+value, as JAX compares tree structures), and ``None`` is a leaf in :func:`tree_map`, :func:`tree_flatten` and
+:func:`tree_leaves` (in JAX it is an empty subtree).
+
+>>> import jax, jax.numpy as jnp
+>>> class Pair:
+...     def __init__(self, a, b):
+...         self.a, self.b = a, b
+>>> register_pytree_node(Pair, lambda p: ([p.a, p.b], ["a", "b"]), lambda children, names: Pair(*children))
+>>> out = jax.jit(lambda x: Pair(x, 2 * x))(jnp.ones(2))
+>>> out.b.tolist(), tree_leaves(Pair(1, None))
+([2.0, 2.0], [1, None])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import jax
+
+__all__ = ["register_pytree_node", "tree_map", "tree_flatten", "tree_unflatten", "tree_leaves", "tree_structure"]
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for a context with the same equality (lists as tuples, dicts as item tuples)."""
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        pass
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, *map(_frozen, value))
+    if isinstance(value, dict):
+        return ("dict", *((_frozen(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (set, frozenset)):
+        return frozenset(map(_frozen, value))
+    return ("id", id(value))
+
+
+class _Context:
+    """A torch pytree context as JAX auxiliary data: hashable and compared by value, whatever it holds."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, _Context) and _frozen(self.value) == _frozen(other.value)
+
+    def __hash__(self) -> int:
+        return hash(_frozen(self.value))
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def register_pytree_node(cls: type, flatten_fn: Callable[[Any], tuple[list, Any]],
+                         unflatten_fn: Callable[[Iterable, Any], Any], *, serialized_type_name: str | None = None,
+                         to_dumpable_context: Callable | None = None, from_dumpable_context: Callable | None = None,
+                         flatten_with_keys_fn: Callable | None = None) -> None:
+    """``torch.utils._pytree.register_pytree_node``: make ``cls`` a JAX pytree node (``jax.tree_util``).
+
+    ``flatten_with_keys_fn(obj) -> ([(key, child), ...], context)`` gives the key paths JAX reports (as
+    ``jax.tree_util.register_pytree_with_keys``); the serialisation arguments are accepted and unused (JAX does not
+    serialise tree structures by name)."""
+
+    def flatten(obj: Any) -> tuple[list, _Context]:
+        children, context = flatten_fn(obj)
+        return list(children), _Context(context)
+
+    def unflatten(context: _Context, children: Iterable) -> Any:
+        return unflatten_fn(list(children), context.value)
+
+    try:
+        if flatten_with_keys_fn is None:
+            jax.tree_util.register_pytree_node(cls, flatten, unflatten)
+        else:
+            def flatten_with_keys(obj: Any) -> tuple[list, _Context]:
+                pairs, context = flatten_with_keys_fn(obj)
+                return list(pairs), _Context(context)
+
+            jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+    except ValueError as e:
+        raise ValueError(f"{cls} is already registered as pytree node.") from e
+
+
+def _dict_flatten_with_keys(d: dict) -> tuple[list, list]:
+    """A dict's ``(key, value)`` pairs (keys as ``jax.tree_util.DictKey``) and its keys, as torch's helper of that
+    name (used as ``flatten_with_keys_fn`` for dict-like classes)."""
+    keys = list(d.keys())
+    return [(jax.tree_util.DictKey(k), d[k]) for k in keys], keys
+
+
+def _leaf(is_leaf: Callable | None) -> Callable[[Any], bool]:
+    return lambda x: x is None or (is_leaf is not None and is_leaf(x))
+
+
+def tree_map(func: Callable, tree: Any, *rests: Any, is_leaf: Callable | None = None) -> Any:
+    """``func`` applied to every leaf (of ``tree`` and the same leaves of ``rests``); ``None`` is a leaf."""
+    return jax.tree_util.tree_map(func, tree, *rests, is_leaf=_leaf(is_leaf))
+
+
+def tree_flatten(tree: Any, is_leaf: Callable | None = None) -> tuple[list, Any]:
+    """``(leaves, treespec)`` (the treespec is a ``jax.tree_util.PyTreeDef``); ``None`` is a leaf."""
+    return jax.tree_util.tree_flatten(tree, is_leaf=_leaf(is_leaf))
+
+
+def tree_unflatten(leaves: Iterable, treespec: Any) -> Any:
+    """The tree of ``treespec`` holding ``leaves`` (torch's argument order: leaves first)."""
+    return jax.tree_util.tree_unflatten(treespec, list(leaves))
+
+
+def tree_leaves(tree: Any, is_leaf: Callable | None = None) -> list:
+    """The leaves of ``tree``; ``None`` is a leaf."""
+    return jax.tree_util.tree_leaves(tree, is_leaf=_leaf(is_leaf))
+
+
+def tree_structure(tree: Any, is_leaf: Callable | None = None) -> Any:
+    """The treespec of ``tree`` (a ``jax.tree_util.PyTreeDef``); ``None`` is a leaf."""
+    return jax.tree_util.tree_structure(tree, is_leaf=_leaf(is_leaf))
