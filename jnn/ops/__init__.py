@@ -55,4 +55,5 @@ INPLACE: frozenset[str] = frozenset(_INPLACE)
 """The in-place method names (``add_``, ``zero_``, ``normal_``, ...); their functions return the new array."""
 
 __all__ = sorted({*creation.__all__, *dtypes.__all__, *indexing.__all__, *inplace.__all__, *matrix.__all__,
-                  *misc.__all__, *pointwise.__all__, *reduction.__all__, *shape.__all__, *spectral.__all__, "at", "attr", "data", "store", "METHODS", "INPLACE"})
+                  *misc.__all__, *pointwise.__all__, *reduction.__all__, *shape.__all__, *spectral.__all__,
+                  "at", "attr", "data", "METHODS", "INPLACE"})
