@@ -56,4 +56,4 @@ INPLACE: frozenset[str] = frozenset(_INPLACE)
 
 __all__ = sorted({*creation.__all__, *dtypes.__all__, *indexing.__all__, *inplace.__all__, *matrix.__all__,
                   *misc.__all__, *pointwise.__all__, *reduction.__all__, *shape.__all__, *spectral.__all__,
-                  "at", "attr", "data", "METHODS", "INPLACE"})
+                  "at", "attr", "data", "store", "METHODS", "INPLACE"})
