@@ -1,0 +1,95 @@
+"""``torch.special``: special functions over JAX arrays with torch's names and signatures. Integer input is
+computed in the default float dtype, as torch does.
+
+>>> import jax.numpy as jnp
+>>> from jnn import ops
+>>> ops.special.expit(jnp.array([0.0])).tolist(), ops.special.xlog1py(jnp.array([0.0]), jnp.array([-1.0])).tolist()
+([0.5], [0.0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.special as jss
+
+from jnn.ops import pointwise, reduction
+from jnn.ops._core import default_float
+
+__all__ = ["expit", "logit", "erf", "erfc", "erfcx", "erfinv", "exp2", "expm1", "log1p", "gammaln", "digamma", "psi",
+           "polygamma", "multigammaln", "i0", "i0e", "i1", "i1e", "modified_bessel_i0", "modified_bessel_i1", "ndtr",
+           "ndtri", "log_ndtr", "sinc", "round", "xlogy", "xlog1py", "zeta", "entr", "gammainc", "gammaincc",
+           "spherical_bessel_j0", "softmax", "log_softmax", "logsumexp"]
+
+
+def _floating(*inputs: Any) -> list[jax.Array]:
+    """The inputs as arrays of their common inexact dtype (the default float for integers and bools)."""
+    arrays = [jnp.asarray(x) for x in inputs]
+    dtype = jnp.result_type(*arrays)
+    dtype = dtype if jnp.issubdtype(dtype, jnp.inexact) else default_float()
+    return [a.astype(dtype) for a in arrays]
+
+
+def _unary(fn: Callable, name: str) -> Callable:
+    def special(input: Any, *, out: Any = None) -> jax.Array:
+        return fn(*_floating(input))
+
+    special.__name__ = special.__qualname__ = name
+    special.__doc__ = f"torch.special.{name}, elementwise."
+    return special
+
+
+def _binary(fn: Callable, name: str) -> Callable:
+    def special(input: Any, other: Any, *, out: Any = None) -> jax.Array:
+        return fn(*_floating(input, other))
+
+    special.__name__ = special.__qualname__ = name
+    special.__doc__ = f"torch.special.{name}, elementwise (broadcast)."
+    return special
+
+
+expit = pointwise.sigmoid
+logit = pointwise.logit
+erf, erfc, erfinv = pointwise.erf, pointwise.erfc, pointwise.erfinv
+expm1, log1p, sinc, round = pointwise.expm1, pointwise.log1p, pointwise.sinc, pointwise.round
+digamma = psi = pointwise.digamma
+gammaln = pointwise.lgamma
+i0 = modified_bessel_i0 = pointwise.i0
+xlogy = pointwise.xlogy
+softmax, log_softmax, logsumexp = reduction.softmax, reduction.log_softmax, reduction.logsumexp
+
+erfcx = _unary(jss.erfcx, "erfcx")
+exp2 = _unary(jnp.exp2, "exp2")
+i0e = _unary(jss.i0e, "i0e")
+i1 = modified_bessel_i1 = _unary(jss.i1, "i1")
+i1e = _unary(jss.i1e, "i1e")
+ndtr = _unary(jss.ndtr, "ndtr")
+ndtri = _unary(jss.ndtri, "ndtri")
+log_ndtr = _unary(jss.log_ndtr, "log_ndtr")
+entr = _unary(jss.entr, "entr")
+xlog1py = _binary(jss.xlog1py, "xlog1py")
+zeta = _binary(jss.zeta, "zeta")
+gammainc = _binary(jss.gammainc, "gammainc")
+gammaincc = _binary(jss.gammaincc, "gammaincc")
+
+
+def spherical_bessel_j0(input: Any, *, out: Any = None) -> jax.Array:
+    """``sin(x) / x`` (1 at 0)."""
+    (x,) = _floating(input)
+    safe = jnp.where(x == 0, 1, x)
+    return jnp.where(x == 0, 1, jnp.sin(safe) / safe)
+
+
+def polygamma(n: int, input: Any, *, out: Any = None) -> jax.Array:
+    """The ``n``-th derivative of the digamma function."""
+    (x,) = _floating(input)
+    return jss.polygamma(n, x)
+
+
+def multigammaln(input: Any, p: int, *, out: Any = None) -> jax.Array:
+    """The multivariate log-gamma function of dimension ``p``."""
+    (x,) = _floating(input)
+    return jss.multigammaln(x, p)
