@@ -27,7 +27,7 @@ does tensor math while building needs.
 
 from jnn.ops import _C as _C  # torch._C shims that model code calls
 from jnn.ops import autograd as autograd  # torch.autograd.Function as jax.custom_vjp
-from jnn.ops import creation, dtypes, indexing, inplace, matrix, misc, pointwise, reduction, shape, spectral
+from jnn.ops import creation, dtypes, indexing, inplace, matrix, misc, nn, pointwise, reduction, shape, spectral
 from jnn.ops import fft as fft  # torch.fft
 from jnn.ops import hub as hub  # torch.hub
 from jnn.ops import linalg as linalg  # torch.linalg
@@ -45,6 +45,7 @@ from jnn.ops.indexing import *  # noqa: F403
 from jnn.ops.inplace import *  # noqa: F403
 from jnn.ops.matrix import *  # noqa: F403
 from jnn.ops.misc import *  # noqa: F403
+from jnn.ops.nn import *  # noqa: F403
 from jnn.ops.pointwise import *  # noqa: F403
 from jnn.ops.reduction import *  # noqa: F403
 from jnn.ops.shape import *  # noqa: F403
@@ -56,5 +57,5 @@ INPLACE: frozenset[str] = frozenset(_INPLACE)
 """The in-place method names (``add_``, ``zero_``, ``normal_``, ...); their functions return the new array."""
 
 __all__ = sorted({*creation.__all__, *dtypes.__all__, *indexing.__all__, *inplace.__all__, *matrix.__all__,
-                  *misc.__all__, *pointwise.__all__, *reduction.__all__, *shape.__all__, *spectral.__all__,
+                  *misc.__all__, *nn.__all__, *pointwise.__all__, *reduction.__all__, *shape.__all__, *spectral.__all__,
                   "at", "attr", "data", "store", "METHODS", "INPLACE"})
