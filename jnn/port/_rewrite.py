@@ -873,6 +873,8 @@ def _after_header(body: Sequence[cst.BaseStatement]) -> int:
 def port_module(text: str, path: str, methods: frozenset[str], inplace: frozenset[str],
                 init_names: frozenset[str], rename: tuple[str, str] | None = None) -> tuple[str, list[Report]]:
     """Port one module's source; returns the new source and the reports."""
+    if "torch" not in text and (rename is None or rename[0] not in text):
+        return text, []  # nothing to port and no import to rename: no need to parse (a quarter of transformers)
     module = cst.parse_module(text)
     survey = _Survey()
     module.visit(survey)
