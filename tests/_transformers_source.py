@@ -1,0 +1,112 @@
+"""HuggingFace transformers' own source for the transformers port tests: the installed package's files, ported once
+per jnn source, cached, never committed.
+
+transformers is installed by the test extra (its pinned version builds the torch reference models, and its
+dependencies, huggingface_hub, tokenizers, safetensors, ..., are imported by its own files on either side).
+``source_tree()`` copies, untouched, the package files that importing the models in ``CLASSES`` loads: the list
+comes from importing them in a subprocess with torch and reading ``sys.modules`` (about 190 of the ~3000 files:
+configuration, modeling and attention utilities, the generation, quantizer and integration modules that
+``modeling_utils`` imports, and the four model directories). ``ported_tree()`` is its port by
+``python -m jnn.port transformers -o transformers_jnn``, cached next to it for the jnn source that made it.
+
+The ported package reads, like the original, whether the ``torch`` distribution is installed
+(``transformers.utils.import_utils.is_torch_available``, package metadata): without it, it exposes dummy objects
+instead of its models, so the port runs here next to an installed torch, which it does not import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+from _timm_source import _cached
+from _torchvision_source import jnn_digest
+
+CACHE = pathlib.Path(os.environ.get("JNN_TEST_CACHE", pathlib.Path.home() / ".cache" / "jnn-tests"))
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# the names the tests take from the package: importing them loads the subset
+CLASSES = ["GPT2Config", "GPT2LMHeadModel", "BertConfig", "BertModel", "LlamaConfig", "LlamaForCausalLM",
+           "ViTConfig", "ViTModel"]
+
+
+def version() -> str:
+    return importlib.metadata.version("transformers")
+
+
+def _name() -> str:
+    """The cache entry: one per installed version and list of names."""
+    return f"transformers-{version()}-subset-" + hashlib.sha256(" ".join(CLASSES).encode()).hexdigest()[:8]
+
+
+def _installed() -> pathlib.Path:
+    spec = importlib.util.find_spec("transformers")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("transformers is not installed: pip install -e '.[test]'")
+    return pathlib.Path(spec.submodule_search_locations[0])
+
+
+def _imported_files() -> list[str]:
+    """The package files (relative to ``transformers/``) that importing ``CLASSES`` with torch loads."""
+    code = (
+        "import json, sys, pathlib, transformers\n"
+        f"for name in {CLASSES!r}:\n"
+        "    getattr(transformers, name)\n"
+        "root = pathlib.Path(transformers.__file__).parent\n"
+        "files = {str(pathlib.Path(m.__file__).relative_to(root)) for k, m in list(sys.modules.items())\n"
+        "         if k.split('.')[0] == 'transformers' and getattr(m, '__file__', None)}\n"
+        "print(json.dumps(sorted(files)))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=CACHE)
+    if run.returncode != 0:
+        raise RuntimeError(f"importing transformers' models failed:\n{run.stderr[-3000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def source_tree() -> pathlib.Path:
+    """A directory with the ``transformers`` subset (cached)."""
+    def fill(tmp: pathlib.Path) -> None:
+        installed = _installed()
+        for rel in _imported_files():
+            (tmp / "transformers" / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(installed / rel, tmp / "transformers" / rel)
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    return _cached(CACHE / _name(), "transformers/modeling_utils.py", fill)
+
+
+def ported_tree() -> pathlib.Path:
+    """A directory with ``transformers_jnn``: the subset ported by ``python -m jnn.port``, cached for this jnn source
+    (a port made by other jnn code is removed when a new one is made)."""
+    source = source_tree()
+    prefix = f"{_name()}-jnn-port-"
+    target = CACHE / (prefix + jnn_digest())
+
+    def fill(tmp: pathlib.Path) -> None:
+        for old in CACHE.glob(prefix + "*"):
+            shutil.rmtree(old, ignore_errors=True)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        run = subprocess.run([sys.executable, "-m", "jnn.port", str(source / "transformers"), "-o",
+                              str(tmp / "transformers_jnn")], capture_output=True, text=True, env=env)
+        if run.returncode != 0 or "jnn.port: wrote" not in run.stderr:
+            raise RuntimeError(f"jnn.port failed on transformers:\n{run.stderr[-5000:]}")
+
+    return _cached(target, "transformers_jnn/modeling_utils.py", fill)
+
+
+def import_ported():
+    """``import transformers_jnn`` from the ported tree."""
+    import importlib
+
+    parent = ported_tree()
+    sys.path.insert(0, str(parent))
+    try:
+        return importlib.import_module("transformers_jnn")
+    finally:
+        sys.path.remove(str(parent))
