@@ -264,6 +264,30 @@ def test_element_updates():
         """)
 
 
+def test_torch_inplace_functions_store_into_their_first_argument():
+    # torch.relu_(x) as a statement changes x (ported, its result was dropped and x kept its values, silently)
+    src = """\
+        import torch
+
+
+        def f(x, rows):
+            torch.relu_(x)
+            torch.clamp_(rows[0], -0.5, 0.5)
+            torch.sigmoid_(x * 2)
+            return x, rows
+        """
+    out, err = port(src)
+    assert "x = ops.relu_(x)" in out and "in-place 'torch.sigmoid_' on 'x * 2'" in err
+    x = np.array([-1.0, 0.25, 2.0], np.float32)
+    rows = np.array([[-1.0, 0.2], [3.0, -3.0]], np.float32)
+    ours_x, ours_rows = load(out).f(jnp.asarray(x), jnp.asarray(rows))
+    namespace = {}
+    exec(textwrap.dedent(src), namespace)
+    theirs_x, theirs_rows = namespace["f"](torch.from_numpy(x.copy()), torch.from_numpy(rows.copy()))
+    np.testing.assert_array_equal(np.asarray(ours_x), theirs_x.numpy())
+    np.testing.assert_array_equal(np.asarray(ours_rows), theirs_rows.numpy())
+
+
 def test_element_update_through_an_attribute_does_not_reassign_a_container():
     # transformers' WeightConverter: `self.source_patterns[i] = pattern` on a list attribute whose class refuses
     # `self.source_patterns = ...`; an array attribute (a module buffer) still gets its new value

@@ -597,6 +597,10 @@ class Porter(cst.CSTTransformer):
                                                                 *call.args[1:]]), original_node)
                 if new is not None:
                     return new
+            name = self.torch_name(original_node.value.func)
+            if name is not None and not name.startswith("torch.nn.init."):  # torch.relu_(f(x))
+                self.report(original_node, f"in-place '{name}' on '{_short(arg)}': JAX arrays cannot change in "
+                                           "place and this result is not stored anywhere")
         return updated_node
 
     def _is_init(self, call: cst.BaseExpression) -> bool:
@@ -604,7 +608,9 @@ class Porter(cst.CSTTransformer):
             return False
         name = self.torch_name(call.func)
         if name is not None:
-            return name.startswith("torch.nn.init.") and name.rsplit(".", 1)[1] not in _INIT_SKIP
+            if name.startswith("torch.nn.init."):
+                return name.rsplit(".", 1)[1] not in _INIT_SKIP
+            return name.count(".") == 1 and name[len("torch."):] in self.inplace  # torch.relu_(x): into x
         last = dotted(call.func)
         return last is not None and last.rsplit(".", 1)[-1] in self.init_names
 
