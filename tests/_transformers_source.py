@@ -100,13 +100,32 @@ def ported_tree() -> pathlib.Path:
     return _cached(target, "transformers_jnn/modeling_utils.py", fill)
 
 
-def import_ported():
-    """``import transformers_jnn`` from the ported tree."""
+def load(package: str, parent: pathlib.Path | None = None):
+    """``import package`` (from ``parent`` when given) and the models in ``CLASSES`` from it, with torchvision
+    hidden while they import (``sys.modules["torchvision"] = None``: not found, not importable; the ``torchvision``
+    modules in ``sys.modules`` before are back afterwards). The torchvision port tests leave their pure-Python
+    subset of torchvision (no ``torchvision.io``) importable in the same worker, and transformers imports
+    ``torchvision.io`` when it finds torchvision."""
     import importlib
 
-    parent = ported_tree()
-    sys.path.insert(0, str(parent))
+    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] == "torchvision"}
+    for k in saved:
+        del sys.modules[k]
+    sys.modules["torchvision"] = None
+    if parent is not None:
+        sys.path.insert(0, str(parent))
     try:
-        return importlib.import_module("transformers_jnn")
+        module = importlib.import_module(package)
+        for name in CLASSES:
+            getattr(module, name)
+        return module
     finally:
-        sys.path.remove(str(parent))
+        if parent is not None:
+            sys.path.remove(str(parent))
+        del sys.modules["torchvision"]
+        sys.modules.update(saved)
+
+
+def import_ported():
+    """``import transformers_jnn`` from the ported tree, with its models."""
+    return load("transformers_jnn", ported_tree())

@@ -23,7 +23,8 @@ import torch
 
 import jnn
 
-transformers = pytest.importorskip("transformers")
+pytest.importorskip("transformers")
+transformers = source.load("transformers")  # the installed package, with its models imported
 
 RNG = np.random.default_rng(0)
 TOKENS = RNG.integers(0, 100, (2, 12))
