@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+import jnn
 from jnn.port import PortedNameError, missing, port_source, port_tree
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -461,9 +462,27 @@ def test_unknown_torch_attribute_is_reported_and_commented():
     assert "# jnn.port: torch.no_such_function has no jnn counterpart" in out
 
 
-def test_tied_weights_are_reported():
-    _, err = port("import torch\nself.head.weight = self.embed.weight\n")
-    assert "ties parameters" in err
+def test_tied_weights_stay_tied():
+    # GPT-2's lm_head.weight = wte.weight (transformers' tie_weights): jnn keeps one parameter through
+    # load_state_dict, split and jit, so there is nothing to report
+    out, err = port("""\
+        import torch.nn as nn
+
+
+        class Tied(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed, self.head = nn.Embedding(5, 3), nn.Linear(3, 5, bias=False)
+                self.head.weight = self.embed.weight
+
+            def forward(self, x):
+                return self.head(self.embed(x))
+        """)
+    assert err == ""
+    model = load(out).Tied()
+    state = {k: np.asarray(v) + 1 for k, v in model.state_dict().items()}
+    model.load_state_dict(state)
+    assert model.head.weight is model.embed.weight and list(jnn.split(model)[1]) == ["embed.weight"]
 
 
 def test_missing_placeholder():

@@ -622,7 +622,6 @@ class Porter(cst.CSTTransformer):
                 self.report(original_node, "chained assignment to an element is left as is (use .at[...].set)")
             return updated_node
         target = updated_node.targets[0].target
-        self._note_tied(original_node)
         if isinstance(target, (cst.Tuple, cst.List)):
             updated_node = updated_node.with_changes(targets=[cst.AssignTarget(self._undata(target))])
         if isinstance(original_node.targets[0].target, cst.Attribute):
@@ -647,14 +646,6 @@ class Porter(cst.CSTTransformer):
             if new is not None:
                 return new
         return updated_node
-
-    def _note_tied(self, node: cst.Assign) -> None:
-        target, value = node.targets[0].target, node.value
-        if (isinstance(target, cst.Attribute) and isinstance(value, cst.Attribute)
-                and target.attr.value in ("weight", "bias") and value.attr.value in ("weight", "bias")
-                and self.survey.uses_torch):
-            self.report(node, f"'{_short(target)} = {_short(value)}' ties parameters in torch; jnn holds two "
-                              "independent copies after loading (tie them in forward instead)", comment=False)
 
     # -- scopes: which local names are containers or arrays --------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
