@@ -764,3 +764,12 @@ def test_mse_loss_errors():
         F.mse_loss(jnp.zeros(3), jnp.zeros(3), reduction="foo")
     with pytest.raises(ValueError, match="cannot be broadcast together"), pytest.warns(UserWarning):
         F.mse_loss(jnp.zeros(3), jnp.zeros(4))
+
+
+@pytest.mark.parametrize(("name", "args"), [("relu_", ()), ("elu_", (0.5,)), ("celu_", (0.7,)), ("selu_", ()),
+                                            ("leaky_relu_", (0.2,)), ("hardtanh_", (-0.5, 0.5)),
+                                            ("rrelu_", (0.1, 0.3, False)), ("threshold_", (0.1, 9.0))])
+def test_in_place_activations_return_torchs_result(name, args):
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    theirs = getattr(torch.nn.functional, name)(torch.from_numpy(x.copy()), *args)
+    np.testing.assert_allclose(np.asarray(getattr(F, name)(jnp.asarray(x), *args)), theirs.numpy(), rtol=1e-6)

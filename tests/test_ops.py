@@ -1239,3 +1239,17 @@ def test_with_x64_torch_int64_and_default_float32_hold():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["int64", "int64", "float32", "int64", "float32", "int64", "int64", "float64"]
+
+
+def test_legacy_new_as_torch():
+    x, ints = randn(2, 3), randint(4)
+    for receiver in (x, ints):
+        for args in (([1, 2],), ((2, 3),), (receiver,), (2, 3), ()):
+            theirs = torch.from_numpy(receiver).new(*[torch.from_numpy(a) if isinstance(a, np.ndarray) else a
+                                                      for a in args])
+            ours = ops.new(jnp.asarray(receiver), *args)
+            assert np.asarray(ours).shape == tuple(theirs.shape)
+            assert np.asarray(ours).dtype == _expected_dtype(theirs)
+            if args and not isinstance(args[0], int):  # torch's sized form is uninitialised
+                np.testing.assert_array_equal(np.asarray(ours), theirs.numpy())
+    assert ops.new(jnp.asarray(x), ops.size(jnp.asarray(x))).shape == (2, 3)  # a Size is a size

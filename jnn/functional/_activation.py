@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +18,7 @@ __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "softmin",
     "threshold", "relu6", "hardtanh", "leaky_relu", "prelu", "rrelu", "elu", "celu", "selu", "gelu", "silu", "mish",
     "logsigmoid", "hardsigmoid", "hardswish", "hardshrink", "softshrink", "tanhshrink", "softplus", "softsign", "glu",
-    "gumbel_softmax",
+    "gumbel_softmax", "relu_", "elu_", "celu_", "selu_", "leaky_relu_", "hardtanh_", "rrelu_", "threshold_",
 ]
 
 
@@ -478,3 +480,19 @@ def gumbel_softmax(logits: ArrayLike, tau: float = 1, hard: bool = False, eps: f
     positions = jax.lax.broadcasted_iota(index.dtype, x.shape, axis) if x.ndim else jnp.zeros((), index.dtype)
     y_hard = (positions == index).astype(y_soft.dtype)
     return y_hard - jax.lax.stop_gradient(y_soft) + y_soft
+
+
+def _in_place_form(function: Callable) -> Callable:
+    """torch's ``F.<name>_``: JAX arrays are never changed in place, so it returns the result (``python -m jnn.port``
+    stores it back into the argument)."""
+
+    def in_place(input: ArrayLike, *args: Any, **kwargs: Any) -> jax.Array:
+        return function(input, *args, **kwargs)
+
+    in_place.__name__ = in_place.__qualname__ = function.__name__ + "_"
+    in_place.__doc__ = f"``{function.__name__}(input, ...)``, returned (torch changes ``input`` in place)."
+    return in_place
+
+
+relu_, elu_, celu_, selu_ = (_in_place_form(f) for f in (relu, elu, celu, selu))
+leaky_relu_, hardtanh_, rrelu_, threshold_ = (_in_place_form(f) for f in (leaky_relu, hardtanh, rrelu, threshold))

@@ -30,10 +30,12 @@ from jnn import random as _random
 from jnn._arrays import as_array, host_copy, is_staging, is_tracer, to_device
 from jnn.modules._utils import normal_sample, uniform_sample
 from jnn.ops._core import INPLACE, astype, default_float, is_array, method, sizes, to_dtype
+from jnn.ops.dtypes import Size
 
 __all__ = [
     "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "new_zeros", "new_ones",
-    "new_empty", "new_full", "new_tensor", "arange", "range", "linspace", "logspace", "eye", "tensor", "as_tensor",
+    "new_empty", "new_full", "new_tensor", "new", "arange", "range", "linspace", "logspace", "eye", "tensor",
+    "as_tensor",
     "asarray", "from_numpy", "scalar_tensor", "tril_indices", "triu_indices", "rand", "randn", "randint", "randperm",
     "rand_like", "randn_like", "randint_like", "bernoulli", "multinomial", "normal", "poisson", "normal_",
     "uniform_", "bernoulli_", "exponential_", "random_", "Generator",
@@ -153,6 +155,20 @@ def new_full(input: Any, size: Any, fill_value: Any, *, dtype: Any = None, **kwa
 def new_tensor(input: Any, data: Any, *, dtype: Any = None, **kwargs: Any) -> jax.Array:
     """``data`` as an array of ``input``'s dtype."""
     return astype(data, _like_dtype(input, dtype))
+
+
+@method
+def new(input: Any, *args: Any, dtype: Any = None, device: Any = None, **kwargs: Any) -> jax.Array:
+    """torch's legacy ``x.new(...)``: ``new(data)`` (an array or a sequence) is ``data`` in ``input``'s dtype,
+    ``new(*size)`` zeros of that size (torch's are uninitialised), ``new()`` an empty array.
+
+    >>> import jax.numpy as jnp
+    >>> new(jnp.ones(2), [1, 2]).tolist(), new(jnp.ones(2), 2, 3).shape, new(jnp.ones(2)).shape
+    ([1.0, 2.0], (2, 3), (0,))
+    """
+    if len(args) == 1 and not isinstance(args[0], (builtins.int, np.integer, Size)):
+        return new_tensor(input, args[0], dtype=dtype)
+    return new_zeros(input, *(args or (0,)), dtype=dtype)
 
 
 def _python_data_dtype(data: Any) -> Any:
