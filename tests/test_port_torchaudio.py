@@ -394,8 +394,6 @@ KNOWN_FAILURES = {
     # one-element tensor of any rank, JAX only a 0-d one (TypeError)
     "hubert_pretrain_forward": lambda ta, tj: _hubert_pretrain(tj).train()(
         jnp.asarray(_randn(B, 400)), jnp.zeros((B, 19), jnp.int32)),
-    # GradMultiply's forward calls x.new(x), which jnn.port leaves as it is (no jnn.ops.new): AttributeError
-    "hubert_grad_multiply": lambda ta, tj: tj.wav2vec2.components.GradMultiply.apply(jnp.ones(3), 0.1),
 }
 
 
@@ -407,6 +405,17 @@ def test_ported_torchaudio_known_failures(name, ta, tj):
     except Exception as e:  # noqa: BLE001  (whatever it is, it still fails)
         pytest.xfail(f"{type(e).__name__}: {e}")
     pytest.fail(f"{name} runs now: compare it with torch in CASES")
+
+
+def test_grad_multiply_matches_torch(ta, tj):
+    """HuBERT's GradMultiply (an autograd.Function whose forward is ``x.new(x)``): identity forward, scaled gradient."""
+    x = _randn(2, 3)
+    tx = torch.tensor(x, requires_grad=True)
+    (ta.wav2vec2.components.GradMultiply.apply(tx, 0.1) ** 2).sum().backward()
+    function = tj.wav2vec2.components.GradMultiply.apply
+    value, grad = jax.value_and_grad(lambda a: (function(a, 0.1) ** 2).sum())(jnp.asarray(x))
+    np.testing.assert_allclose(value, (x ** 2).sum(), rtol=1e-6)
+    np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-6)
 
 
 def test_ported_torchaudio_runs_without_torch():
