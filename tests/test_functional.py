@@ -69,7 +69,7 @@ def _torch_params(name: str) -> list:
     line = re.match(rf"\s*{name}\((.*?)\)\s*->", ref.__doc__, re.S).group(1)
     args = ast.parse(f"def f({line}): pass").body[0].args
     defaults = [inspect.Parameter.empty] * (len(args.args) - len(args.defaults)) + [
-        ast.literal_eval(d) for d in args.defaults]
+        eval(ast.unparse(d), {}) for d in args.defaults]  # noqa: S307 (torch's own defaults, e.g. 1./8)
     return [(a.arg, d) for a, d in zip(args.args, defaults, strict=True)]
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -482,17 +480,88 @@ def gumbel_softmax(logits: ArrayLike, tau: float = 1, hard: bool = False, eps: f
     return y_hard - jax.lax.stop_gradient(y_soft) + y_soft
 
 
-def _in_place_form(function: Callable) -> Callable:
-    """torch's ``F.<name>_``: JAX arrays are never changed in place, so it returns the result (``python -m jnn.port``
-    stores it back into the argument)."""
 
-    def in_place(input: ArrayLike, *args: Any, **kwargs: Any) -> jax.Array:
-        return function(input, *args, **kwargs)
+# torch's in-place forms: JAX arrays are never changed in place, so each returns the result (python -m jnn.port
+# stores it back into the argument).
+def relu_(input: ArrayLike) -> jax.Array:
+    """``relu(input)``, returned (torch changes ``input`` in place).
 
-    in_place.__name__ = in_place.__qualname__ = function.__name__ + "_"
-    in_place.__doc__ = f"``{function.__name__}(input, ...)``, returned (torch changes ``input`` in place)."
-    return in_place
+    >>> import jax.numpy as jnp
+    >>> relu_(jnp.array([-1.0, 2.0])).tolist()
+    [0.0, 2.0]
+    """
+    return relu(input)
 
 
-relu_, elu_, celu_, selu_ = (_in_place_form(f) for f in (relu, elu, celu, selu))
-leaky_relu_, hardtanh_, rrelu_, threshold_ = (_in_place_form(f) for f in (leaky_relu, hardtanh, rrelu, threshold))
+def elu_(input: ArrayLike, alpha: float = 1.0) -> jax.Array:
+    """``elu(input, alpha)``, returned.
+
+    >>> import jax.numpy as jnp
+    >>> elu_(jnp.array([0.0, 2.0])).tolist()
+    [0.0, 2.0]
+    """
+    return elu(input, alpha)
+
+
+def celu_(input: ArrayLike, alpha: float = 1.0) -> jax.Array:
+    """``celu(input, alpha)``, returned.
+
+    >>> import jax.numpy as jnp
+    >>> celu_(jnp.array([0.0, 2.0])).tolist()
+    [0.0, 2.0]
+    """
+    return celu(input, alpha)
+
+
+def selu_(input: ArrayLike) -> jax.Array:
+    """``selu(input)``, returned.
+
+    >>> import jax.numpy as jnp
+    >>> selu_(jnp.array([0.0])).tolist()
+    [0.0]
+    """
+    return selu(input)
+
+
+def leaky_relu_(input: ArrayLike, negative_slope: float = 0.01) -> jax.Array:
+    """``leaky_relu(input, negative_slope)``, returned.
+
+    >>> import jax.numpy as jnp
+    >>> leaky_relu_(jnp.array([-1.0, 2.0]), 0.5).tolist()
+    [-0.5, 2.0]
+    """
+    return leaky_relu(input, negative_slope)
+
+
+def hardtanh_(input: ArrayLike, min_val: float = -1.0, max_val: float = 1.0) -> jax.Array:
+    """``hardtanh(input, min_val, max_val)``, returned.
+
+    >>> import jax.numpy as jnp
+    >>> hardtanh_(jnp.array([-3.0, 0.5, 3.0])).tolist()
+    [-1.0, 0.5, 1.0]
+    """
+    return hardtanh(input, min_val, max_val)
+
+
+def rrelu_(input: ArrayLike, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, *,
+           key: jax.Array | None = None) -> jax.Array:
+    """``rrelu(input, lower, upper, training)``, returned.
+
+    >>> import jax.numpy as jnp
+    >>> rrelu_(jnp.array([-1.0, 2.0]), 0.5, 0.5).tolist()
+    [-0.5, 2.0]
+    """
+    return rrelu(input, lower, upper, training, key=key)
+
+
+def threshold_(input: ArrayLike, threshold: float, value: float) -> jax.Array:
+    """``threshold(input, threshold, value)``, returned.
+
+    >>> import jax.numpy as jnp
+    >>> threshold_(jnp.array([0.1, 2.0]), 0.5, 9.0).tolist()
+    [9.0, 2.0]
+    """
+    return _threshold(input, threshold, value)
+
+
+_threshold = threshold  # threshold_'s parameter of that name hides the function
