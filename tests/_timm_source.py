@@ -116,23 +116,28 @@ def source_tree() -> pathlib.Path:
     return _cached(CACHE / NAME, "timm/models/_registry.py", fill)
 
 
-def ported_tree() -> pathlib.Path:
-    """A directory with ``timm_jnn``: ``python -m jnn.port timm -o timm_jnn`` of the subset, cached for this jnn
-    source (a port made by other jnn code is removed when a new one is made)."""
-    source = source_tree()
-    prefix = f"{NAME}-jnn-port-"
-    target = CACHE / (prefix + jnn_digest())
+def port_cached(source: pathlib.Path, package: str, name: str, marker: str) -> pathlib.Path:
+    """A directory with ``<package>_jnn``: ``python -m jnn.port source/package -o <package>_jnn``, cached as
+    ``<name>-jnn-port-<jnn digest>`` (a port made by other jnn code is removed when a new one is made); the port's
+    report is kept beside it as ``port-report.txt``. ``marker`` is a file the finished port holds."""
+    prefix = f"{name}-jnn-port-"
 
     def fill(tmp: pathlib.Path) -> None:
         for old in CACHE.glob(prefix + "*"):
             shutil.rmtree(old, ignore_errors=True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        run = subprocess.run([sys.executable, "-m", "jnn.port", str(source / "timm"), "-o", str(tmp / "timm_jnn")],
-                             capture_output=True, text=True, env=env)
+        run = subprocess.run([sys.executable, "-m", "jnn.port", str(source / package), "-o",
+                              str(tmp / f"{package}_jnn")], capture_output=True, text=True, env=env)
         if run.returncode != 0 or "jnn.port: wrote" not in run.stderr:
-            raise RuntimeError(f"jnn.port failed on timm:\n{run.stderr[-5000:]}")
+            raise RuntimeError(f"jnn.port failed on {package}:\n{run.stderr[-5000:]}")
+        (tmp / "port-report.txt").write_text(run.stderr)
 
-    return _cached(target, "timm_jnn/models/_registry.py", fill)
+    return _cached(CACHE / (prefix + jnn_digest()), f"{package}_jnn/{marker}", fill)
+
+
+def ported_tree() -> pathlib.Path:
+    """``timm_jnn``, the port of :func:`source_tree` (see :func:`port_cached`)."""
+    return port_cached(source_tree(), "timm", NAME, "models/_registry.py")
 
 
 class _StandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):

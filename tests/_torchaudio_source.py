@@ -21,14 +21,12 @@ import ast
 import importlib
 import os
 import pathlib
-import shutil
-import subprocess
 import sys
 import types
 import zipfile
 
-from _timm_source import _cached
-from _torchvision_source import download_wheel, jnn_digest
+from _timm_source import _cached, port_cached
+from _torchvision_source import download_wheel
 
 VERSION = "2.11.1"
 CACHE = pathlib.Path(os.environ.get("JNN_TEST_CACHE", pathlib.Path.home() / ".cache" / "jnn-tests"))
@@ -77,23 +75,8 @@ def source_tree() -> pathlib.Path:
 
 
 def ported_tree() -> pathlib.Path:
-    """A directory with ``torchaudio_jnn``: ``python -m jnn.port torchaudio -o torchaudio_jnn`` of the subset,
-    cached for this jnn source (a port made by other jnn code is removed when a new one is made)."""
-    source = source_tree()
-    prefix = f"{NAME}-jnn-port-"
-    target = CACHE / (prefix + jnn_digest())
-
-    def fill(tmp: pathlib.Path) -> None:
-        for old in CACHE.glob(prefix + "*"):
-            shutil.rmtree(old, ignore_errors=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        run = subprocess.run([sys.executable, "-m", "jnn.port", str(source / "torchaudio"),
-                              "-o", str(tmp / "torchaudio_jnn")], capture_output=True, text=True, env=env)
-        if run.returncode != 0 or "jnn.port: wrote" not in run.stderr:
-            raise RuntimeError(f"jnn.port failed on torchaudio:\n{run.stderr[-5000:]}")
-        (tmp / "port-report.txt").write_text(run.stderr)
-
-    return _cached(target, "torchaudio_jnn/models/__init__.py", fill)
+    """``torchaudio_jnn``, the port of :func:`source_tree` (see ``_timm_source.port_cached``)."""
+    return port_cached(source_tree(), "torchaudio", NAME, "models/__init__.py")
 
 
 def import_package(parent: pathlib.Path, name: str) -> types.ModuleType:

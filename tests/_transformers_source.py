@@ -26,8 +26,7 @@ import shutil
 import subprocess
 import sys
 
-from _timm_source import _cached
-from _torchvision_source import jnn_digest
+from _timm_source import _cached, port_cached
 
 CACHE = pathlib.Path(os.environ.get("JNN_TEST_CACHE", pathlib.Path.home() / ".cache" / "jnn-tests"))
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -82,22 +81,8 @@ def source_tree() -> pathlib.Path:
 
 
 def ported_tree() -> pathlib.Path:
-    """A directory with ``transformers_jnn``: the subset ported by ``python -m jnn.port``, cached for this jnn source
-    (a port made by other jnn code is removed when a new one is made)."""
-    source = source_tree()
-    prefix = f"{_name()}-jnn-port-"
-    target = CACHE / (prefix + jnn_digest())
-
-    def fill(tmp: pathlib.Path) -> None:
-        for old in CACHE.glob(prefix + "*"):
-            shutil.rmtree(old, ignore_errors=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        run = subprocess.run([sys.executable, "-m", "jnn.port", str(source / "transformers"), "-o",
-                              str(tmp / "transformers_jnn")], capture_output=True, text=True, env=env)
-        if run.returncode != 0 or "jnn.port: wrote" not in run.stderr:
-            raise RuntimeError(f"jnn.port failed on transformers:\n{run.stderr[-5000:]}")
-
-    return _cached(target, "transformers_jnn/modeling_utils.py", fill)
+    """``transformers_jnn``, the port of :func:`source_tree` (see ``_timm_source.port_cached``)."""
+    return port_cached(source_tree(), "transformers", _name(), "modeling_utils.py")
 
 
 def load(package: str, parent: pathlib.Path | None = None):

@@ -47,3 +47,18 @@ def torch_grads(module: torch.nn.Module, x: np.ndarray, loss=lambda y: (y**2).su
     module.zero_grad()
     loss(module(torch.from_numpy(np.asarray(x)))).backward()
     return {k: p.grad.numpy().copy() for k, p in module.named_parameters()}
+
+
+def randomise_constants(model: torch.nn.Module) -> None:
+    """Give every constant-initialised float tensor of a torch model (BatchNorm statistics, zero-init heads and
+    biases, layer scales) random values, so that a comparison with a port checks them too (seeded)."""
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if not t.is_floating_point() or t.numel() == 0:
+                continue
+            if t.numel() == 1 or bool((t == t.flatten()[0]).all()):
+                if name.endswith("running_var") or bool((t == 1).all()):
+                    t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+                else:
+                    t.copy_(torch.randn(t.shape, generator=gen) * 0.1)

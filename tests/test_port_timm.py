@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from helpers import randomise_constants
 
 import jnn
 import jnn.functional as F
@@ -69,27 +70,12 @@ def timm_jnn():
     return timmsource.import_package(timmsource.ported_tree(), "timm_jnn", _JnnFrozenBatchNorm2d)
 
 
-def randomise(model: torch.nn.Module) -> None:
-    """Give every constant-initialised float tensor (BatchNorm statistics, layer scales, zero-init heads and biases)
-    random values."""
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if not t.is_floating_point() or t.numel() == 0:
-                continue
-            if t.numel() == 1 or bool((t == t.flatten()[0]).all()):
-                if name.endswith("running_var") or bool((t == 1).all()):
-                    t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
-                else:
-                    t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
-
-
 def _models(name, timm_torch, timm_jnn):
     kwargs, size = MODELS[name]
     kwargs = {"num_classes": 10, "drop_rate": 0.0, "drop_path_rate": 0.0, **kwargs}
     torch.manual_seed(0)
     reference = timm_torch.create_model(name, pretrained=False, **kwargs)
-    randomise(reference)
+    randomise_constants(reference)
     model = timm_jnn.create_model(name, pretrained=False, **kwargs)
     torch_state = reference.state_dict()
     state = collections.OrderedDict((k, v.detach().numpy()) for k, v in torch_state.items())

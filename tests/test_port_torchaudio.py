@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from helpers import randomise_constants
 
 import jnn
 
@@ -173,21 +174,6 @@ CASES = {
 GRADIENTS = ["conv_tasnet", "deepspeech", "wavernn", "wav2vec2", "emformer_rnnt"]
 
 
-def randomise(model: torch.nn.Module) -> None:
-    """Give every constant-initialised float tensor (BatchNorm statistics, zero biases, layer scales) random
-    values."""
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if not t.is_floating_point() or t.numel() == 0:
-                continue
-            if t.numel() == 1 or bool((t == t.flatten()[0]).all()):
-                if name.endswith("running_var") or bool((t == 1).all()):
-                    t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
-                else:
-                    t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
-
-
 def _models(name, ta, tj):
     build, inputs, options = CASES[name]
     return (*_pair(build, ta, tj, options.get("prepare")), inputs, options)
@@ -197,7 +183,7 @@ def _pair(build, ta, tj, prepare=None):
     """``build(torch models)``, randomised, and ``build(ported models)`` with its state_dict loaded strictly."""
     torch.manual_seed(0)
     reference = build(ta)
-    randomise(reference)
+    randomise_constants(reference)
     if prepare is not None:
         prepare(reference)
     model = build(tj)

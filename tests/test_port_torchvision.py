@@ -22,6 +22,7 @@ import jax
 import numpy as np
 import pytest
 import torch
+from helpers import randomise_constants
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -100,26 +101,12 @@ def tv_jnn(ported):
     return _import_package(ported, "torchvision_jnn")
 
 
-def randomise(model: torch.nn.Module) -> None:
-    """Give every constant-initialised float tensor (BatchNorm statistics, zero-init layers, biases) random values."""
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if not t.is_floating_point() or t.numel() == 0:
-                continue
-            if t.numel() > 1 and bool((t == t.flatten()[0]).all()) or t.numel() == 1:
-                if name.endswith("running_var") or bool((t == 1).all()):
-                    t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
-                else:
-                    t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
-
-
 @pytest.mark.parametrize("name", list(MODELS))
 def test_ported_model_matches_torch(name, tv_torch, tv_jnn):
     build, size = MODELS[name]
     torch.manual_seed(0)
     reference = build(tv_torch.models)
-    randomise(reference)
+    randomise_constants(reference)
     reference.eval()
     model = build(tv_jnn.models)
     torch_state = reference.state_dict()
