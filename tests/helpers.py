@@ -62,3 +62,17 @@ def randomise_constants(model: torch.nn.Module) -> None:
                     t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
                 else:
                     t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+
+
+def jitted(fn, args: tuple, kwargs: dict):
+    """``fn(*args, **kwargs)`` under ``jax.jit``, the NumPy arrays among ``args`` its (traced) arguments and the
+    rest static."""
+    arrays = [i for i, a in enumerate(args) if isinstance(a, np.ndarray)]
+
+    def run(*xs):
+        full = list(args)
+        for i, x in zip(arrays, xs, strict=True):
+            full[i] = x
+        return fn(*full, **kwargs)
+
+    return jax.jit(run)(*[np.asarray(args[i]) for i in arrays])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from helpers import jitted
 
 from jnn import ops
 
@@ -51,15 +51,7 @@ def check(path, *args, jit=True, rtol=1e-4, atol=1e-4, **kwargs):
     fn = get(ops)
     same(fn(*[convert(a, jnp.asarray) for a in args], **kwargs), theirs, rtol, atol)
     if jit:
-        arrays = [i for i, a in enumerate(args) if isinstance(a, np.ndarray)]
-
-        def run(*xs):
-            full = list(args)
-            for i, x in zip(arrays, xs, strict=True):
-                full[i] = x
-            return fn(*full, **kwargs)
-
-        same(jax.jit(run)(*[jnp.asarray(args[i]) for i in arrays]), theirs, rtol, atol)
+        same(jitted(fn, args, kwargs), theirs, rtol, atol)
 
 
 @pytest.mark.parametrize("ord", [2, 1, 0, INF, -INF, 3.5, -1])

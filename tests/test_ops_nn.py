@@ -3,11 +3,11 @@ against torch."""
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from helpers import jitted
 
 from jnn import ops
 
@@ -26,15 +26,7 @@ def check(name, *args, rtol=1e-5, atol=1e-5, jit=True, **kwargs):
     fn = getattr(ops, name)
     runs = [fn(*[convert(a, jnp.asarray) for a in args], **kwargs)]
     if jit:
-        arrays = [i for i, a in enumerate(args) if isinstance(a, np.ndarray)]
-
-        def run(*xs):
-            full = list(args)
-            for i, x in zip(arrays, xs, strict=True):
-                full[i] = x
-            return fn(*full, **kwargs)
-
-        runs.append(jax.jit(run)(*[jnp.asarray(args[i]) for i in arrays]))
+        runs.append(jitted(fn, args, kwargs))
     several = isinstance(theirs, tuple)
     for ours in runs:
         for a, b in zip(ours if several else [ours], theirs if several else [theirs], strict=True):
