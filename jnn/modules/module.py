@@ -252,14 +252,14 @@ class Module:
                 return self._call_with_hooks(args, kwargs)
             return self.forward(*args, **kwargs)
         except (RuntimeError, AttributeError, TypeError) as error:  # NotImplementedError is a RuntimeError
-            self._explain_deleted(error)
+            if isinstance(error, RuntimeError):
+                self._explain_deleted(error)
             _note_tensor_method(self, error)
             raise
 
-    def _explain_deleted(self, error: Exception) -> None:
+    def _explain_deleted(self, error: RuntimeError) -> None:
         """Forward failed on an array deleted by donation: say how to get the trained arrays instead."""
-        if not isinstance(error, RuntimeError) or isinstance(error, _pytree.DeletedArrayError) or "deleted" not in str(
-                error):
+        if isinstance(error, _pytree.DeletedArrayError) or "deleted" not in str(error):
             return
         for module in self.modules():
             for slots in (module._parameters, module._buffers):

@@ -146,3 +146,12 @@ def astype(x: Any, dtype: Any) -> jax.Array:
 def default_float() -> np.dtype:
     """torch's default floating dtype (float32; JAX's under x64 would be float64)."""
     return np.dtype(np.float32)
+
+
+def floating(*inputs: Any) -> list[jax.Array]:
+    """``inputs`` as arrays of their common inexact dtype; integers and bools become the default float, as torch
+    computes transforms and special functions of them."""
+    arrays = [jnp.asarray(x) for x in inputs]
+    dtype = jnp.result_type(*arrays)
+    dtype = dtype if jnp.issubdtype(dtype, jnp.inexact) else default_float()
+    return [a.astype(dtype) for a in arrays]

@@ -17,16 +17,10 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from jnn.ops._core import default_float, to_dtype
+from jnn.ops._core import default_float, floating, to_dtype
 
 __all__ = ["fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rfft2", "irfft2", "fftn", "ifftn",
            "rfftn", "irfftn", "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
-
-
-def _floating(input: Any) -> Any:
-    """torch transforms integer and bool input as the default float dtype."""
-    x = jnp.asarray(input)
-    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(default_float())
 
 
 def _axes(dim: int | Sequence[int] | None) -> tuple[int, ...] | None:
@@ -35,7 +29,7 @@ def _axes(dim: int | Sequence[int] | None) -> tuple[int, ...] | None:
 
 def _one_dim(transform: Callable) -> Callable:
     def one_dim(input: Any, n: int | None = None, dim: int = -1, norm: str | None = None, *, out: Any = None) -> Any:
-        return transform(_floating(input), n=n, axis=dim, norm=norm)
+        return transform(*floating(input), n=n, axis=dim, norm=norm)
 
     one_dim.__name__ = one_dim.__qualname__ = transform.__name__
     one_dim.__doc__ = f"torch.fft.{transform.__name__}: ``jnp.fft.{transform.__name__}`` over ``dim``."
@@ -48,7 +42,7 @@ def _n_dim(transform: Callable, default_dim: tuple[int, ...] | None) -> Callable
         axes = _axes(dim)
         if s is not None and axes is None:  # torch: the last len(s) dims
             axes = tuple(range(-len(s), 0))
-        return transform(_floating(input), s=None if s is None else tuple(s), axes=axes, norm=norm)
+        return transform(*floating(input), s=None if s is None else tuple(s), axes=axes, norm=norm)
 
     n_dim.__name__ = n_dim.__qualname__ = transform.__name__
     n_dim.__doc__ = f"torch.fft.{transform.__name__}: ``jnp.fft.{transform.__name__}`` over ``dim``."

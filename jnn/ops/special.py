@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import jax.scipy.special as jss
 
 from jnn.ops import pointwise, reduction
-from jnn.ops._core import default_float
+from jnn.ops._core import floating
 
 __all__ = ["expit", "logit", "erf", "erfc", "erfcx", "erfinv", "exp2", "expm1", "log1p", "gammaln", "digamma", "psi",
            "polygamma", "multigammaln", "i0", "i0e", "i1", "i1e", "modified_bessel_i0", "modified_bessel_i1", "ndtr",
@@ -25,17 +25,9 @@ __all__ = ["expit", "logit", "erf", "erfc", "erfcx", "erfinv", "exp2", "expm1", 
            "spherical_bessel_j0", "softmax", "log_softmax", "logsumexp"]
 
 
-def _floating(*inputs: Any) -> list[jax.Array]:
-    """The inputs as arrays of their common inexact dtype (the default float for integers and bools)."""
-    arrays = [jnp.asarray(x) for x in inputs]
-    dtype = jnp.result_type(*arrays)
-    dtype = dtype if jnp.issubdtype(dtype, jnp.inexact) else default_float()
-    return [a.astype(dtype) for a in arrays]
-
-
 def _unary(fn: Callable, name: str) -> Callable:
     def special(input: Any, *, out: Any = None) -> jax.Array:
-        return fn(*_floating(input))
+        return fn(*floating(input))
 
     special.__name__ = special.__qualname__ = name
     special.__doc__ = f"torch.special.{name}, elementwise."
@@ -44,7 +36,7 @@ def _unary(fn: Callable, name: str) -> Callable:
 
 def _binary(fn: Callable, name: str) -> Callable:
     def special(input: Any, other: Any, *, out: Any = None) -> jax.Array:
-        return fn(*_floating(input, other))
+        return fn(*floating(input, other))
 
     special.__name__ = special.__qualname__ = name
     special.__doc__ = f"torch.special.{name}, elementwise (broadcast)."
@@ -78,18 +70,18 @@ gammaincc = _binary(jss.gammaincc, "gammaincc")
 
 def spherical_bessel_j0(input: Any, *, out: Any = None) -> jax.Array:
     """``sin(x) / x`` (1 at 0)."""
-    (x,) = _floating(input)
+    (x,) = floating(input)
     safe = jnp.where(x == 0, 1, x)
     return jnp.where(x == 0, 1, jnp.sin(safe) / safe)
 
 
 def polygamma(n: int, input: Any, *, out: Any = None) -> jax.Array:
     """The ``n``-th derivative of the digamma function."""
-    (x,) = _floating(input)
+    (x,) = floating(input)
     return jss.polygamma(n, x)
 
 
 def multigammaln(input: Any, p: int, *, out: Any = None) -> jax.Array:
     """The multivariate log-gamma function of dimension ``p``."""
-    (x,) = _floating(input)
+    (x,) = floating(input)
     return jss.multigammaln(x, p)

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jnn._arrays import host_copy, is_staging, to_device
+from jnn._arrays import host_copy, is_staging, is_tracer, to_device
 from jnn.ops._core import default_float, method, to_dtype
 
 __all__ = ["hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window", "stft", "istft",
@@ -34,9 +34,11 @@ def _window(name: str, symmetric: Callable[[np.ndarray, int], np.ndarray]) -> Ca
                device: Any = None, requires_grad: bool = False, **kwargs: Any) -> jax.Array:
         if window_length < 0:
             raise RuntimeError(f"{name} requires non-negative window_length, got window_length={window_length}")
-        length = window_length + 1 if periodic else window_length
-        values = np.ones(1) if length == 1 else symmetric(np.arange(length, dtype=np.float64), length, *args, **kwargs)
-        values = values[:window_length] if window_length > 1 else np.ones(window_length)
+        if window_length <= 1:
+            values = np.ones(window_length)
+        else:
+            length = window_length + 1 if periodic else window_length
+            values = symmetric(np.arange(length, dtype=np.float64), length, *args, **kwargs)[:window_length]
         dtype = to_dtype(dtype) or default_float()
         return jnp.asarray(values, dtype) if is_staging() else to_device(host_copy(values, dtype))
 
@@ -158,7 +160,7 @@ def istft(input: Any, n_fft: int, hop_length: int | None = None, win_length: int
     start = n_fft // 2 if center else 0
     end = total - (n_fft // 2 if center else 0) if length is None else builtins.min(start + length, total)
     signal, envelope = signal[:, start:end], envelope[start:end]
-    if not is_staging() and not isinstance(envelope, jax.core.Tracer) and bool(jnp.any(jnp.abs(envelope) < 1e-11)):
+    if not is_tracer(envelope) and bool(jnp.any(jnp.abs(envelope) < 1e-11)):
         raise RuntimeError("istft: window overlap add min: the window's squares sum to zero somewhere (NOLA "
                            "condition failed); use a window and hop_length whose overlaps cover every sample")
     signal = signal / envelope
