@@ -998,7 +998,22 @@ def test_compiler_shims():
 
     assert ops.compiler.disable(f) is f and g(1) == 2 and h(1) == 3
     assert ops.compiler.is_compiling() is False and ops.compiler.is_exporting() is False
-    assert jax.jit(lambda v: v * 2 if not ops.compiler.is_compiling() else v)(jnp.ones(2)).tolist() == [2.0, 2.0]
+    # staged by jax.jit, code takes torch.compile's branch (transformers skips data-dependent mask checks there);
+    # grad and vmap alone do not stage, so eager code's branches still work
+    assert jax.jit(lambda v: v * 2 if not ops.compiler.is_compiling() else v)(jnp.ones(2)).tolist() == [1.0, 1.0]
+    assert jax.grad(lambda v: v * 2 if not ops.compiler.is_compiling() else v)(1.0) == 2.0
+    assert jax.jit(lambda v: v * 2 if ops._dynamo.is_compiling() else v)(jnp.ones(2)).tolist() == [2.0, 2.0]
+    assert jax.jit(lambda v: v * 2 if ops.compiler.is_exporting() else v)(jnp.ones(2)).tolist() == [1.0, 1.0]
+
+
+def test_jit_interface_is_a_class_decorator():
+    # torchaudio's hifi_gan: `@torch.jit.interface` over a Module subclass declaring a forward signature
+    @ops.jit.interface
+    class Block:
+        def forward(self, x: int) -> int:
+            return x
+
+    assert Block().forward(3) == 3
 
 
 def test_float8_dtypes_are_torchs():

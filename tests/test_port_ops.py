@@ -35,6 +35,27 @@ def test_at_on_arrays_matches_torch_element_updates(index, method, op):
     np.testing.assert_allclose(np.asarray(jitted), t.numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("value", [0.0, 7, np.arange(3, dtype=np.float32), np.full((1, 3), 2.0, np.float32)])
+@pytest.mark.parametrize("method,op", [("set", None), ("add", "__iadd__"), ("multiply", "__imul__"),
+                                       ("subtract", "__isub__"), ("divide", "__itruediv__")])
+def test_at_with_a_traced_boolean_mask_matches_torch(value, method, op):
+    # `x[mask] = v` under jax.jit (wav2vec2's padded-frame masking): a mask over the leading dimensions and a value
+    # broadcasting over the rest need no gather of a run-time size
+    rng = np.random.default_rng(0)
+    base, mask = rng.standard_normal((2, 5, 3)).astype(np.float32), rng.random((2, 5)) > 0.5
+    t, t_mask, t_value = torch.from_numpy(base.copy()), torch.from_numpy(mask), torch.as_tensor(value)
+    t[t_mask] = t_value.to(t.dtype) if op is None else getattr(t[t_mask], op)(t_value)
+    got = jax.jit(lambda a, m: getattr(ops.at(a)[m], method)(value))(base, mask)
+    np.testing.assert_allclose(np.asarray(got), t.numpy(), rtol=1e-6)
+    assert got.dtype == jnp.float32
+
+
+def test_at_with_a_traced_boolean_mask_and_one_value_per_element_is_jaxs_error():
+    mask = jnp.asarray([True, False, True])
+    with pytest.raises(jax.errors.NonConcreteBooleanIndexError):
+        jax.jit(lambda a, m: ops.at(a)[m].set(jnp.ones((2, 4))))(jnp.zeros((3, 4)), mask)
+
+
 def test_at_on_containers_updates_in_place_and_returns_them():
     lst, d, arr = [1, 2], {"a": 1}, np.zeros(2)
     assert ops.at(lst)[0].add(5) is lst and lst == [6, 2]

@@ -99,10 +99,13 @@ def test_ported_transformers_model_matches_torch(name, transformers_jnn):
     assert type(output).__name__ == type(reference(torch.from_numpy(x))).__name__
     _close(_main(output), expected)
     # A causal LM's output holds its key/value cache, an object that is no pytree (in torch's pytree registry
-    # neither), so the jitted function returns the logits. With use_cache=False transformers checks for packed
-    # sequences with a data-dependent branch that it skips only when torch is compiling (jnn.ops says it is not).
+    # neither), so the jitted function returns the logits. With use_cache=False the whole output comes back;
+    # transformers then checks for packed sequences with a data-dependent branch that it skips while compiling
+    # (jnn.ops.compiler.is_compiling() is True under jax.jit).
     jitted = jax.jit(lambda m, v: _main(m(v)) if causal else m(v))(model, jnp.asarray(x))
     _close(jitted if causal else _main(jitted), expected)
+    if causal:
+        _close(_main(jax.jit(lambda m, v: m(v, use_cache=False))(model, jnp.asarray(x))), expected)
 
     # one training step: the loss and every parameter's gradient
     reference.train()

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jnn._arrays import is_tracer
 from jnn.ops._eager import host, host_cast, placed
 
 __all__ = ["at", "store", "data", "attr", "TENSOR_ATTRIBUTES", "DTYPE_ATTRIBUTES"]
@@ -129,6 +130,57 @@ def _host_index(index: Any) -> Any:
     return tuple(out) if isinstance(index, tuple) else out[0]
 
 
+class _MaskedUpdate:
+    """``x.at[mask]`` for a traced boolean ``mask`` over ``x``'s leading dimensions: ``x[mask]`` has a size known
+    only at run time, so ``jax.jit`` cannot gather it, but an update by a value that broadcasts over the trailing
+    dimensions (as ``x[mask] = 0.0`` or ``x[mask] = embedding``) is ``jnp.where``. Other values get JAX's error."""
+
+    __slots__ = ("array", "mask")
+
+    def __init__(self, array: jax.Array, mask: jax.Array) -> None:
+        self.array, self.mask = array, mask
+
+    def _apply(self, method: str, value: Any, combine: Any = None) -> jax.Array:
+        trailing = self.array.shape[self.mask.ndim:]
+        shape = np.shape(value)
+        if len(shape) > len(trailing) and not all(n == 1 for n in shape[:len(shape) - len(trailing)]):
+            return getattr(self.array.at[self.mask], method)(value)  # one value per selected element: JAX's error
+        value = jnp.reshape(jnp.asarray(value), shape[len(shape) - len(trailing):] if len(shape) > len(trailing)
+                            else shape)
+        new = value if combine is None else combine(self.array, value)
+        mask = jnp.reshape(self.mask, self.mask.shape + (1,) * len(trailing))
+        return jnp.where(mask, jnp.asarray(new).astype(self.array.dtype), self.array)
+
+    def set(self, value: Any) -> jax.Array:
+        return self._apply("set", value)
+
+    def add(self, value: Any) -> jax.Array:
+        return self._apply("add", value, jnp.add)
+
+    def subtract(self, value: Any) -> jax.Array:
+        return self._apply("subtract", value, jnp.subtract)
+
+    def multiply(self, value: Any) -> jax.Array:
+        return self._apply("multiply", value, jnp.multiply)
+
+    def divide(self, value: Any) -> jax.Array:
+        return self._apply("divide", value, jnp.divide)
+
+    def power(self, value: Any) -> jax.Array:
+        return self._apply("power", value, jnp.power)
+
+
+def _traced_leading_mask(array: jax.Array, index: Any) -> Any:
+    """``index`` (or the one element of a 1-tuple) when it is a traced boolean array over ``array``'s leading
+    dimensions, else None."""
+    if isinstance(index, tuple) and len(index) == 1:
+        index = index[0]
+    if (is_tracer(index) and index.dtype == jnp.bool_ and 0 < index.ndim <= array.ndim
+            and index.shape == array.shape[:index.ndim]):
+        return index
+    return None
+
+
 class _At:
     __slots__ = ("obj",)
 
@@ -137,6 +189,9 @@ class _At:
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(self.obj, jax.Array):
+            mask = _traced_leading_mask(self.obj, index)
+            if mask is not None:
+                return _MaskedUpdate(self.obj, mask)
             views = host(self.obj)
             host_index = _host_index(index) if views is not None else None
             if host_index is not None:

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn import random as _random
+from jnn._arrays import is_staging
 from jnn.ops._core import METHODS, call_receiver, concrete, is_array, is_traced, method
 
 __all__ = [
@@ -284,6 +285,7 @@ class _Jit:
     _script_if_tracing = staticmethod(_identity_decorator)
     _overload_method = staticmethod(_identity_decorator)
     _overload = staticmethod(_identity_decorator)
+    interface = staticmethod(_identity_decorator)
 
     is_scripting = staticmethod(_never)
     is_tracing = staticmethod(_never)
@@ -307,15 +309,16 @@ class _Fx:
 
 class _Compiler:
     """torch.compiler names that model code uses: ``disable`` returns its function (as ``@disable`` and
-    ``@disable(recursive=False)``); nothing is compiled by torch here, so ``is_compiling()``/``is_exporting()`` are
-    False (under ``jax.jit`` too: code behind them is torch.compile/export-specific)."""
+    ``@disable(recursive=False)``). ``is_compiling()`` is True while ``jax.jit`` (or scan, eval_shape) stages the
+    code: model code guards data-dependent Python branches with it, which a staged trace cannot take either, as under
+    torch.compile. ``is_exporting()`` is False: nothing is exported."""
 
     disable = staticmethod(_identity_decorator)
     assume_constant_result = staticmethod(_identity_decorator)
     allow_in_graph = staticmethod(_identity_decorator)
 
-    is_compiling = staticmethod(_never)
-    is_dynamo_compiling = staticmethod(_never)
+    is_compiling = staticmethod(is_staging)
+    is_dynamo_compiling = staticmethod(is_staging)
     is_exporting = staticmethod(_never)
 
 
