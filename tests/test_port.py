@@ -650,6 +650,51 @@ def test_cli_ports_a_file_and_a_package(tmp_path):
     assert run.stdout == single.read_text()
 
 
+def test_port_tree_keeps_compiled_libraries_for_the_operators_jnn_has(tmp_path):
+    """A package that finds its compiled extension and loads it with ``torch.ops.load_library`` (torchvision's
+    extension.py) keeps working ported: the library file is copied, and loading it succeeds when it registers
+    operators of a namespace jnn implements (``torchvision::``); one that does not fails to load, as in torch when
+    it was built for another version, so the package falls back as it would there."""
+    pkg = tmp_path / "src" / "vispkg"
+    pkg.mkdir(parents=True)
+    (pkg / "_C.so").write_bytes(b"\x7fELF...torchvision::nms(Tensor dets, Tensor scores, float iou_threshold)...")
+    (pkg / "_other.so").write_bytes(b"\x7fELF...otherlib::op(Tensor x) -> Tensor...")
+    (pkg / "__init__.py").write_text(textwrap.dedent("""\
+        import importlib.machinery
+        import os
+        import torch
+
+
+        def _load(name):
+            finder = importlib.machinery.FileFinder(
+                os.path.dirname(__file__),
+                (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES))
+            try:
+                spec = finder.find_spec(name)
+                if spec is None:
+                    raise ImportError(name)
+                torch.ops.load_library(spec.origin)
+                return True
+            except (ImportError, OSError):
+                return False
+
+
+        HAS_OPS, HAS_OTHER = _load("_C"), _load("_other")
+
+
+        def nms(boxes, scores):
+            return torch.ops.torchvision.nms(boxes, scores, 0.5)
+        """))
+    port_tree(pkg, tmp_path / "out" / "vispkg_jnn", report=None)
+    assert (tmp_path / "out" / "vispkg_jnn" / "_C.so").read_bytes() == (pkg / "_C.so").read_bytes()
+    code = ("import jax.numpy as jnp, vispkg_jnn as v\n"
+            "b = jnp.array([[0.0, 0, 2, 2], [0, 0, 2, 1.9], [3, 3, 4, 4]])\n"
+            "print(v.HAS_OPS, v.HAS_OTHER, v.nms(b, jnp.array([0.4, 0.6, 0.1])).tolist())\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "out"), str(ROOT)])}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.returncode == 0 and run.stdout.strip() == "True False [1, 2]", run.stderr[-3000:]
+
+
 def test_port_tree_rejects_a_file(tmp_path):
     (tmp_path / "a.py").write_text("")
     with pytest.raises(NotADirectoryError, match="jnn.port.port_tree"):

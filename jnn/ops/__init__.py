@@ -31,6 +31,7 @@ from jnn.ops import creation, dtypes, indexing, inplace, matrix, misc, nn, point
 from jnn.ops import fft as fft  # torch.fft
 from jnn.ops import hub as hub  # torch.hub
 from jnn.ops import linalg as linalg  # torch.linalg
+from jnn.ops import ops as ops  # torch.ops: custom operator namespaces (torchvision's)
 from jnn.ops import special as special  # torch.special
 from jnn.ops import utils as utils  # torch.utils._pytree
 from jnn.ops._core import INPLACE as _INPLACE

@@ -30,7 +30,7 @@ from typing import Any
 
 __all__ = ["port_source", "port_file", "port_tree", "missing", "Report", "PortedNameError"]
 
-_SKIP_SUFFIXES = (".so", ".pyd", ".dylib", ".dll", ".pyc")
+_SKIP_SUFFIXES = (".pyc",)
 
 
 class PortedNameError(NotImplementedError, AttributeError):
@@ -152,7 +152,9 @@ def port_file(src: str | os.PathLike, dst: str | os.PathLike, *, report: Any = s
 
 
 def port_tree(src: str | os.PathLike, dst: str | os.PathLike, *, report: Any = sys.stderr) -> list:
-    """Port a package directory: every ``.py`` file is ported, other files are copied (compiled extensions are not).
+    """Port a package directory: every ``.py`` file is ported, other files are copied (compiled libraries too: a
+    package that loads one with ``torch.ops.load_library`` gets jnn's operators where jnn has them, see
+    :func:`jnn.ops.ops.load_library`).
 
     Absolute imports of the package by its own name (``from torchvision.ops import ...``) follow it to the name of
     ``dst`` when the two differ. Returns the reports.
