@@ -695,6 +695,21 @@ def test_port_tree_keeps_compiled_libraries_for_the_operators_jnn_has(tmp_path):
     assert run.returncode == 0 and run.stdout.strip() == "True False [1, 2]", run.stderr[-3000:]
 
 
+def test_torch_nn_modules_utils_port_to_jnn_modules_utils():
+    """``from torch.nn.modules.utils import _pair`` (torchvision's ops) ports, with torch's meaning."""
+    import torch.nn.modules.utils as torch_utils
+
+    import jnn.modules.utils as jnn_utils
+
+    assert "from jnn.modules.utils import _pair" in port_source("from torch.nn.modules.utils import _pair\n")
+    for name, args in [("_pair", (3,)), ("_pair", ((1, 2),)), ("_pair", ([4, 5],)), ("_single", (2,)),
+                       ("_triple", (1,)), ("_quadruple", (0,)), ("_reverse_repeat_tuple", ((1, 2), 2)),
+                       ("_list_with_default", ([None, 3], [1, 2, 4, 5])), ("_list_with_default", (7, [1, 2]))]:
+        assert getattr(jnn_utils, name)(*args) == getattr(torch_utils, name)(*args), name
+    with pytest.raises(ValueError, match="at least 3"):
+        jnn_utils._list_with_default([1, 2], [1, 2])
+
+
 def test_port_tree_rejects_a_file(tmp_path):
     (tmp_path / "a.py").write_text("")
     with pytest.raises(NotADirectoryError, match="jnn.port.port_tree"):
