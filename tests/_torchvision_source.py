@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib
 import os
 import pathlib
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import zipfile
 
 VERSION = "0.28.*"
@@ -41,7 +43,12 @@ SUBSET = ["__init__.py", "_utils.py", "_internally_replaced_utils.py", "utils.py
           "ops/__init__.py", "ops/misc.py", "ops/stochastic_depth.py",
           "transforms/__init__.py", "transforms/transforms.py", "transforms/autoaugment.py",
           "transforms/functional.py", "transforms/_functional_tensor.py", "transforms/_functional_pil.py",
-          "transforms/_presets.py"]
+          "transforms/_presets.py",
+          # dense prediction: segmentation, video classification, optical flow
+          *[f"models/{package}/{name}.py" for package, names in (
+              ("segmentation", ["__init__", "_utils", "deeplabv3", "fcn", "lraspp"]),
+              ("video", ["__init__", "mvit", "resnet", "s3d", "swin_transformer"]),
+              ("optical_flow", ["__init__", "_utils", "raft"])) for name in names]]
 
 
 def download_wheel(project: str, version: str, cached: str) -> pathlib.Path:
@@ -111,9 +118,14 @@ def _filtered_init(text: str, package: str, present: set[str]) -> str:
     return "".join(lines)
 
 
+def _name() -> str:
+    """The subset's cache entry: one per version and list of files."""
+    return f"torchvision-0.28-subset-{hashlib.sha256(' '.join(SUBSET).encode()).hexdigest()[:8]}"
+
+
 def source_tree() -> pathlib.Path:
     """A directory with the ``torchvision`` subset (cached; built atomically so parallel workers can share it)."""
-    root = CACHE / "torchvision-0.28-subset"
+    root = CACHE / _name()
     if (root / "torchvision" / "models" / "resnet.py").exists():
         return root
     wheel = _wheel()
@@ -134,3 +146,22 @@ def source_tree() -> pathlib.Path:
     except OSError:  # another worker got there first
         shutil.rmtree(tmp, ignore_errors=True)
     return root
+
+
+def ported_tree() -> pathlib.Path:
+    """A directory with ``torchvision_jnn``, the port of :func:`source_tree` (see ``_timm_source.port_cached``)."""
+    from _timm_source import port_cached  # imported here: _timm_source imports this module
+
+    return port_cached(source_tree(), "torchvision", _name(), "models/resnet.py")
+
+
+def import_package(parent: pathlib.Path, name: str) -> types.ModuleType:
+    """``import name`` from the directory ``parent``; a ``name`` already imported must come from there."""
+    loaded = sys.modules.get(name)
+    if loaded is not None and not str(loaded.__file__).startswith(str(parent)):
+        raise RuntimeError(f"another {name} is already imported in this process: {loaded.__file__}")
+    sys.path.insert(0, str(parent))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(parent))

@@ -225,6 +225,22 @@ def test_split_chunk_unbind(shape, data):
     check("select", x, d, data.draw(st.integers(-n, n - 1)), jit=False)
 
 
+def test_tensor_split_keywords():
+    """torch's three overloads, by keyword too: ``sections=``, ``indices=`` (torchvision's MViT), a tensor
+    ``tensor_indices_or_sections=`` (0-d: sections, 1-d: indices); one of them and only one."""
+    x = randn(2, 7)
+    check("tensor_split", x, sections=3, dim=1, jit=False)
+    check("tensor_split", x, indices=(1, 5), dim=1, jit=False)
+    check("tensor_split", x, indices=[4], jit=False)
+    check("tensor_split", x, tensor_indices_or_sections=np.array(3), dim=1, jit=False)
+    check("tensor_split", x, tensor_indices_or_sections=np.array([2, 3]), dim=-1, jit=False)
+    check("tensor_split", x, np.array([1]), jit=False)
+    with pytest.raises(TypeError, match="one of"):
+        ops.tensor_split(x, 2, sections=2)
+    with pytest.raises(TypeError, match="one of"):
+        ops.tensor_split(x)
+
+
 @FAST
 @given(small_shapes, st.data())
 def test_cat_stack(shape, data):

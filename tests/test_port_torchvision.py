@@ -10,7 +10,6 @@ under ``jax.jit``.
 from __future__ import annotations
 
 import collections
-import importlib
 import os
 import pathlib
 import re
@@ -63,44 +62,6 @@ MODELS = {
 }
 
 
-def _import_package(parent: pathlib.Path, name: str):
-    sys.path.insert(0, str(parent))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(parent))
-
-
-@pytest.fixture(scope="module")
-def source() -> pathlib.Path:
-    return tvsource.source_tree()
-
-
-@pytest.fixture(scope="module")
-def tv_torch(source):
-    """The original torchvision files, imported with torch."""
-    if "torchvision" in sys.modules and not sys.modules["torchvision"].__file__.startswith(str(source)):
-        pytest.fail("another torchvision is already imported in this process")
-    return _import_package(source, "torchvision")
-
-
-@pytest.fixture(scope="module")
-def ported(source, tmp_path_factory) -> pathlib.Path:
-    """``python -m jnn.port torchvision -o torchvision_jnn``: the directory holding the ported package."""
-    out = tmp_path_factory.mktemp("ported")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run([sys.executable, "-m", "jnn.port", str(source / "torchvision"), "-o",
-                          str(out / "torchvision_jnn")], capture_output=True, text=True, env=env)
-    assert run.returncode == 0, run.stderr[-5000:]
-    assert "jnn.port: wrote" in run.stderr
-    return out
-
-
-@pytest.fixture(scope="module")
-def tv_jnn(ported):
-    return _import_package(ported, "torchvision_jnn")
-
-
 @pytest.mark.parametrize("name", list(MODELS))
 def test_ported_model_matches_torch(name, tv_torch, tv_jnn):
     build, size = MODELS[name]
@@ -124,8 +85,9 @@ def test_ported_model_matches_torch(name, tv_torch, tv_jnn):
     np.testing.assert_allclose(np.asarray(jitted), expected, rtol=1e-3, atol=atol)
 
 
-def test_ported_package_runs_without_torch(ported):
+def test_ported_package_runs_without_torch():
     """The port needs no torch: with ``import torch`` made to fail, the ported models still build and run."""
+    ported = tvsource.ported_tree()
     code = (
         "import sys; sys.modules['torch'] = None\n"
         "import jax.numpy as jnp, torchvision_jnn as tv\n"

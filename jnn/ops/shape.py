@@ -301,12 +301,29 @@ def split(tensor: Any, split_size_or_sections: Any, dim: builtins.int = 0) -> tu
 
 
 @method
-def tensor_split(input: Any, indices_or_sections: Any, dim: builtins.int = 0) -> tuple[jax.Array, ...]:
-    """numpy's ``array_split``: ``n`` nearly equal pieces, or pieces cut at the given indices."""
+def tensor_split(input: Any, indices_or_sections: Any = None, dim: builtins.int = 0, *, sections: Any = None,
+                 indices: Any = None, tensor_indices_or_sections: Any = None) -> tuple[jax.Array, ...]:
+    """numpy's ``array_split``: ``sections`` nearly equal pieces along ``dim`` (the first ones one longer), or pieces
+    cut at ``indices``. torch's overloads by keyword (``sections=``, ``indices=``, ``tensor_indices_or_sections=``:
+    a 0-d array for sections, a 1-d one for indices) take one of them, as the positional argument does.
+
+    >>> import jax.numpy as jnp
+    >>> [p.shape[0] for p in tensor_split(jnp.zeros(7), 3)]
+    [3, 2, 2]
+    >>> [p.shape[0] for p in tensor_split(jnp.zeros(7), indices=(1, 5))]
+    [1, 4, 2]
+    """
+    given = [v for v in (indices_or_sections, sections, indices, tensor_indices_or_sections) if v is not None]
+    if len(given) != 1:
+        raise TypeError("jnn.ops.tensor_split: give one of indices_or_sections (positional), sections=, indices= or "
+                        f"tensor_indices_or_sections=, got {len(given)}")
+    how = given[0]
     d = normalize_dim(dim, input.ndim, "tensor_split")
-    if not isinstance(indices_or_sections, (builtins.int, np.integer)):
-        indices_or_sections = [builtins.int(i) for i in indices_or_sections]
-    return tuple(xp(input).array_split(input, indices_or_sections, axis=d))
+    if np.ndim(how) == 0:
+        how = builtins.int(how)
+    else:
+        how = [builtins.int(i) for i in np.asarray(how).reshape(-1)]
+    return tuple(xp(input).array_split(input, how, axis=d))
 
 
 @method
