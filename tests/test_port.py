@@ -710,6 +710,31 @@ def test_torch_nn_modules_utils_port_to_jnn_modules_utils():
         jnn_utils._list_with_default([1, 2], [1, 2])
 
 
+def test_port_tree_renamed_package_imported_by_its_own_name_keeps_the_name(tmp_path):
+    """``import torchvision`` in torchvision's own files, then ``torchvision._is_tracing()``: ported to
+    ``torchvision_jnn``, the import still binds ``torchvision`` (it bound nothing the code used)."""
+    pkg = tmp_path / "src" / "renpkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from renpkg import sub\n\n\ndef answer():\n    return 42\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "tool.py").write_text("def twice(x):\n    return 2 * x\n")
+    (pkg / "use.py").write_text(textwrap.dedent("""\
+        import torch
+        import renpkg, math
+        import renpkg.sub.tool
+        import renpkg.sub.tool as tool
+
+
+        def f():
+            return renpkg.answer() + renpkg.sub.tool.twice(1) + tool.twice(2) + int(math.sqrt(torch.ones(1).sum()))
+        """))
+    port_tree(pkg, tmp_path / "out" / "renpkg_jnn", report=None)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "out"), str(ROOT)])}
+    run = subprocess.run([sys.executable, "-c", "import renpkg_jnn.use as u; print(u.f())"], capture_output=True,
+                         text=True, env=env)
+    assert run.returncode == 0 and run.stdout.strip() == "49", run.stderr[-3000:]
+
+
 def test_port_tree_rejects_a_file(tmp_path):
     (tmp_path / "a.py").write_text("")
     with pytest.raises(NotADirectoryError, match="jnn.port.port_tree"):

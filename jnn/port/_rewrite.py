@@ -404,18 +404,27 @@ class Porter(cst.CSTTransformer):
         module = next(".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1) if is_module(".".join(parts[:i])))
         return [cst.parse_statement(f"import {module}\n"), cst.parse_statement(f"{local} = {target}\n")]
 
+    def _renamed_import(self, full: str, asname: str | None) -> list[cst.SimpleStatementLine]:
+        """``import full [as asname]`` of a module that is not torch's, following the package's rename: the name
+        the statement binds stays the same (``import torchvision`` -> ``import torchvision_jnn as torchvision``,
+        since the code goes on to use ``torchvision.ops...``)."""
+        renamed = self._renamed(full)
+        if asname is not None or renamed == full:
+            return [cst.parse_statement(f"import {renamed}" + (f" as {asname}" if asname else "") + "\n")]
+        head, new_head = full.split(".")[0], renamed.split(".")[0]
+        lines = [cst.parse_statement(f"import {renamed}\n")] if "." in full else []
+        return lines + [cst.parse_statement(f"import {new_head} as {head}\n")]
+
     def _port_import(self, node: cst.Import) -> list[cst.SimpleStatementLine] | None:
         if not any(_import_name(a.name).split(".")[0] == "torch" for a in node.names):
-            if self.rename is None:
+            if self.rename is None or all(self._renamed(_import_name(a.name)) == _import_name(a.name)
+                                          for a in node.names):
                 return None
-            return [cst.SimpleStatementLine([node.with_changes(names=[
-                a.with_changes(name=_expr(self._renamed(_import_name(a.name)))) for a in node.names])])]
         lines = []
         for alias in node.names:
             full = _import_name(alias.name)
             if full.split(".")[0] != "torch":
-                lines.append(cst.parse_statement(f"import {self._renamed(full)}" + (
-                    f" as {alias.asname.name.value}" if alias.asname else "") + "\n"))
+                lines += self._renamed_import(full, alias.asname.name.value if alias.asname else None)
                 continue
             if alias.asname is None:          # binds the name torch: its uses are rewritten one by one
                 target = jnn_name(full)
