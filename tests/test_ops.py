@@ -1044,6 +1044,24 @@ def test_float8_dtypes_are_torchs():
              torch.from_numpy(x).to(getattr(torch, name)).float())
 
 
+def test_accelerator_shim_is_cpu_torchs():
+    # diffusers' utils/torch_utils.py at import: torch.accelerator.is_available(), .current_accelerator()
+    for name in ("is_available", "device_count", "current_accelerator"):
+        assert getattr(ops.accelerator, name)() == getattr(torch.accelerator, name)(), name
+
+
+def test_version_compares_as_torchs():
+    # diffusers' attention_dispatch.py at import: `if torch.__version__ >= "2.4.0":` (a version comparison, not a
+    # string one: "2.13.0" < "2.4.0" as strings)
+    from torch.torch_version import TorchVersion
+
+    assert isinstance(ops.__version__, str) and ops.__version__ == str(TorchVersion("2.13.0"))
+    for other in ("2.4.0", "2.13.0", "2.13", "2.14.0.dev20260101", "10.0", "2.13.1", (2, 4), (2, 13, 0), (3,)):
+        for op in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__"):
+            assert getattr(ops.__version__, op)(other) == getattr(TorchVersion("2.13.0"), op)(other), (op, other)
+        assert (ops.__version__ != other) is not (ops.__version__ == other)  # torch's != is str's: "2.13" differs
+
+
 def test_build_and_registration_shims():
     # what transformers asks at import time: torch.distributed.is_available(), torch.version.hip,
     # torch.get_default_device(), @torch._dynamo.assume_constant_result, torch.library.custom_op(...)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import builtins
 import contextlib
 import math
+import operator
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -37,7 +39,7 @@ __all__ = [
     "is_autocast_enabled", "are_deterministic_algorithms_enabled", "use_deterministic_algorithms", "compile", "jit",
     "fx", "compiler", "_dynamo", "distributed", "library", "version", "_assert", "manual_seed", "initial_seed", "pi",
     "e", "inf", "nan", "get_device", "autocast", "amp", "backends", "contiguous_format", "channels_last",
-    "channels_last_3d", "preserve_format", "strided",
+    "channels_last_3d", "preserve_format", "strided", "accelerator", "__version__",
 ]
 
 pi = math.pi
@@ -254,6 +256,65 @@ backends = types.SimpleNamespace(
 version = types.SimpleNamespace(cuda=None, hip=None, xpu=None, debug=False)
 """``torch.version``'s build facts that code checks (``torch.version.cuda``, ``torch.version.hip``): None, as for a
 CPU-only torch build (XLA picks the backend; ask ``jax.default_backend()``)."""
+
+def _version_key(version: Any) -> tuple:
+    """``version`` (a string such as ``"2.4.0"`` or ``"2.5.0.dev20240101"``, or a tuple of ints) as a sortable key:
+    the release numbers without trailing zeros, then -1 for a pre-release or dev build, 1 for a post-release or a
+    local build (``+cpu``), 0 for the release itself, then the rest of the text."""
+    text = ".".join(map(str, version)) if isinstance(version, tuple) else str(version)
+    match = re.match(r"v?(\d+(?:\.\d+)*)(.*)", text.strip())
+    if match is None:
+        raise ValueError(f"{version!r} is not a version")
+    release = tuple(builtins.int(p) for p in match.group(1).split("."))
+    while len(release) > 1 and release[-1] == 0:
+        release = release[:-1]
+    rest = match.group(2).lower()
+    stage = -1 if re.match(r"[.\-_]?(dev|a|alpha|b|beta|c|rc|pre)", rest) else 1 if rest else 0
+    return release, stage, rest
+
+
+class _TorchVersion(str):
+    """``torch.__version__``: a string that compares as a version with strings and tuples (``"2.13.0" >= "2.4"``
+    and ``>= (2, 4)`` are True), as torch's ``TorchVersion`` does.
+
+    >>> _TorchVersion("2.13.0") >= "2.4.0", _TorchVersion("2.13.0") < (2, 14), _TorchVersion("2.13.0") == "2.13"
+    (True, True, True)
+    """
+
+    def _compare(self, other: Any, op: Callable[[Any, Any], builtins.bool]) -> Any:
+        if not isinstance(other, (str, tuple)):
+            return NotImplemented
+        return op(_version_key(self), _version_key(other))
+
+    def __lt__(self, other: Any) -> Any:
+        return self._compare(other, operator.lt)
+
+    def __le__(self, other: Any) -> Any:
+        return self._compare(other, operator.le)
+
+    def __gt__(self, other: Any) -> Any:
+        return self._compare(other, operator.gt)
+
+    def __ge__(self, other: Any) -> Any:
+        return self._compare(other, operator.ge)
+
+    def __eq__(self, other: Any) -> Any:
+        return self._compare(other, operator.eq)
+
+    def __ne__(self, other: Any) -> Any:
+        return self._compare(other, operator.ne)
+
+    __hash__ = str.__hash__
+
+
+__version__ = _TorchVersion("2.13.0")
+"""``torch.__version__``: the torch release whose API jnn follows and is tested against, so that model code
+choosing a code path by torch version (``if torch.__version__ >= "2.4.0":``) takes the current one."""
+
+accelerator = types.SimpleNamespace(is_available=lambda: False, device_count=lambda: 0,
+                                    current_accelerator=lambda check_available=False: None)
+"""``torch.accelerator``'s queries, answered as by a CPU-only torch build (no accelerator; as ``cuda.is_available()``
+says): code that picks a device with them gets ``cpu``, and JAX places arrays by itself."""
 
 
 def _identity_decorator(fn: Any = None, **kwargs: Any) -> Any:
