@@ -607,6 +607,40 @@ def test_ported_init_reaches_the_module():
     assert np.all(np.asarray(net.fc.weight) == 0.5) and np.all(np.asarray(net.fc.bias) == 0.25)
 
 
+
+def test_local_helpers_updating_their_argument_return_it_and_calls_store_it():
+    # HuBERT's / fairseq's BERT init: a nested `normal_(data)` that returns nothing and copies into `data`
+    src = """\
+        import torch
+        import torch.nn as nn
+        def fill(t, v):
+            if v is None:
+                return
+            t.data.fill_(v)
+        def log(t):
+            print(t.shape)
+        def normal_(t):
+            return None
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+                def constant_(data):
+                    data.copy_(torch.full_like(data, 0.5))
+                constant_(self.fc.weight.data)
+                fill(self.fc.bias, 0.25)
+                log(self.fc.weight)
+                normal_(self.fc.weight)  # a file's own normal_ that returns None is no initialiser
+        """
+    source, err = port(src)
+    assert "return t\n" in source and "self.fc.bias = fill(self.fc.bias, 0.25)" in source
+    assert "self.fc.weight = constant_(self.fc.weight)" in source and "    log(self.fc.weight)" in source
+    assert "    normal_(self.fc.weight)" in source
+    assert "'constant_' updates 'data' in place" in err and "'log'" not in err
+    net, reference = load(source).Net(), load(textwrap.dedent(src), "reference").Net()
+    for name, value in reference.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(net.state_dict()[name]), value.numpy())
+
 # -- files, packages, command line -----------------------------------------------------------------------------
 def test_cli_ports_a_file_and_a_package(tmp_path):
     pkg = tmp_path / "src" / "mypkg"

@@ -159,6 +159,99 @@ class _Survey(cst.CSTVisitor):
         self.used.add(node.value)
 
 
+class _LocalFunctions(cst.CSTVisitor):
+    """Second pass: the file's own functions (not methods) that return no value, and of those, the ones that update
+    their first parameter in place (``def normal_(data): data.copy_(...)``, HuBERT's and fairseq's init helpers).
+    Ported, an in-place update rebinds the parameter, so such a function returns it, and a call statement on an
+    array stores the result (``normal_(m.weight.data)`` -> ``m.weight = normal_(m.weight)``), as for ``jnn.init``.
+    A function returning nothing that does not update its parameter is never taken for an initialiser."""
+
+    def __init__(self, inplace: frozenset[str], init_names: frozenset[str]) -> None:
+        self.inplace, self.init_names = inplace, init_names
+        self.no_value: set[str] = set()       # functions without ``return <value>`` or ``yield``
+        self.updating: dict[str, str] = {}    # those updating their first parameter in place -> its name
+        self._stack: list[tuple[str, str | None, list[bool]]] = []   # (name, first parameter, [returns a value])
+        self._in_class: list[bool] = [False]
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._in_class.append(True)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._in_class.pop()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        params = [*node.params.posonly_params, *node.params.params]
+        first = params[0].name.value if params and not self._in_class[-1] else None
+        self._stack.append((node.name.value, first, [False]))
+        self._in_class.append(False)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._in_class.pop()
+        name, first, (returns,) = self._stack.pop()
+        if first is None:
+            return
+        if returns:
+            self.no_value.discard(name)   # one definition of that name returns a value: never rewrite its calls
+            self.updating.pop(name, None)
+        elif name not in self.updating or self.updating[name] == first:
+            self.no_value.add(name)
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if node.value is not None and not (isinstance(node.value, cst.Name) and node.value.value == "None") \
+                and self._stack:
+            self._stack[-1][2][0] = True
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        if self._stack:
+            self._stack[-1][2][0] = True
+
+    def _updated(self, first: str) -> None:
+        name = self._stack[-1][0]
+        self.updating[name] = first
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        if not self._stack or self._stack[-1][1] is None or not isinstance(node.value, cst.Call):
+            return
+        first, call = self._stack[-1][1], node.value
+        receiver = None
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value in self.inplace:
+            receiver = call.func.value
+            while isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute) and \
+                    receiver.func.attr.value in self.inplace:
+                receiver = receiver.func.value
+        elif (dotted(call.func) or "").rsplit(".", 1)[-1] in self.init_names and call.args:
+            receiver = call.args[0].value
+        if isinstance(receiver, cst.Attribute) and receiver.attr.value == "data":
+            receiver = receiver.value
+        if isinstance(receiver, cst.Name) and receiver.value == first:
+            self._updated(first)
+
+
+class _ReturnParameter(cst.CSTTransformer):
+    """A function's bare ``return`` statements as ``return <name>`` (not those of functions nested in it)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> cst.Return:
+        if updated_node.value is not None and not (isinstance(updated_node.value, cst.Name)
+                                                   and updated_node.value.value == "None"):
+            return updated_node
+        return updated_node.with_changes(value=cst.Name(self.name), whitespace_after_return=cst.SimpleWhitespace(" "))
+
+
 class _Scope:
     """What the port knows of a function's local names: containers (keep ``d[k] = v``) and arrays (``.at``)."""
 
@@ -188,8 +281,9 @@ class Porter(cst.CSTTransformer):
 
     def __init__(self, path: str, methods: frozenset[str], inplace: frozenset[str], init_names: frozenset[str],
                  survey: _Survey, rename: tuple[str, str] | None = None,
-                 attributes: frozenset[str] = frozenset()) -> None:
+                 attributes: frozenset[str] = frozenset(), local: _LocalFunctions | None = None) -> None:
         super().__init__()
+        self.local = local if local is not None else _LocalFunctions(inplace, init_names)
         self.path = path
         self.methods = methods
         self.inplace = inplace
@@ -620,6 +714,8 @@ class Porter(cst.CSTTransformer):
             if name.startswith("torch.nn.init."):
                 return name.rsplit(".", 1)[1] not in _INIT_SKIP
             return name.count(".") == 1 and name[len("torch."):] in self.inplace  # torch.relu_(x): into x
+        if isinstance(call.func, cst.Name) and call.func.value in self.local.no_value:
+            return call.func.value in self.local.updating   # the file's own helper: only if it updates in place
         last = dotted(call.func)
         return last is not None and last.rsplit(".", 1)[-1] in self.init_names
 
@@ -675,7 +771,19 @@ class Porter(cst.CSTTransformer):
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
         self._scopes.pop()
-        return updated_node
+        name = original_node.name.value
+        params = [*original_node.params.posonly_params, *original_node.params.params]
+        first = self.local.updating.get(name) if name in self.local.no_value else None
+        if first is None or not params or params[0].name.value != first:
+            return updated_node
+        body = updated_node.body.visit(_ReturnParameter(first))
+        self.report(original_node, f"'{name}' updates '{first}' in place: it returns '{first}' now, and its calls "
+                                   "store the result", comment=False)
+        if isinstance(body, cst.IndentedBlock):
+            last = body.body[-1] if body.body else None
+            if not (isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[-1], (cst.Return, cst.Raise))):
+                body = body.with_changes(body=[*body.body, cst.parse_statement(f"return {first}\n")])
+        return updated_node.with_changes(body=body)
 
     def visit_Module(self, node: cst.Module) -> None:
         node.visit(_Classify(self._scopes[0], self, module_level=True))
@@ -888,6 +996,8 @@ def port_module(text: str, path: str, methods: frozenset[str], inplace: frozense
         return text, []
     from jnn.ops._port import DTYPE_ATTRIBUTES, TENSOR_ATTRIBUTES
 
-    porter = Porter(path, methods, inplace, init_names, survey, rename, TENSOR_ATTRIBUTES | DTYPE_ATTRIBUTES)
+    local = _LocalFunctions(inplace, init_names)
+    module.visit(local)
+    porter = Porter(path, methods, inplace, init_names, survey, rename, TENSOR_ATTRIBUTES | DTYPE_ATTRIBUTES, local)
     new = MetadataWrapper(module).visit(porter)
     return new.code, porter.reports
