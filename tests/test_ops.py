@@ -1302,3 +1302,15 @@ def test_legacy_new_as_torch():
             if args and not isinstance(args[0], int):  # torch's sized form is uninitialised
                 np.testing.assert_array_equal(np.asarray(ours), theirs.numpy())
     assert ops.new(jnp.asarray(x), ops.size(jnp.asarray(x))).shape == (2, 3)  # a Size is a size
+
+
+def test_attr_reads_torchs_tensor_kind_flags():
+    """``x.is_quantized`` (torchvision's nms, roi_align), ``x.is_cpu``, ``x.is_mps``, ...: what torch says for a
+    CPU tensor, on the CPU backend; in ported code through ``ops.attr``."""
+    from jnn.port import port_source
+
+    names = ["is_quantized", "is_sparse", "is_meta", "is_mps", "is_xpu", "is_cpu", "is_cuda"]
+    assert all(f'ops.attr(x, "{n}")' in port_source(f"import torch\ny = x.{n}\n", report=None) for n in names)
+    if jax.default_backend() == "cpu":
+        for name in names:
+            assert ops.attr(jnp.ones(2), name) == getattr(torch.ones(2), name), name

@@ -27,7 +27,8 @@ from jnn.ops._eager import host, host_cast, placed
 
 __all__ = ["at", "store", "data", "attr", "TENSOR_ATTRIBUTES", "DTYPE_ATTRIBUTES"]
 
-TENSOR_ATTRIBUTES = frozenset({"device", "is_cuda", "requires_grad", "grad", "is_leaf", "grad_fn", "layout"})
+TENSOR_ATTRIBUTES = frozenset({"device", "is_cuda", "requires_grad", "grad", "is_leaf", "grad_fn", "layout",
+                               "is_cpu", "is_quantized", "is_sparse", "is_meta", "is_mps", "is_xpu"})
 """torch Tensor attributes a JAX array lacks (or a tracer lacks): the port reads them with :func:`attr`."""
 
 DTYPE_ATTRIBUTES = frozenset({"is_floating_point", "is_complex", "is_signed", "itemsize"})
@@ -243,7 +244,8 @@ def attr(obj: Any, name: str) -> Any:
     (one of :data:`DTYPE_ATTRIBUTES`) for a dtype, ``getattr`` otherwise.
 
     For arrays: ``device`` is the default backend's device (``cuda`` on a GPU), ``is_cuda`` says whether that is a
-    GPU, ``requires_grad`` is True for floating arrays (JAX differentiates whatever it is asked to), ``grad`` and
+    GPU (``is_cpu`` whether it is the CPU; ``is_quantized``, ``is_sparse``, ``is_meta``, ``is_mps`` and ``is_xpu``
+    are False), ``requires_grad`` is True for floating arrays (JAX differentiates whatever it is asked to), ``grad`` and
     ``grad_fn`` are None (gradients are pytrees returned by ``jax.grad``), ``is_leaf`` is True, ``layout`` "strided".
 
     >>> import jax.numpy as jnp
@@ -274,6 +276,10 @@ def attr(obj: Any, name: str) -> Any:
         return device({"gpu": "cuda", "cuda": "cuda", "rocm": "cuda"}.get(backend, backend))
     if name == "is_cuda":
         return backend in ("gpu", "cuda", "rocm")
+    if name == "is_cpu":
+        return backend == "cpu"
+    if name in ("is_quantized", "is_sparse", "is_meta", "is_mps", "is_xpu"):
+        return False
     if name == "requires_grad":
         return bool(jnp.issubdtype(obj.dtype, jnp.inexact))
     if name == "is_leaf":
