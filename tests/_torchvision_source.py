@@ -1,10 +1,12 @@
 """torchvision's own source for the port tests: fetched once as the wheel, cached, never committed.
 
 ``source_tree()`` gives a directory holding a ``torchvision`` package made of the wheel's files that the
-classification models import (models, ops.misc, ops.stochastic_depth, transforms, utils), untouched. Only the
-package ``__init__.py`` files are filtered: statements importing parts left out (detection, io, the compiled
-extension, ...) are dropped, mechanically. torchvision 0.28's wheel cannot be imported next to torch 2.13 (its
-compiled ops do not load); this pure-Python subset can, so it builds the torch reference models too.
+classification, dense-prediction and detection models import (models, ops, transforms, utils, and the extension
+loader with its compiled ``_C`` library), untouched. Only the package ``__init__.py`` files are filtered: statements
+importing parts left out (io, datasets, quantization, ...) are dropped, mechanically. torchvision 0.28's compiled
+ops do not load next to torch 2.13: its loader catches the error, so with torch this subset imports but
+``torch.ops.torchvision`` is empty (the detection tests register torch references for its ops), while ported,
+the loader finds ``_C`` and gets jnn's own (``jnn.ops.ops.torchvision``).
 """
 
 from __future__ import annotations
@@ -37,10 +39,14 @@ def jnn_digest() -> str:
 MODEL_FILES = ["alexnet", "convnext", "densenet", "efficientnet", "googlenet", "inception", "mnasnet", "mobilenet",
                "mobilenetv2", "mobilenetv3", "regnet", "resnet", "shufflenetv2", "squeezenet", "vgg",
                "vision_transformer", "swin_transformer", "maxvit"]
+OPS_FILES = ["_box_convert", "_utils", "boxes", "ciou_loss", "deform_conv", "diou_loss", "drop_block",
+             "feature_pyramid_network", "focal_loss", "giou_loss", "misc", "poolers", "ps_roi_align", "ps_roi_pool",
+             "roi_align", "roi_pool", "stochastic_depth"]
 SUBSET = ["__init__.py", "_utils.py", "_internally_replaced_utils.py", "utils.py", "version.py",
           "models/__init__.py", "models/_api.py", "models/_meta.py", "models/_utils.py",
           *[f"models/{name}.py" for name in MODEL_FILES],
-          "ops/__init__.py", "ops/misc.py", "ops/stochastic_depth.py",
+          "ops/__init__.py", *[f"ops/{name}.py" for name in OPS_FILES],
+          "extension.py", "_C.so",  # torchvision's compiled ops: they load with jnn (jnn.ops.ops), not with torch
           "transforms/__init__.py", "transforms/transforms.py", "transforms/autoaugment.py",
           "transforms/functional.py", "transforms/_functional_tensor.py", "transforms/_functional_pil.py",
           "transforms/_presets.py",
@@ -48,7 +54,10 @@ SUBSET = ["__init__.py", "_utils.py", "_internally_replaced_utils.py", "utils.py
           *[f"models/{package}/{name}.py" for package, names in (
               ("segmentation", ["__init__", "_utils", "deeplabv3", "fcn", "lraspp"]),
               ("video", ["__init__", "mvit", "resnet", "s3d", "swin_transformer"]),
-              ("optical_flow", ["__init__", "_utils", "raft"])) for name in names]]
+              ("optical_flow", ["__init__", "_utils", "raft"]),
+              ("detection", ["__init__", "_utils", "anchor_utils", "backbone_utils", "faster_rcnn", "fcos",
+                             "generalized_rcnn", "image_list", "keypoint_rcnn", "mask_rcnn", "retinanet",
+                             "roi_heads", "rpn", "ssd", "ssdlite", "transform"])) for name in names]]
 
 
 def download_wheel(project: str, version: str, cached: str) -> pathlib.Path:
@@ -135,7 +144,8 @@ def source_tree() -> pathlib.Path:
         for rel in SUBSET:
             (tmp / "torchvision" / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / "torchvision" / rel).write_bytes(z.read(f"torchvision/{rel}"))
-    present = {("torchvision." + rel[:-3]).replace("/", ".").removesuffix(".__init__") for rel in SUBSET}
+    present = {("torchvision." + rel[:-3]).replace("/", ".").removesuffix(".__init__") for rel in SUBSET
+               if rel.endswith(".py")}
     for rel in SUBSET:
         if rel.endswith("__init__.py") or rel == "version.py":
             path = tmp / "torchvision" / rel
