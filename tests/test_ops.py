@@ -1129,6 +1129,25 @@ def test_pytree_registration_follows_torch_and_makes_jax_nodes():
         _pytree.register_pytree_node(Out, list, list)
 
 
+
+def test_pytree_dict_helpers_are_torchs():
+    # diffusers' BaseOutput registers itself with torch's _dict_flatten and _dict_unflatten
+    import torch.utils._pytree as torch_pytree
+
+    from jnn.ops.utils import _pytree
+
+    d = {"sample": 1, "mask": None, "extra": (2, 3)}
+    assert _pytree._dict_flatten(d) == torch_pytree._dict_flatten(d)
+    assert _pytree._dict_unflatten(*_pytree._dict_flatten(d)) == d
+
+    class Out(dict):
+        pass
+
+    _pytree.register_pytree_node(Out, _pytree._dict_flatten,
+                                 lambda values, context: Out(**_pytree._dict_unflatten(values, context)))
+    out = jax.jit(lambda x: Out(sample=2 * x))(jnp.ones(2))
+    assert isinstance(out, Out) and out["sample"].tolist() == [2.0, 2.0]
+
 # --- in-place methods ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, args", [

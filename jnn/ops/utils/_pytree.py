@@ -91,6 +91,24 @@ def register_pytree_node(cls: type, flatten_fn: Callable[[Any], tuple[list, Any]
         raise ValueError(f"{cls} is already registered as pytree node.") from e
 
 
+def _dict_flatten(d: dict) -> tuple[list, list]:
+    """A dict's values and its keys, as torch's helper of that name (a ``flatten_fn`` for dict-like classes).
+
+    >>> _dict_flatten({"a": 1, "b": 2})
+    ([1, 2], ['a', 'b'])
+    """
+    return list(d.values()), list(d.keys())
+
+
+def _dict_unflatten(values: Iterable, context: list) -> dict:
+    """The dict of ``context``'s keys and ``values`` (:func:`_dict_flatten` undone), as torch's helper.
+
+    >>> _dict_unflatten([1, 2], ["a", "b"])
+    {'a': 1, 'b': 2}
+    """
+    return dict(zip(context, values, strict=True))
+
+
 def _dict_flatten_with_keys(d: dict) -> tuple[list, list]:
     """A dict's ``(key, value)`` pairs (keys as ``jax.tree_util.DictKey``) and its keys, as torch's helper of that
     name (used as ``flatten_with_keys_fn`` for dict-like classes)."""
