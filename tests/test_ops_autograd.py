@@ -183,6 +183,36 @@ def test_backward_mistakes_raise_torch_errors():
         TooFew()
 
 
+def test_vjp_is_backwards_other_name():
+    def make(base):
+        class Cube(base):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x ** 3
+
+            @staticmethod
+            def vjp(ctx, grad):
+                (x,) = ctx.saved_tensors
+                return grad * 3 * x ** 2 + 1  # +1: not the true derivative, so the override is what ran
+
+        return Cube
+
+    x = np.array([0.5, -1.0, 2.0], np.float32)
+    tx = torch.tensor(x, requires_grad=True)
+    make(torch.autograd.Function).apply(tx).sum().backward()
+    np.testing.assert_allclose(jax.grad(lambda v: make(ops.autograd.Function).apply(v).sum())(jnp.asarray(x)),
+                               tx.grad.numpy(), rtol=1e-6)
+
+    class Both(ops.autograd.Function):
+        forward = staticmethod(lambda ctx, x: x)
+        backward = staticmethod(lambda ctx, g: g)
+        vjp = staticmethod(lambda ctx, g: g)
+
+    with pytest.raises(RuntimeError, match="Implementing both 'backward' and 'vjp'"):
+        jax.grad(lambda v: Both.apply(v).sum())(jnp.ones(2))
+
+
 def test_the_port_writes_ops_autograd():
     from jnn.port import port_source
 

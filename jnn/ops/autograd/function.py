@@ -97,6 +97,15 @@ class Function:
         return cls.forward(ctx, *args)
 
     @classmethod
+    def _user_backward(cls) -> Any:
+        """The subclass's ``backward``, or its ``vjp`` (torch's other name for it); never both."""
+        backward, vjp = cls.backward, cls.vjp
+        if backward is not Function.backward and vjp is not Function.vjp:
+            raise RuntimeError("Implementing both 'backward' and 'vjp' for a custom Function is not allowed. You "
+                               "should only implement one of them.")
+        return vjp if vjp is not Function.vjp else backward
+
+    @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         positions = [i for i, a in enumerate(args) if _is_array(a)]
         specs = [(jnp.shape(args[i]), jnp.result_type(args[i])) for i in positions]
@@ -122,9 +131,11 @@ class Function:
             output = cls._run_forward(ctx, filled(arrays))
             return output, (ctx, isinstance(output, (tuple, list)))
 
+        user_backward = cls._user_backward()
+
         def backward(residual: tuple, cotangent: Any) -> tuple:
             ctx, several = residual
-            grads = cls.backward(ctx, *cotangent) if several else cls.backward(ctx, cotangent)
+            grads = user_backward(ctx, *cotangent) if several else user_backward(ctx, cotangent)
             grads = tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
             if len(grads) < len(args) or any(g is not None for g in grads[len(args):]):
                 raise RuntimeError(f"function {cls.__name__}Backward returned an incorrect number of gradients "
