@@ -232,6 +232,8 @@ def test_inplace_on_a_temporary_is_reported():
 
 
 def test_element_updates():
+    # `x: Tensor` updated in place: f returns it (its call statements store it, see
+    # test_local_helpers_returning_their_updated_argument_calls_store_it)
     same("""\
         import torch
         def f(x: torch.Tensor, v, q, i):
@@ -262,6 +264,7 @@ def test_element_updates():
             lst[0] = v
             q = ops.at(q)[i].set(v)
             REGISTRY[i] = v
+            return x
         """)
 
 
@@ -640,6 +643,42 @@ def test_local_helpers_updating_their_argument_return_it_and_calls_store_it():
     net, reference = load(source).Net(), load(textwrap.dedent(src), "reference").Net()
     for name, value in reference.state_dict().items():
         np.testing.assert_array_equal(np.asarray(net.state_dict()[name]), value.numpy())
+
+
+def test_local_helpers_returning_their_updated_argument_calls_store_it():
+    # torchvision's MViT: `_add_shortcut(x, shortcut, ...)` adds into `x` in place (`x.add_` or `x[...] +=`),
+    # returns `x`, and its caller drops the result
+    src = """\
+        import torch
+        def add_shortcut(x: torch.Tensor, shortcut: torch.Tensor, whole: bool):
+            if whole:
+                x.add_(shortcut)
+            else:
+                x[:, 1:] += shortcut[:, 1:]
+            return x
+        def add_rows(x: torch.Tensor, y: torch.Tensor):
+            x[1:] += y[1:]
+            return x
+        def scaled(x, s):
+            x.mul_(s)
+            return x * 2  # another value: its calls are left as they are
+        def attend(x: torch.Tensor, q: torch.Tensor, whole: bool):
+            x = x * 1
+            add_shortcut(x, q, whole)
+            add_rows(x, q)
+            return x
+        def other(x):
+            scaled(x, 3.0)
+            return x
+        """
+    source, err = port(src)
+    assert "    x = add_shortcut(x, q, whole)\n" in source and "    x = add_rows(x, q)\n" in source
+    assert "    scaled(x, 3.0)\n" in source
+    ported, reference = load(source), load(textwrap.dedent(src), "reference")
+    x, q = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    for whole in (True, False):
+        np.testing.assert_array_equal(np.asarray(ported.attend(jnp.asarray(x), jnp.asarray(q), whole)),
+                                      reference.attend(torch.from_numpy(x), torch.from_numpy(q), whole).numpy())
 
 # -- files, packages, command line -----------------------------------------------------------------------------
 def test_cli_ports_a_file_and_a_package(tmp_path):

@@ -160,17 +160,19 @@ class _Survey(cst.CSTVisitor):
 
 
 class _LocalFunctions(cst.CSTVisitor):
-    """Second pass: the file's own functions (not methods) that return no value, and of those, the ones that update
-    their first parameter in place (``def normal_(data): data.copy_(...)``, HuBERT's and fairseq's init helpers).
+    """Second pass: the file's own functions (not methods) that return no value (or only their first parameter),
+    and of those, the ones that update their first parameter in place (``def normal_(data): data.copy_(...)``,
+    HuBERT's and fairseq's init helpers; ``x[:, 1:] += s; return x`` with ``x: Tensor``, torchvision's MViT).
     Ported, an in-place update rebinds the parameter, so such a function returns it, and a call statement on an
     array stores the result (``normal_(m.weight.data)`` -> ``m.weight = normal_(m.weight)``), as for ``jnn.init``.
     A function returning nothing that does not update its parameter is never taken for an initialiser."""
 
     def __init__(self, inplace: frozenset[str], init_names: frozenset[str]) -> None:
         self.inplace, self.init_names = inplace, init_names
-        self.no_value: set[str] = set()       # functions without ``return <value>`` or ``yield``
-        self.updating: dict[str, str] = {}    # those updating their first parameter in place -> its name
-        self._stack: list[tuple[str, str | None, list[bool]]] = []   # (name, first parameter, [returns a value])
+        self.no_value: set[str] = set()       # functions without ``yield`` or ``return <value>`` (but their first
+        self.updating: dict[str, str] = {}    # parameter); those updating that parameter in place -> its name
+        # (name, first parameter, [returns a value other than it], whether it is annotated a Tensor)
+        self._stack: list[tuple[str, str | None, list[bool], bool]] = []
         self._in_class: list[bool] = [False]
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -182,12 +184,14 @@ class _LocalFunctions(cst.CSTVisitor):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         params = [*node.params.posonly_params, *node.params.params]
         first = params[0].name.value if params and not self._in_class[-1] else None
-        self._stack.append((node.name.value, first, [False]))
+        tensor = first is not None and params[0].annotation is not None and \
+            "Tensor" in _code(params[0].annotation.annotation)
+        self._stack.append((node.name.value, first, [False], tensor))
         self._in_class.append(False)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self._in_class.pop()
-        name, first, (returns,) = self._stack.pop()
+        name, first, (returns,), _ = self._stack.pop()
         if first is None:
             return
         if returns:
@@ -200,8 +204,8 @@ class _LocalFunctions(cst.CSTVisitor):
         return False
 
     def visit_Return(self, node: cst.Return) -> None:
-        if node.value is not None and not (isinstance(node.value, cst.Name) and node.value.value == "None") \
-                and self._stack:
+        if node.value is not None and self._stack and not (
+                isinstance(node.value, cst.Name) and node.value.value in ("None", self._stack[-1][1])):
             self._stack[-1][2][0] = True
 
     def visit_Yield(self, node: cst.Yield) -> None:
@@ -211,6 +215,23 @@ class _LocalFunctions(cst.CSTVisitor):
     def _updated(self, first: str) -> None:
         name = self._stack[-1][0]
         self.updating[name] = first
+
+    def _element_update(self, target: cst.BaseExpression) -> None:
+        """``first[i] = v`` or ``first[i] += v``: an update of the first parameter when it is annotated a Tensor."""
+        if not self._stack or self._stack[-1][1] is None or not self._stack[-1][3]:
+            return
+        base = target.value if isinstance(target, cst.Subscript) else None
+        if isinstance(base, cst.Attribute) and base.attr.value == "data":
+            base = base.value
+        if isinstance(base, cst.Name) and base.value == self._stack[-1][1]:
+            self._updated(base.value)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._element_update(target.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._element_update(node.target)
 
     def visit_Expr(self, node: cst.Expr) -> None:
         if not self._stack or self._stack[-1][1] is None or not isinstance(node.value, cst.Call):
