@@ -191,6 +191,26 @@ def test_methods_on_modules_self_and_literals_are_left():
         """)
 
 
+def test_methods_on_numpy_arrays_made_in_place_are_left():
+    # diffusers' schedulers: `(np.arange(0, n) * ratio).round()[::-1].copy().astype(np.int64)` is NumPy's round,
+    # copy and astype (NumPy's max, repeat, transpose differ from torch's); a name may hold a tensor, so it is ported
+    same("""\
+        import numpy as np
+        import torch
+        t = (np.arange(0, n) * ratio).round()[::-1].copy().astype(np.int64)
+        m = np.linspace(0, 1, 5).max(0)
+        r = (2 * np.ones(3)).repeat(2)
+        u = x.round()
+        """, """\
+        import numpy as np
+        from jnn import ops
+        t = (np.arange(0, n) * ratio).round()[::-1].copy().astype(np.int64)
+        m = np.linspace(0, 1, 5).max(0)
+        r = (2 * np.ones(3)).repeat(2)
+        u = ops.round(x)
+        """)
+
+
 def test_files_without_torch_are_untouched():
     src = "x = y.view(2)\nd[k] = v\n"
     assert port(src) == (src, "")

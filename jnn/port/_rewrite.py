@@ -68,6 +68,7 @@ class _Survey(cst.CSTVisitor):
         self.roots: set[str] = set()          # local names bound to the torch package itself
         self.aliases: dict[str, str] = {}     # local name -> torch qualified name (import torch.nn as nn, ...)
         self.imported: set[str] = set()       # every local name bound by an import
+        self.numpy: set[str] = set()          # local names bound to the numpy package (import numpy as np)
         self.used: set[str] = set()
         self.bound: set[str] = set()          # names bound otherwise: assignments, defs, parameters, loops, ...
         self.star = False                     # the file has a ``from x import *``
@@ -137,6 +138,8 @@ class _Survey(cst.CSTVisitor):
                     self.aliases[local] = full
             self.imported.add(local)
             self.used.add(local)
+            if full == "numpy":
+                self.numpy.add(local)
         return False
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
@@ -618,7 +621,8 @@ class Porter(cst.CSTTransformer):
 
     # -- tensor methods ----------------------------------------------------------------------------------
     def _is_namespace(self, node: cst.BaseExpression) -> bool:
-        """Whether a method-call receiver is surely not an array (a module, self, super(), a literal)."""
+        """Whether a method-call receiver is surely not a torch tensor (a module, self, super(), a literal, a NumPy
+        value made in place)."""
         if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString, cst.List, cst.Dict,
                              cst.Set, cst.Tuple, cst.ListComp, cst.DictComp, cst.SetComp, cst.Integer, cst.Float)):
             return True
@@ -629,6 +633,23 @@ class Porter(cst.CSTTransformer):
         name = dotted(node)
         if name is not None and name.split(".")[0] in self.survey.imported | self.survey.roots:
             return True
+        return self._numpy_made(node)
+
+    def _numpy_made(self, node: cst.BaseExpression) -> bool:
+        """Whether an expression is surely a NumPy value, whose methods are NumPy's (``max``, ``repeat`` and
+        ``transpose`` differ from torch's): a call of a numpy function (``np.arange(n)``), arithmetic with one
+        (torch code mixes NumPy arrays with numbers, not with tensors), an element or a method's result of one."""
+        if isinstance(node, cst.Call):
+            name = dotted(node.func)
+            if name is not None and name.split(".")[0] in self.survey.numpy:
+                return True
+            return isinstance(node.func, cst.Attribute) and self._numpy_made(node.func.value)
+        if isinstance(node, cst.Subscript):
+            return self._numpy_made(node.value)
+        if isinstance(node, cst.BinaryOperation):
+            return self._numpy_made(node.left) or self._numpy_made(node.right)
+        if isinstance(node, cst.UnaryOperation):
+            return self._numpy_made(node.expression)
         return False
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
