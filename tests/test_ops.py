@@ -609,6 +609,14 @@ def test_random_follows_the_jnn_stream_and_fork_under_jit():
         ops.rand(2, generator=torch.Generator())
 
 
+def test_generator_device_is_torchs():
+    # diffusers' randn_tensor reads generator.device.type
+    for args in ((), ("cpu",)):
+        ours, theirs = ops.Generator(*args).device, torch.Generator(*args).device
+        assert (ours.type, ours.index) == (theirs.type, theirs.index)
+    assert ops.Generator(device="cuda:1").device == ops.device("cuda:1")
+
+
 def test_multinomial():
     jnn.manual_seed(0)
     w = jnp.array([[0.0, 1.0, 0.0, 3.0], [1.0, 1.0, 1.0, 1.0]])

@@ -31,6 +31,7 @@ from jnn._arrays import as_array, host_copy, is_staging, is_tracer, to_device
 from jnn.modules._utils import normal_sample, uniform_sample
 from jnn.ops._core import INPLACE, astype, default_float, is_array, method, sizes, to_dtype
 from jnn.ops.dtypes import Size
+from jnn.ops.dtypes import device as device_type
 
 __all__ = [
     "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "new_zeros", "new_ones",
@@ -287,6 +288,8 @@ class Generator:
     """
 
     def __init__(self, device: Any = None) -> None:
+        # torch's default generator device is the CPU; arrays are drawn where JAX puts them either way
+        self.device = device_type(device if device is not None else "cpu")
         self.manual_seed(0)
 
     def manual_seed(self, seed: builtins.int) -> Generator:
