@@ -8,6 +8,8 @@ comes from importing them in a subprocess with torch and reading ``sys.modules``
 configuration, modeling and attention utilities, the generation, quantizer and integration modules that
 ``modeling_utils`` imports, and the four model directories). ``ported_tree()`` is its port by
 ``python -m jnn.port transformers -o transformers_jnn``, cached next to it for the jnn source that made it.
+``subset_tree`` and ``load`` take the package and the names, and serve the diffusers tests too
+(``_diffusers_source``).
 
 The ported package reads, like the original, whether the ``torch`` distribution is installed
 (``transformers.utils.import_utils.is_torch_available``, package metadata): without it, it exposes dummy objects
@@ -35,58 +37,64 @@ CLASSES = ["GPT2Config", "GPT2LMHeadModel", "BertConfig", "BertModel", "LlamaCon
            "ViTConfig", "ViTModel"]
 
 
-def version() -> str:
-    return importlib.metadata.version("transformers")
+def version(package: str = "transformers") -> str:
+    return importlib.metadata.version(package)
 
 
-def _name() -> str:
+def subset_name(package: str = "transformers", names: list[str] = CLASSES) -> str:
     """The cache entry: one per installed version and list of names."""
-    return f"transformers-{version()}-subset-" + hashlib.sha256(" ".join(CLASSES).encode()).hexdigest()[:8]
+    return f"{package}-{version(package)}-subset-" + hashlib.sha256(" ".join(names).encode()).hexdigest()[:8]
 
 
-def _installed() -> pathlib.Path:
-    spec = importlib.util.find_spec("transformers")
+def _installed(package: str) -> pathlib.Path:
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("transformers is not installed: pip install -e '.[test]'")
+        raise RuntimeError(f"{package} is not installed: pip install -e '.[test]'")
     return pathlib.Path(spec.submodule_search_locations[0])
 
 
-def _imported_files() -> list[str]:
-    """The package files (relative to ``transformers/``) that importing ``CLASSES`` with torch loads."""
+def _imported_files(package: str, names: list[str]) -> list[str]:
+    """The package files (relative to ``package/``) that importing ``names`` from it with torch loads."""
     code = (
-        "import json, sys, pathlib, transformers\n"
-        f"for name in {CLASSES!r}:\n"
-        "    getattr(transformers, name)\n"
-        "root = pathlib.Path(transformers.__file__).parent\n"
+        f"import json, sys, pathlib, {package}\n"
+        f"for name in {names!r}:\n"
+        f"    getattr({package}, name)\n"
+        f"root = pathlib.Path({package}.__file__).parent\n"
         "files = {str(pathlib.Path(m.__file__).relative_to(root)) for k, m in list(sys.modules.items())\n"
-        "         if k.split('.')[0] == 'transformers' and getattr(m, '__file__', None)}\n"
+        f"         if k.split('.')[0] == {package!r} and getattr(m, '__file__', None)}}\n"
         "print(json.dumps(sorted(files)))\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=CACHE)
     if run.returncode != 0:
-        raise RuntimeError(f"importing transformers' models failed:\n{run.stderr[-3000:]}")
+        raise RuntimeError(f"importing {package}'s models failed:\n{run.stderr[-3000:]}")
     return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def subset_tree(package: str, names: list[str], marker: str) -> pathlib.Path:
+    """A directory with the installed ``package``'s files that importing ``names`` from it loads, untouched
+    (cached; ``marker`` is one of them, relative to ``package/``)."""
+    def fill(tmp: pathlib.Path) -> None:
+        installed = _installed(package)
+        for rel in _imported_files(package, names):
+            (tmp / package / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(installed / rel, tmp / package / rel)
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    return _cached(CACHE / subset_name(package, names), f"{package}/{marker}", fill)
 
 
 def source_tree() -> pathlib.Path:
     """A directory with the ``transformers`` subset (cached)."""
-    def fill(tmp: pathlib.Path) -> None:
-        installed = _installed()
-        for rel in _imported_files():
-            (tmp / "transformers" / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(installed / rel, tmp / "transformers" / rel)
-
-    CACHE.mkdir(parents=True, exist_ok=True)
-    return _cached(CACHE / _name(), "transformers/modeling_utils.py", fill)
+    return subset_tree("transformers", CLASSES, "modeling_utils.py")
 
 
 def ported_tree() -> pathlib.Path:
     """``transformers_jnn``, the port of :func:`source_tree` (see ``_timm_source.port_cached``)."""
-    return port_cached(source_tree(), "transformers", _name(), "modeling_utils.py")
+    return port_cached(source_tree(), "transformers", subset_name(), "modeling_utils.py")
 
 
-def load(package: str, parent: pathlib.Path | None = None):
-    """``import package`` (from ``parent`` when given) and the models in ``CLASSES`` from it, with torchvision
+def load(package: str, parent: pathlib.Path | None = None, names: list[str] = CLASSES):
+    """``import package`` (from ``parent`` when given) and ``names`` from it, with torchvision
     hidden while they import (``sys.modules["torchvision"] = None``: not found, not importable; the ``torchvision``
     modules in ``sys.modules`` before are back afterwards). The torchvision port tests leave their pure-Python
     subset of torchvision (no ``torchvision.io``) importable in the same worker, and transformers imports
@@ -101,7 +109,7 @@ def load(package: str, parent: pathlib.Path | None = None):
         sys.path.insert(0, str(parent))
     try:
         module = importlib.import_module(package)
-        for name in CLASSES:
+        for name in names:
             getattr(module, name)
         return module
     finally:
