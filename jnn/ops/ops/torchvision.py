@@ -30,6 +30,12 @@ __all__ = ["nms", "roi_align", "roi_pool", "_cuda_version"]
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
+def _divide(x: jax.Array, n: int) -> jax.Array:
+    """``x / n`` rounded as the kernels round it: XLA compiles a division by a constant as a multiplication by its
+    reciprocal (``6 / 7`` then rounds up, and ``ceil(7 * (6 / 7))`` is 7), so ``n`` is kept out of its sight."""
+    return x / jax.lax.optimization_barrier(jnp.asarray(n, x.dtype))
+
+
 def _cuda_version() -> int:
     """The CUDA version torchvision's kernels were built with: -1, none (torchvision's CPU-only build says the same).
 
@@ -146,7 +152,7 @@ def roi_align(input: jax.Array, rois: jax.Array, spatial_scale: float, pooled_he
     roi_w, roi_h = end_w - start_w, end_h - start_h
     if not aligned:
         roi_w, roi_h = jnp.maximum(roi_w, 1.0), jnp.maximum(roi_h, 1.0)
-    bin_h, bin_w = roi_h / pooled_height, roi_w / pooled_width
+    bin_h, bin_w = _divide(roi_h, pooled_height), _divide(roi_w, pooled_width)
     exact = sampling_ratio > 0
     if exact:
         grid_h = grid_w = jnp.full(rois.shape[:1], sampling_ratio, dtype)
@@ -187,7 +193,7 @@ def roi_pool(input: jax.Array, rois: jax.Array, spatial_scale: float, pooled_hei
 
     def bins(start: jax.Array, end: jax.Array, pooled: int, size: int) -> tuple[jax.Array, jax.Array]:
         extent = jnp.maximum(end - start + 1, 1).astype(x.dtype)
-        bin_size = extent / pooled
+        bin_size = _divide(extent, pooled)
         p = jnp.arange(pooled, dtype=x.dtype)
         lo = jnp.floor(p * bin_size).astype(jnp.int32) + start
         hi = jnp.ceil((p + 1) * bin_size).astype(jnp.int32) + start
