@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import pathlib
-import shutil
 import statistics
 import subprocess
 import sys
@@ -115,16 +114,7 @@ def _torchvision_root(framework: str) -> pathlib.Path:
     sys.path.insert(0, str(ROOT / "tests"))
     import _torchvision_source
 
-    source = _torchvision_source.source_tree()
-    if framework == "torch":
-        return source
-    ported = _torchvision_source.CACHE / f"torchvision-0.28-jnn-port-{_torchvision_source.jnn_digest()}"
-    if not (ported / "torchvision_jnn" / "models" / "resnet.py").exists():  # ported by this jnn
-        for old in _torchvision_source.CACHE.glob("torchvision-0.28-jnn-port*"):
-            shutil.rmtree(old, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "jnn.port", str(source / "torchvision"), "-o",
-                        str(ported / "torchvision_jnn")], check=True, capture_output=True, env=_child_env())
-    return ported
+    return _torchvision_source.source_tree() if framework == "torch" else _torchvision_source.ported_tree()
 
 
 def _timm(framework: str):
