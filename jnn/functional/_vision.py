@@ -75,11 +75,48 @@ def _taps(size: int, out: int, scale: float | None, mode: str, align_corners: bo
     return [(i0, (_f32(1) - lam).astype(_f32)), (np.minimum(i0 + 1, size - 1), lam)]
 
 
+def _aa_filter(x: np.ndarray, mode: str) -> np.ndarray:
+    """torch's antialiasing filters: the triangle (bilinear), Keys' cubic with a = -0.5 as in PIL (bicubic)."""
+    x = np.abs(x)
+    if mode == "bilinear":
+        return np.where(x < 1, _f32(1) - x, _f32(0)).astype(_f32)
+    a = _f32(-0.5)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x < 1, near, np.where(x < 2, far, _f32(0))).astype(_f32)
+
+
+def _aa_taps(size: int, out: int, scale: float | None, mode: str, align_corners: bool) -> list:
+    """torch's antialiased taps for one spatial dim (its CPU kernel's _compute_weights_aa, in float32): when
+    shrinking, the filter is widened by the scale, so every input pixel contributes."""
+    if align_corners:
+        sc = _f32(size - 1) / _f32(out - 1) if out > 1 else _f32(0)
+    else:
+        sc = _input_scale(size, out, scale)
+    half = _f32(2 if mode == "bilinear" else 4) * _f32(0.5)
+    support = half * sc if sc >= 1 else half
+    invscale = _f32(1) / sc if sc >= 1 else _f32(1)
+    width = int(math.ceil(support)) * 2 + 1
+    center = sc * (np.arange(out).astype(_f32) + _f32(0.5))
+    xmin = np.maximum((center - support + _f32(0.5)).astype(np.int64), 0)
+    xsize = np.minimum((center + support + _f32(0.5)).astype(np.int64), size) - xmin
+    j = np.arange(width)
+    w = _aa_filter(((j[None, :] + xmin[:, None]).astype(_f32) - center[:, None] + _f32(0.5)) * invscale, mode)
+    w = np.where(j[None, :] < xsize[:, None], w, _f32(0))
+    total = w.sum(axis=1, dtype=_f32, keepdims=True)
+    w = np.where(total != 0, w / np.where(total != 0, total, _f32(1)), w).astype(_f32)
+    return [(np.clip(xmin + t, 0, size - 1), w[:, t]) for t in range(width)]
+
+
 def _resample(x: jax.Array, sizes: Sequence[int], scales: Sequence[float | None], mode: str,
-              align_corners: bool) -> jax.Array:
-    for i, out in enumerate(sizes):  # every mode but area is separable: one spatial dim at a time
-        axis = 2 + i
-        taps = _taps(x.shape[axis], out, scales[i], mode, align_corners, len(sizes))
+              align_corners: bool, antialias: bool = False) -> jax.Array:
+    # every mode but area is separable: one spatial dim at a time (antialiased: the last first, as torch does)
+    for i in reversed(range(len(sizes))) if antialias else range(len(sizes)):
+        out, axis = sizes[i], 2 + i
+        if antialias:
+            taps = _aa_taps(x.shape[axis], out, scales[i], mode, align_corners)
+        else:
+            taps = _taps(x.shape[axis], out, scales[i], mode, align_corners, len(sizes))
         if taps[0][1] is None:
             x = jnp.take(x, taps[0][0], axis=axis)
             continue
@@ -101,7 +138,8 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
 
     Modes: ``nearest``, ``nearest-exact`` (1-3 spatial dims), ``linear`` (3D input), ``bilinear``/``bicubic``
     (4D), ``trilinear`` (5D), ``area`` (adaptive average pooling). Source coordinates are computed in
-    float32 as torch's CPU kernels do. ``antialias=True`` is not supported (it raises).
+    float32 as torch's CPU kernels do. ``antialias=True`` (bilinear and bicubic) widens the filter when
+    shrinking, as torch's (and PIL's) antialiasing does.
 
     >>> import jnn.functional as F, jax.numpy as jnp
     >>> F.interpolate(jnp.array([[[1.0, 2.0]]]), scale_factor=2, mode="linear").tolist()
@@ -153,14 +191,15 @@ def interpolate(input: ArrayLike, size: int | Sequence[int] | None = None,
             scales = factors
     else:
         raise ValueError("either size or scale_factor should be defined")
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not supported by jnn")
+    if antialias and (mode not in ("bilinear", "bicubic") or x.ndim != 4):
+        raise ValueError("Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D "
+                         "tensor as input")
     if (min(out) <= 0 and mode != "area") or 0 in x.shape[1:]:
         raise ValueError(f"interpolate: input and output sizes should be greater than 0, but got input "
                          f"{tuple(x.shape[2:])} and output {tuple(out)}")
     if mode == "area":
         return (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d)[dim - 1](x, out)
-    return _resample(x, out, scales, mode, bool(align_corners))
+    return _resample(x, out, scales, mode, bool(align_corners), antialias)
 
 
 def upsample(input: ArrayLike, size: int | Sequence[int] | None = None,

@@ -152,6 +152,34 @@ def test_interpolate_errors_match_torch(shape, kw, kind):
     assert str(je.value).split(" for the modes")[0] == str(te.value).split(" for the modes")[0]
 
 
-def test_interpolate_antialias_is_refused_clearly():
-    with pytest.raises(NotImplementedError, match="antialias"):
-        F.interpolate(jnp.zeros((1, 1, 4, 4)), size=2, mode="bilinear", antialias=True)
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize(("shape", "kw"), [
+    ((2, 3, 7, 9), {"size": (3, 4)}),  # shrinking: the filter widens with the scale
+    ((1, 2, 20, 13), {"size": (5, 17)}),  # shrinking one dim, growing the other
+    ((1, 2, 10, 12), {"scale_factor": 0.3}),
+    ((1, 1, 9, 9), {"size": 1}),
+    ((1, 1, 6, 6), {"size": 6}),
+])
+def test_interpolate_antialias_matches_torch(mode, align_corners, shape, kw):
+    """``antialias=True`` (segment-anything's ResizeLongestSide.apply_image_torch): outputs and gradients."""
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    kw = kw | {"mode": mode, "align_corners": align_corners, "antialias": True}
+    xt = torch.from_numpy(x).requires_grad_()
+    expected = torch.nn.functional.interpolate(xt, **kw)
+    (expected**2).sum().backward()
+    assert_close(F.interpolate(jnp.asarray(x), **kw), expected, rtol=1e-5, atol=1e-5)
+    assert_close(jax.jit(lambda v: F.interpolate(v, **kw))(jnp.asarray(x)), expected, rtol=1e-5, atol=1e-5)
+    grad = jax.grad(lambda v: (F.interpolate(v, **kw) ** 2).sum())(jnp.asarray(x))
+    assert_close(grad, xt.grad, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("shape", "mode"), [((1, 1, 4), "linear"), ((1, 1, 4, 4), "nearest"),
+                                             ((1, 1, 2, 2, 2), "trilinear")])
+def test_interpolate_antialias_errors_match_torch(shape, mode):
+    with pytest.raises(ValueError) as te:
+        torch.nn.functional.interpolate(torch.zeros(shape), size=2, mode=mode, antialias=True)
+    with pytest.raises(ValueError) as je:
+        F.interpolate(jnp.zeros(shape), size=2, mode=mode, antialias=True)
+    # torch names lanczos too (antialiased only), which jnn does not offer
+    assert str(je.value) == str(te.value).replace("bilinear, bicubic, and lanczos", "bilinear and bicubic")
