@@ -286,3 +286,27 @@ def test_ported_detector_matches_torch(name, tvt, tv_jnn):
     for g, e, image in zip(got, expected, images, strict=True):
         assert sorted(g) == sorted(e)
         _assert_same_detections(g, e, max(image.shape[1:]))
+
+
+@pytest.mark.parametrize("name", ["retinanet_resnet50_fpn", "fcos_resnet50_fpn"])
+def test_ported_detector_training_losses_match_torch(name, tvt, tv_jnn):
+    """Training mode: the loss dict for given targets (matching anchors or points to boxes, focal and box losses:
+    nothing random), and the BatchNorm statistics the step leaves."""
+    reference, model = _pair(name, tvt, tv_jnn)
+    reference.train()
+    model.train()
+    images = _images()
+    boxes = np.array([[4.0, 6.0, 40.0, 50.0], [30.0, 20.0, 60.0, 75.0]], np.float32)
+    labels = np.array([1, 2], np.int64)
+    expected = reference([torch.from_numpy(i) for i in images],
+                         [{"boxes": torch.from_numpy(boxes), "labels": torch.from_numpy(labels)}])
+    got = model([jnp.asarray(i) for i in images], [{"boxes": jnp.asarray(boxes), "labels": jnp.asarray(labels)}])
+    assert sorted(got) == sorted(expected)
+    for key in expected:
+        np.testing.assert_allclose(float(got[key]), float(expected[key]), rtol=1e-4, err_msg=key)
+    state = reference.state_dict()
+    for key, value in model.state_dict().items():
+        if "running_" in key:
+            want = state[key].numpy()  # deep in a ResNet-50: within 1e-4 of the largest, as its outputs
+            np.testing.assert_allclose(np.asarray(value), want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()),
+                                       err_msg=key)
