@@ -24,16 +24,16 @@ import jnn
 import jnn.functional as jF
 
 
-def _small_mvit(video, v2: bool):
-    """MViT with mvit_v2_s's (``v2``) or mvit_v1_b's structure, four small blocks: query pooling twice, key/value
-    pooling from stride 4 down to 1, relative positional embeddings (v2) or absolute ones (v1)."""
+def _small_mvit(video):
+    """MViT with mvit_v2_s's structure, four small blocks: query pooling twice, key/value pooling from stride 4 down
+    to 1, relative positional embeddings, residual pooling."""
     heads, channels = [1, 2, 2, 4], [16, 16, 32, 32, 64]
     stride_q, stride_kv = [[1, 1, 1], [1, 2, 2], [1, 1, 1], [1, 2, 2]], [[1, 4, 4], [1, 2, 2], [1, 2, 2], [1, 1, 1]]
     blocks = [video.mvit.MSBlockConfig(num_heads=heads[i], input_channels=channels[i],
                                        output_channels=channels[i + 1], kernel_q=[3, 3, 3], kernel_kv=[3, 3, 3],
                                        stride_q=stride_q[i], stride_kv=stride_kv[i]) for i in range(4)]
-    return video.MViT(spatial_size=(32, 32), temporal_size=4, block_setting=blocks, residual_pool=v2,
-                      residual_with_cls_embed=not v2, rel_pos_embed=v2, proj_after_attn=v2, num_classes=5)
+    return video.MViT(spatial_size=(32, 32), temporal_size=4, block_setting=blocks, residual_pool=True,
+                      residual_with_cls_embed=False, rel_pos_embed=True, proj_after_attn=True, num_classes=5)
 
 
 def _small_swin3d(video):
@@ -52,17 +52,16 @@ IMAGE, CLIP, FLOW = (2, 3, 64, 64), (2, 3, 4, 32, 32), (1, 3, 128, 128)  # RAFT:
 # name -> (how to build it from the package's ``models``, the input shapes, keyword arguments of forward)
 MODELS = {
     "fcn_resnet50": (_seg("fcn_resnet50", aux_loss=True), [IMAGE], {}),
-    "deeplabv3_mobilenet_v3_large": (_seg("deeplabv3_mobilenet_v3_large", aux_loss=True), [IMAGE], {}),
+    "deeplabv3_mobilenet_v3_large": (_seg("deeplabv3_mobilenet_v3_large"), [IMAGE], {}),
     "lraspp_mobilenet_v3_large": (_seg("lraspp_mobilenet_v3_large"), [IMAGE], {}),
     "r3d_18": (lambda m: m.video.r3d_18(num_classes=5), [CLIP], {}),
     "mc3_18": (lambda m: m.video.mc3_18(num_classes=5), [CLIP], {}),
     "r2plus1d_18": (lambda m: m.video.r2plus1d_18(num_classes=5), [CLIP], {}),
     # S3D's head pools 2x7x7 with no padding: the smallest clip it takes is 16 frames of 224 px
     "s3d": (lambda m: m.video.s3d(num_classes=5), [(1, 3, 16, 224, 224)], {}),
-    "mvit_v2_small": (lambda m: _small_mvit(m.video, v2=True), [CLIP], {}),
-    "mvit_v1_small": (lambda m: _small_mvit(m.video, v2=False), [CLIP], {}),
+    "mvit_v2_small": (lambda m: _small_mvit(m.video), [CLIP], {}),
     "swin3d_small": (lambda m: _small_swin3d(m.video), [CLIP], {}),
-    "raft_large": (lambda m: m.optical_flow.raft_large(), [FLOW, FLOW], {"num_flow_updates": 3}),
+    "raft_large": (lambda m: m.optical_flow.raft_large(), [FLOW, FLOW], {"num_flow_updates": 2}),
     "raft_small": (lambda m: m.optical_flow.raft_small(), [FLOW, FLOW], {"num_flow_updates": 2}),
 }
 EVAL = list(MODELS)[:-1]  # raft_small: its train step (below) is jitted, its forward has no batch statistics
