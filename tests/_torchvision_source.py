@@ -73,7 +73,8 @@ def download_wheel(project: str, version: str, cached: str) -> pathlib.Path:
         with tempfile.TemporaryDirectory(dir=wheels) as tmp:
             run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
                                   f"{project}=={version}", "-d", tmp], capture_output=True, text=True)
-            got = sorted(pathlib.Path(tmp).glob(f"{project}-*.whl"))
+            # a wheel's file name spells the project with underscores (segment-anything: segment_anything-1.0-...)
+            got = sorted(pathlib.Path(tmp).glob(f"{project.replace('-', '_')}-*.whl"))
             if run.returncode == 0 and got:
                 target = wheels / got[-1].name
                 os.replace(got[-1], target)

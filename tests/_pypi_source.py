@@ -1,0 +1,75 @@
+"""Small pure-Python model packages from PyPI for the port tests: fetched once as the wheel, cached, never committed.
+
+``source_tree(spec)`` gives a directory holding ``spec.package`` made of the wheel's files listed in ``spec.files``,
+untouched; only the package's ``__init__.py`` files are filtered: their ``from .x import ...`` statements naming a
+module left out are dropped, mechanically (``_timm_source._filtered_init``). ``ported_tree(spec)`` is its port by
+``python -m jnn.port``, cached for the jnn source that made it (``_timm_source.port_cached``).
+
+The torch reference imports the same files with torch; neither side needs the package's other dependencies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import pathlib
+import zipfile
+
+from _timm_source import CACHE, _cached, _filtered_init, port_cached
+from _torchvision_source import download_wheel
+
+
+@dataclasses.dataclass(frozen=True)
+class Wheel:
+    """``package``'s files ``files`` (relative to ``package/``) from the wheel of ``project==version``."""
+
+    project: str
+    version: str
+    package: str
+    files: tuple[str, ...]
+
+    def name(self) -> str:
+        """The cache entry: one per version and list of files."""
+        digest = hashlib.sha256(" ".join(self.files).encode()).hexdigest()[:8]
+        return f"{self.package}-{self.version}-subset-{digest}"
+
+
+# Meta's Segment Anything: the model (image encoder, prompt encoder, mask decoder), build_sam and the resizing
+# transforms; predictor.py and automatic_mask_generator.py (numpy and torchvision's nms around the model) left out
+SEGMENT_ANYTHING = Wheel("segment-anything", "1.0", "segment_anything", (
+    "__init__.py", "build_sam.py", "utils/__init__.py", "utils/transforms.py",
+    *[f"modeling/{name}.py" for name in ("__init__", "common", "image_encoder", "mask_decoder", "prompt_encoder",
+                                         "sam", "transformer")]))
+
+# open_clip: the CLIP model classes and their losses; the factory (pretrained downloads, tokenizers with ftfy,
+# torchvision transforms) and CoCa left out. hf_model.py and timm_model.py are kept since model.py imports them,
+# each copes with its optional dependency (transformers, timm) missing.
+OPEN_CLIP = Wheel("open_clip_torch", "3.3.0", "open_clip", (
+    "__init__.py", "version.py", "constants.py", "model.py", "transformer.py", "loss.py", "utils.py", "pos_embed.py",
+    "hf_model.py", "hf_configs.py", "timm_model.py", "modified_resnet.py"))
+
+
+def source_tree(spec: Wheel) -> pathlib.Path:
+    """A directory with ``spec``'s subset of its package (cached)."""
+    def fill(tmp: pathlib.Path) -> None:
+        wheel = download_wheel(spec.project, spec.version,
+                               f"{spec.project.replace('-', '_')}-{spec.version}-*.whl")
+        with zipfile.ZipFile(wheel) as z:
+            for rel in spec.files:
+                (tmp / spec.package / rel).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / spec.package / rel).write_bytes(z.read(f"{spec.package}/{rel}"))
+        for rel in spec.files:
+            if rel.endswith("__init__.py"):
+                folder = rel.removesuffix("__init__.py")
+                present = {f[len(folder):].split("/")[0].removesuffix(".py") for f in spec.files
+                           if f.startswith(folder) and f != rel}
+                init = tmp / spec.package / rel
+                init.write_text(_filtered_init(init.read_text(), present))
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    return _cached(CACHE / spec.name(), f"{spec.package}/{spec.files[-1]}", fill)
+
+
+def ported_tree(spec: Wheel) -> pathlib.Path:
+    """A directory with ``<package>_jnn``, the port of :func:`source_tree` (see ``_timm_source.port_cached``)."""
+    return port_cached(source_tree(spec), spec.package, spec.name(), spec.files[-1])
