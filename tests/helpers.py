@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import jax
 import numpy as np
 import torch
@@ -62,6 +64,21 @@ def randomise_constants(model: torch.nn.Module) -> None:
                     t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
                 else:
                     t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+
+
+def load_twin(model: jnn.Module, reference: torch.nn.Module) -> None:
+    """A ported ``model`` gets its torch twin's state: ``reference``'s constants randomised first
+    (:func:`randomise_constants`), then its state_dict, with the same keys in the same order and its metadata (module
+    versions, which e.g. MNASNet's ``_load_from_state_dict`` reads), loaded with ``strict=True``. Both end in eval
+    mode."""
+    randomise_constants(reference)
+    reference.eval()
+    state = reference.state_dict()
+    arrays = collections.OrderedDict((k, v.detach().numpy()) for k, v in state.items())
+    arrays._metadata = state._metadata
+    assert list(model.state_dict()) == list(arrays)
+    model.load_state_dict(arrays, strict=True)
+    model.eval()
 
 
 def jitted(fn, args: tuple, kwargs: dict):

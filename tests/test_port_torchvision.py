@@ -9,7 +9,6 @@ under ``jax.jit``.
 
 from __future__ import annotations
 
-import collections
 import os
 import pathlib
 import re
@@ -21,7 +20,7 @@ import jax
 import numpy as np
 import pytest
 import torch
-from helpers import randomise_constants
+from helpers import load_twin
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -66,16 +65,8 @@ MODELS = {
 def test_ported_model_matches_torch(name, tv_torch, tv_jnn):
     build, size = MODELS[name]
     torch.manual_seed(0)
-    reference = build(tv_torch.models)
-    randomise_constants(reference)
-    reference.eval()
-    model = build(tv_jnn.models)
-    torch_state = reference.state_dict()
-    state = collections.OrderedDict((k, v.detach().numpy()) for k, v in torch_state.items())
-    state._metadata = torch_state._metadata  # module versions: MNASNet's _load_from_state_dict reads them
-    assert list(model.state_dict()) == list(state)
-    model.load_state_dict(state, strict=True)
-    model.eval()
+    reference, model = build(tv_torch.models), build(tv_jnn.models)
+    load_twin(model, reference)
     x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
     with torch.no_grad():
         expected = reference(torch.from_numpy(x)).numpy()

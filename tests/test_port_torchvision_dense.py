@@ -11,14 +11,12 @@ buffer afterwards (BatchNorm statistics) match torch's.
 
 from __future__ import annotations
 
-import collections
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from helpers import randomise_constants
+from helpers import load_twin
 
 import jnn
 import jnn.functional as jF
@@ -72,16 +70,8 @@ def _models(name, tv_torch, tv_jnn):
     """The torch model (constants randomised) and its port holding the same state, both in eval mode."""
     build, shapes, _ = MODELS[name]
     torch.manual_seed(0)
-    reference = build(tv_torch.models)
-    randomise_constants(reference)
-    reference.eval()
-    model = build(tv_jnn.models)
-    torch_state = reference.state_dict()
-    state = collections.OrderedDict((k, v.detach().numpy()) for k, v in torch_state.items())
-    state._metadata = torch_state._metadata
-    assert list(model.state_dict()) == list(state)
-    model.load_state_dict(state, strict=True)
-    model.eval()
+    reference, model = build(tv_torch.models), build(tv_jnn.models)
+    load_twin(model, reference)
     rng = np.random.default_rng(0)
     inputs = [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
     return reference, model, inputs
