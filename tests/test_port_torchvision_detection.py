@@ -303,7 +303,7 @@ def test_ported_detector_training_losses_match_torch(name, tvt, tv_jnn):
     got = model([jnp.asarray(i) for i in images], [{"boxes": jnp.asarray(boxes), "labels": jnp.asarray(labels)}])
     assert sorted(got) == sorted(expected)
     for key in expected:
-        np.testing.assert_allclose(float(got[key]), float(expected[key]), rtol=1e-4, err_msg=key)
+        np.testing.assert_allclose(float(got[key]), expected[key].item(), rtol=1e-4, err_msg=key)
     state = reference.state_dict()
     for key, value in model.state_dict().items():
         if "running_" in key:
