@@ -87,6 +87,12 @@ _GLOBAL_HOOK_SLOTS = {
 }
 
 
+# The arrays registered as some module's parameter, by id, weakly: torch's ``self.a = other.a`` with ``other.a`` a
+# Parameter registers it on ``self`` too (open_clip's CLIP takes its text tower's parameters so), while jnn's
+# ``other.a`` is a plain array. Only the last registration of an id counts, and only while that array lives.
+_parameter_arrays: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
 def _stamp_requires_grad(value: Any, requires_grad: bool) -> None:
     """Keep an array's own ``requires_grad`` attribute (set by user code, see ``Module._sync_requires_grad``)
     in line with a decision jnn just made."""
@@ -425,6 +431,8 @@ class Module:
         d["_parameters"][name] = value
         if value is not None:
             _pytree.note_assigned(self, name, value)
+            if isinstance(value, jax.Array) and not is_tracer(value):
+                _parameter_arrays[id(value)] = value
         frozen = d["_frozen_parameters"]
         wanted = frozen | {name} if param is not None and not param.requires_grad else frozen - {name}
         if is_new or wanted != frozen:
@@ -500,6 +508,8 @@ class Module:
             params[name] = value
             if value is not None:
                 _pytree.note_assigned(self, name, value)
+                if isinstance(value, jax.Array) and not is_tracer(value):
+                    _parameter_arrays[id(value)] = value
         elif isinstance(value, Module):
             if d.get("_modules") is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
@@ -511,6 +521,10 @@ class Module:
                     f"cannot assign '{type(value).__name__}' as child module '{name}' (jnn.Module or None expected)"
                 )
             d["_modules"][name] = None
+        elif (params is not None and isinstance(value, jax.Array) and name not in d.get("_buffers", ())
+              and _parameter_arrays.get(id(value)) is value):  # another module's parameter, as torch
+            remove_from("_modules")
+            self.register_parameter(name, Parameter(value, requires_grad=getattr(value, "requires_grad", True)))
         elif isinstance(value, Buffer) or (d.get("_buffers") is not None and name in d["_buffers"]):
             if isinstance(value, Buffer):
                 if d.get("_buffers") is None:

@@ -262,6 +262,34 @@ def test_setattr_getattr_delattr_and_none():
     assert "w" in m._buffers and "w" not in m._modules and "w" not in m.state_dict()
 
 
+def test_assigning_another_modules_parameter_registers_it():
+    """torch's ``self.a = other.a`` with ``other.a`` a Parameter registers it on ``self`` (open_clip's CLIP takes
+    its text tower's positional_embedding so); an array that is no module's parameter stays a plain attribute."""
+    def build(nn, F):
+        class Tower(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.pos = nn.Parameter(torch.zeros(3) if nn is torch.nn else jnp.zeros(3))
+                self.register_buffer("mask", torch.ones(2) if nn is torch.nn else jnp.ones(2))
+                self.lin = nn.Linear(2, 2)
+
+        class Model(nn.Module):
+            def __init__(self):
+                super().__init__()
+                tower = Tower()
+                self.pos = tower.pos
+                self.mask = tower.mask  # a buffer is a plain tensor: a plain attribute
+                self.lin = tower.lin
+                self.plain = torch.ones(2) if nn is torch.nn else jnp.ones(2)
+
+        return Model()
+
+    ref, model = both(build)
+    assert list(model.state_dict()) == list(ref.state_dict()) == ["pos", "lin.weight", "lin.bias"]
+    assert [n for n, _ in model.named_parameters()] == [n for n, _ in ref.named_parameters()]
+    assert model.plain.shape == (2,) and model.mask.shape == (2,)
+
+
 def test_traversal_deduplicates_shared_modules_and_tied_parameters():
     def tied(nn, F):
         shared = nn.Linear(3, 3)
