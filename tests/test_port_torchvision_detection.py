@@ -16,7 +16,6 @@ too; the R-CNNs' losses sample proposals with ``torch.randperm``, which no port 
 
 from __future__ import annotations
 
-import collections
 import sys
 
 import hypothesis.strategies as st
@@ -25,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from helpers import randomise_constants
+from helpers import load_twin
 from hypothesis import given, settings
 
 from jnn.ops.ops import torchvision as jnn_tv
@@ -211,15 +210,8 @@ def _pair(name: str, tvt, tv_jnn):
     """The torch model (constants randomised) and its port holding torch's state_dict, both in eval mode."""
     torch.manual_seed(0)
     reference = getattr(tvt.models.detection, name)(**MODELS[name])
-    randomise_constants(reference)
-    reference.eval()
     model = getattr(tv_jnn.models.detection, name)(**MODELS[name])
-    torch_state = reference.state_dict()
-    state = collections.OrderedDict((k, v.detach().numpy()) for k, v in torch_state.items())
-    state._metadata = torch_state._metadata
-    assert list(model.state_dict()) == list(state)
-    model.load_state_dict(state, strict=True)
-    model.eval()
+    load_twin(model, reference)
     return reference, model
 
 
