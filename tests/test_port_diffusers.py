@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from helpers import jitted, randomise_constants
+from helpers import jitted, load_twin
 
 import jnn
 
@@ -61,14 +61,8 @@ def diffusers_jnn():
 def _models(name: str, diffusers_jnn):
     cls, config = MODELS[name]
     torch.manual_seed(0)
-    reference = getattr(diffusers, cls)(**config)
-    randomise_constants(reference)
-    model = getattr(diffusers_jnn, cls)(**config)
-    state = {k: v.detach().numpy() for k, v in reference.state_dict().items()}
-    assert list(model.state_dict()) == list(state)
-    model.load_state_dict(state, strict=True)
-    reference.eval()
-    model.eval()
+    reference, model = getattr(diffusers, cls)(**config), getattr(diffusers_jnn, cls)(**config)
+    load_twin(model, reference)
     return reference, model
 
 
