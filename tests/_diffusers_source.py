@@ -5,7 +5,7 @@ diffusers is installed by the test extra (pinned, like transformers: its version
 As for transformers (``_transformers_source``, whose ``subset_tree`` and ``load`` do the work), the files ported
 are the ones importing the names in ``NAMES`` loads, untouched: about 250 of diffusers' ~700, since
 ``diffusers.models.unets`` imports every UNet, and through ``diffusers.loaders`` every transformer model and
-autoencoder. ``ported_tree()`` is their port by ``python -m jnn.port diffusers -o diffusers_jnn`` (about 60 s on
+autoencoder. ``ported_tree()`` is their port by ``python -m jnn.port diffusers -o diffusers_jnn`` (about 100 s on
 one core), cached for the jnn source that made it.
 """
 
