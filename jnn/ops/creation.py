@@ -39,7 +39,7 @@ __all__ = [
     "as_tensor",
     "asarray", "from_numpy", "scalar_tensor", "tril_indices", "triu_indices", "rand", "randn", "randint", "randperm",
     "rand_like", "randn_like", "randint_like", "bernoulli", "multinomial", "normal", "poisson", "normal_",
-    "uniform_", "bernoulli_", "exponential_", "random_", "Generator",
+    "uniform_", "bernoulli_", "exponential_", "random_", "Generator", "vander",
 ]
 
 
@@ -478,3 +478,23 @@ def random_(input: Any, from_: builtins.int = 0, to: builtins.int | None = None,
         from_, to = 0, from_ if from_ else 2 ** (jnp.finfo(x.dtype).nmant + 1 if jnp.issubdtype(
             x.dtype, jnp.floating) else 31)
     return jax.random.randint(_key(generator, "random_"), x.shape, from_, to).astype(x.dtype)
+
+
+def vander(x: Any, N: builtins.int | None = None, increasing: builtins.bool = False) -> jax.Array:
+    """The Vandermonde matrix of a 1-d array: columns ``x ** (N - 1), ..., x, 1`` (reversed when ``increasing``),
+    ``N`` defaulting to ``len(x)``; integers and bools give int64 (int32 without x64), as torch.
+
+    >>> import jax.numpy as jnp
+    >>> vander(jnp.array([1, 2, 3])).tolist(), vander(jnp.array([2.0]), 3, increasing=True).tolist()
+    ([[1, 1, 1], [4, 2, 1], [9, 3, 1]], [[1.0, 2.0, 4.0]])
+    """
+    x = jnp.asarray(x)
+    if x.ndim != 1:
+        raise ValueError(f"jnn.ops.vander: x must be a 1-d array, got {x.ndim}-d")
+    n = x.shape[0] if N is None else N
+    if n < 0:
+        raise ValueError(f"jnn.ops.vander: N must be non-negative, got {n}")
+    x = x.astype(jnp.promote_types(x.dtype, to_dtype(np.int64)))
+    powers = jnp.cumprod(jnp.broadcast_to(x[:, None], (x.shape[0], builtins.max(n - 1, 0))), axis=1)
+    result = jnp.concatenate([jnp.ones((x.shape[0], builtins.min(n, 1)), x.dtype), powers], axis=1)
+    return result if increasing else result[:, ::-1]

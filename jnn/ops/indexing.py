@@ -23,7 +23,8 @@ from jnn.ops._eager import host, host_cast, placed
 __all__ = [
     "gather", "scatter", "scatter_add", "scatter_reduce", "index_select", "index_add", "index_copy", "index_fill",
     "index_put", "masked_fill", "masked_select", "masked_scatter", "nonzero", "argwhere", "where", "take",
-    "take_along_dim", "tril", "triu", "searchsorted", "bucketize",
+    "take_along_dim", "tril", "triu", "searchsorted", "bucketize", "select_scatter", "slice_scatter",
+    "diagonal_scatter",
 ]
 
 
@@ -292,3 +293,69 @@ def bucketize(input: Any, boundaries: Any, *, out_int32: builtins.bool = False, 
     """The bucket of each element given 1-d sorted ``boundaries``: ``right=False`` counts boundaries ``< x``."""
     dtype = np.int32 if out_int32 else to_dtype(np.int64)
     return jnp.searchsorted(boundaries, input, side="right" if right else "left").astype(dtype)
+
+
+# --- embedding a slice, a strided range or a diagonal: select_scatter, slice_scatter, diagonal_scatter -------------
+
+def _embed(x: jax.Array, where: tuple, src: Any, who: str) -> jax.Array:
+    """``x`` with ``x[where]`` replaced by ``src`` (converted to ``x``'s dtype), which must have that part's shape."""
+    src = jnp.asarray(src)
+    part = jax.eval_shape(lambda a: a[where], jax.ShapeDtypeStruct(x.shape, x.dtype)).shape
+    if src.shape != part:
+        raise ValueError(f"jnn.ops.{who}: expected src to have the shape of the part it replaces, got src shape "
+                         f"{src.shape} for a part of shape {part}")
+    return x.at[where].set(src.astype(x.dtype))
+
+
+@method
+def select_scatter(input: Any, src: Any, dim: int, index: int) -> jax.Array:
+    """``input`` with its slice at ``index`` of ``dim`` replaced by ``src`` (the slice's shape).
+
+    >>> import jax.numpy as jnp
+    >>> select_scatter(jnp.zeros((2, 2)), jnp.ones(2), 0, -1).tolist()
+    [[0.0, 0.0], [1.0, 1.0]]
+    """
+    x = jnp.asarray(input)
+    if x.ndim == 0:
+        raise IndexError("jnn.ops.select_scatter cannot be applied to a 0-d array")
+    axis = normalize_dim(dim, x.ndim, "select_scatter")
+    if isinstance(index, (int, np.integer)) and not -x.shape[axis] <= index < x.shape[axis]:
+        raise IndexError(f"jnn.ops.select_scatter: index {index} is out of range for dim {dim} of size "
+                         f"{x.shape[axis]}")
+    return _embed(x, (slice(None),) * axis + (index,), src, "select_scatter")
+
+
+@method
+def slice_scatter(input: Any, src: Any, dim: int = 0, start: int | None = None, end: int | None = None,
+                  step: int = 1) -> jax.Array:
+    """``input`` with ``input[..., start:end:step, ...]`` (at ``dim``) replaced by ``src`` (that part's shape).
+
+    >>> import jax.numpy as jnp
+    >>> slice_scatter(jnp.zeros(5, int), jnp.ones(2, int), start=1, step=2).tolist()
+    [0, 1, 0, 1, 0]
+    """
+    x = jnp.asarray(input)
+    if step <= 0:
+        raise ValueError(f"jnn.ops.slice_scatter: slice step must be positive, got {step}")
+    axis = normalize_dim(dim, x.ndim, "slice_scatter")
+    return _embed(x, (slice(None),) * axis + (slice(start, end, step),), src, "slice_scatter")
+
+
+@method
+def diagonal_scatter(input: Any, src: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> jax.Array:
+    """``input`` with its ``offset``-th diagonal in the plane ``dim1, dim2`` replaced by ``src`` (the shape of
+    ``diagonal(input, offset, dim1, dim2)``).
+
+    >>> import jax.numpy as jnp
+    >>> diagonal_scatter(jnp.zeros((2, 3), int), jnp.array([1, 2]), 1).tolist()
+    [[0, 1, 0], [0, 0, 2]]
+    """
+    x = jnp.asarray(input)
+    d1, d2 = normalize_dim(dim1, x.ndim, "diagonal_scatter"), normalize_dim(dim2, x.ndim, "diagonal_scatter")
+    if d1 == d2:
+        raise ValueError(f"jnn.ops.diagonal_scatter: diagonal dims cannot be identical, got {dim1} and {dim2}")
+    planes = jnp.moveaxis(x, (d1, d2), (-2, -1))
+    rows, cols = planes.shape[-2:]
+    n = builtins.max(0, builtins.min(rows + builtins.min(offset, 0), cols - builtins.max(offset, 0)))
+    diagonal = (Ellipsis, np.arange(n) + builtins.max(-offset, 0), np.arange(n) + builtins.max(offset, 0))
+    return jnp.moveaxis(_embed(planes, diagonal, src, "diagonal_scatter"), (-2, -1), (d1, d2))

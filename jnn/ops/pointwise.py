@@ -13,13 +13,15 @@ to even with ``decimals=``, ``add(alpha=)``, ``matmul``/``bmm``/``einsum``, ...
 from __future__ import annotations
 
 import builtins
+from collections import namedtuple
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jnn.ops._core import default_float, method
+from jnn.ops._core import METHODS, default_float, floating, is_array, method
 from jnn.ops._eager import elementwise
 
 _UNARY: dict[str, tuple[Callable, str]] = {
@@ -127,7 +129,8 @@ __all__ = [
     *_UNARY, *_BINARY, "add", "sub", "subtract", "rsub", "div", "divide", "round", "clamp", "clip", "clamp_min",
     "clamp_max", "lerp", "addcmul", "addcdiv", "logit", "nan_to_num", "equal", "allclose", "isclose", "isin",
     "matmul", "mm", "bmm", "mv", "einsum", "tensordot", "addmm", "addbmm", "baddbmm", "addmv", "trace", "diag",
-    "diag_embed", "cross", "cdist", "positive", "sinc",
+    "diag_embed", "cross", "cdist", "positive", "sinc", "heaviside", "frexp", "igamma", "igammac", "polygamma",
+    "mvlgamma", "addr", "diagflat", "resolve_conj", "resolve_neg",
 ]
 
 
@@ -401,3 +404,156 @@ def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> 
     if p == 2:
         return jnp.sqrt(jnp.sum(diff * diff, axis=-1))
     return jnp.sum(diff ** p, axis=-1) ** (1.0 / p)
+
+
+# --- heaviside, frexp, igamma, polygamma, mvlgamma, addr, diagflat, conj/neg bits -----------------------------------
+
+_frexp = namedtuple("frexp", ["mantissa", "exponent"])
+
+
+@method
+def heaviside(input: Any, values: Any) -> jax.Array:
+    """The Heaviside step: 0 where ``input < 0``, ``values`` where it is 0, 1 where it is positive (NaN gives 0);
+    ``values`` has ``input``'s dtype (torch does not promote).
+
+    >>> import jax.numpy as jnp
+    >>> heaviside(jnp.array([-2.0, 0.0, 3.0]), jnp.array(0.5)).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    x = jnp.asarray(input)
+    if is_array(values) and jnp.asarray(values).dtype != x.dtype:
+        raise TypeError(f"jnn.ops.heaviside: input and values must have the same dtype, got {x.dtype} and "
+                        f"{jnp.asarray(values).dtype}")
+    if jnp.iscomplexobj(x):
+        raise TypeError("jnn.ops.heaviside is not implemented for complex arrays")
+    return jnp.where(x == 0, jnp.asarray(values, x.dtype), x > 0).astype(x.dtype)
+
+
+@method
+def frexp(input: Any, *, out: Any = None) -> tuple[jax.Array, jax.Array]:
+    """``(mantissa, exponent)`` with ``input == mantissa * 2 ** exponent``, ``0.5 <= |mantissa| < 1`` (or 0) and an
+    int32 exponent.
+
+    >>> import jax.numpy as jnp
+    >>> m, e = frexp(jnp.array([8.0, -0.75, 0.0])); m.tolist(), e.tolist()
+    ([0.5, -0.75, 0.0], [4, 0, 0])
+    """
+    x = jnp.asarray(input)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"jnn.ops.frexp only supports floating-point dtypes, got {x.dtype}")
+    mantissa, exponent = jnp.frexp(x)
+    return _frexp(mantissa, exponent.astype(np.int32))
+
+
+@method
+def igamma(input: Any, other: Any, *, out: Any = None) -> jax.Array:
+    """The regularized lower incomplete gamma function ``P(input, other)`` (torch.special.gammainc).
+
+    >>> import jax.numpy as jnp
+    >>> f"{igamma(jnp.array(1.0), jnp.array(2.0)).item():.4f}"  # 1 - exp(-2)
+    '0.8647'
+    """
+    return jax.scipy.special.gammainc(*floating(input, other))
+
+
+@method
+def igammac(input: Any, other: Any, *, out: Any = None) -> jax.Array:
+    """The regularized upper incomplete gamma function ``Q(input, other) = 1 - P(input, other)``.
+
+    >>> import jax.numpy as jnp
+    >>> f"{igammac(jnp.array(1.0), jnp.array(2.0)).item():.4f}"  # exp(-2)
+    '0.1353'
+    """
+    return jax.scipy.special.gammaincc(*floating(input, other))
+
+
+def polygamma(*args: Any, out: Any = None, **kwargs: Any) -> jax.Array:
+    """The ``n``-th derivative of the digamma function, as ``torch.polygamma(n, input)`` and the method
+    ``input.polygamma(n)`` (``ops.polygamma(input, n)``).
+
+    >>> import jax.numpy as jnp
+    >>> f"{polygamma(1, jnp.array(1.0)).item():.4f} {polygamma(jnp.array(1.0), 1).item():.4f}"  # pi ** 2 / 6
+    '1.6449 1.6449'
+    """
+    order = ("input", "n") if args and is_array(args[0]) else ("n", "input")
+    given = {**dict(zip(order, args, strict=False)), **kwargs}
+    if len(args) > 2 or set(given) != {"n", "input"}:
+        raise TypeError(f"jnn.ops.polygamma takes (n, input) or, as a method, (input, n); got {len(args)} positional "
+                        f"arguments and keywords {sorted(kwargs)}")
+    n = given["n"]
+    if not isinstance(n, (builtins.int, np.integer)) or isinstance(n, builtins.bool) or n < 0:
+        raise ValueError(f"jnn.ops.polygamma: n must be a non-negative int, got {n!r}")
+    (x,) = floating(given["input"])
+    return _digamma(x) if n == 0 else jax.scipy.special.polygamma(builtins.int(n), x)
+
+
+METHODS.add("polygamma")
+
+
+@method
+def mvlgamma(input: Any, p: builtins.int, *, out: Any = None) -> jax.Array:
+    """The multivariate log-gamma function of dimension ``p`` (torch.special.multigammaln).
+
+    >>> import jax.numpy as jnp
+    >>> f"{mvlgamma(jnp.array(2.5), 1).item():.4f}"  # lgamma(2.5)
+    '0.2847'
+    """
+    if not isinstance(p, (builtins.int, np.integer)) or p < 1:
+        raise ValueError(f"jnn.ops.mvlgamma: p has to be an int >= 1, got {p!r}")
+    (x,) = floating(input)
+    return jax.scipy.special.multigammaln(x, builtins.int(p))
+
+
+@method
+def addr(input: Any, vec1: Any, vec2: Any, *, beta: Any = 1, alpha: Any = 1) -> jax.Array:
+    """``beta * input + alpha * outer(vec1, vec2)`` (``input`` broadcast to the outer product's shape, and left out
+    when ``beta`` is 0, NaNs included).
+
+    >>> import jax.numpy as jnp
+    >>> addr(jnp.ones((2, 2)), jnp.array([1.0, 2.0]), jnp.array([3.0, 4.0]), alpha=2).tolist()
+    [[7.0, 9.0], [13.0, 17.0]]
+    """
+    v1, v2 = jnp.asarray(vec1), jnp.asarray(vec2)
+    if v1.ndim != 1 or v2.ndim != 1:
+        raise ValueError(f"jnn.ops.addr: expected 1-d vec1 and vec2, got {v1.ndim}-d and {v2.ndim}-d")
+    x = jnp.asarray(input)
+    shape = (v1.shape[0], v2.shape[0])
+    if jnp.broadcast_shapes(x.shape, shape) != shape:
+        raise ValueError(f"jnn.ops.addr: input of shape {x.shape} does not broadcast to the outer product's {shape}")
+    product = jnp.outer(v1, v2) if alpha == 1 else alpha * jnp.outer(v1, v2)
+    if beta == 0:
+        return jnp.broadcast_to(product, shape).astype(jnp.result_type(x, product))
+    return (x if beta == 1 else beta * x) + product
+
+
+@method
+def diagflat(input: Any, offset: builtins.int = 0) -> jax.Array:
+    """A matrix with the flattened input on its ``offset``-th diagonal.
+
+    >>> import jax.numpy as jnp
+    >>> diagflat(jnp.array([[1, 2]]), 1).tolist()
+    [[0, 1, 0], [0, 0, 2], [0, 0, 0]]
+    """
+    return jnp.diagflat(jnp.asarray(input), offset)
+
+
+@method
+def resolve_conj(input: Any) -> jax.Array:
+    """``input`` itself: JAX conjugates eagerly, so there is no lazy conjugate bit to resolve.
+
+    >>> import jax.numpy as jnp
+    >>> resolve_conj(jnp.array([1j])).tolist()
+    [1j]
+    """
+    return jnp.asarray(input)
+
+
+@method
+def resolve_neg(input: Any) -> jax.Array:
+    """``input`` itself: JAX negates eagerly, so there is no lazy negative bit to resolve.
+
+    >>> import jax.numpy as jnp
+    >>> resolve_neg(jnp.array([-1.0])).tolist()
+    [-1.0]
+    """
+    return jnp.asarray(input)

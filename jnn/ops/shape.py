@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jnn.ops._core import method, normalize_dim, normalize_dims, sizes, to_dtype
+from jnn.ops._core import default_float, method, normalize_dim, normalize_dims, sizes, to_dtype
 from jnn.ops._eager import host, placed, xp
 from jnn.ops.dtypes import Size
 
@@ -30,7 +30,9 @@ __all__ = [
     "broadcast_tensors", "broadcast_shapes", "repeat", "tile", "repeat_interleave", "narrow", "select", "unbind",
     "split", "tensor_split", "chunk", "cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "flip",
     "fliplr", "flipud", "roll", "rot90", "size", "dim", "ndimension", "numel", "nelement", "contiguous",
-    "is_contiguous", "unfold", "diagonal", "meshgrid", "atleast_1d", "atleast_2d", "atleast_3d",
+    "is_contiguous", "unfold", "diagonal", "meshgrid", "atleast_1d", "atleast_2d", "atleast_3d", "block_diag",
+    "cartesian_prod", "combinations", "column_stack", "row_stack", "hsplit", "vsplit", "dsplit", "split_with_sizes",
+    "adjoint",
 ]
 
 
@@ -321,8 +323,12 @@ def tensor_split(input: Any, indices_or_sections: Any = None, dim: builtins.int 
     d = normalize_dim(dim, input.ndim, "tensor_split")
     if np.ndim(how) == 0:
         how = builtins.int(how)
-    else:
-        how = [builtins.int(i) for i in np.asarray(how).reshape(-1)]
+    else:  # cut points as python slices read them (negative from the end, clamped to the size), as torch
+        n = input.shape[d]
+        how = [slice(builtins.int(i)).indices(n)[1] for i in np.asarray(how).reshape(-1)]
+        if builtins.any(b < a for a, b in zip(how, how[1:], strict=False)):  # overlapping: jnp.array_split cannot
+            bounds = [0, *how, n]
+            return tuple(input[(slice(None),) * d + (slice(a, b),)] for a, b in zip(bounds, bounds[1:], strict=False))
     return tuple(xp(input).array_split(input, how, axis=d))
 
 
@@ -499,3 +505,163 @@ def atleast_2d(*tensors: Any) -> Any:
 def atleast_3d(*tensors: Any) -> Any:
     """The arrays with at least three dims."""
     return jnp.atleast_3d(*tensors)
+
+
+# --- block matrices, products of sets, column/row stacking, splits by axis name, adjoint ---------------------------
+
+def block_diag(*tensors: Any) -> jax.Array:
+    """A block-diagonal matrix of the arguments (0-d: 1x1, 1-d: one row, 2-d), in their promoted dtype.
+
+    >>> import jax.numpy as jnp
+    >>> block_diag(jnp.array(1), jnp.array([[2, 3], [4, 5]])).tolist()
+    [[1, 0, 0], [0, 2, 3], [0, 4, 5]]
+    """
+    blocks = [jnp.asarray(t) for t in tensors]
+    for i, b in enumerate(blocks):
+        if b.ndim > 2:
+            raise ValueError(f"jnn.ops.block_diag: input arrays must have 2 or fewer dims, input {i} has {b.ndim}")
+    if not blocks:
+        return jnp.zeros((1, 0), default_float())
+    return jax.scipy.linalg.block_diag(*(jnp.atleast_2d(b) for b in blocks)).astype(jnp.result_type(*blocks))
+
+
+def _vectors(tensors: Sequence[Any], who: str) -> list[jax.Array]:
+    vectors = [jnp.asarray(t) for t in tensors]
+    for v in vectors:
+        if v.ndim != 1:
+            raise ValueError(f"jnn.ops.{who}: expected 1-d arrays, got shape {v.shape}")
+    if len({v.dtype for v in vectors}) > 1:
+        raise TypeError(f"jnn.ops.{who}: expected arrays of one dtype, got {sorted({str(v.dtype) for v in vectors})}")
+    return vectors
+
+
+def cartesian_prod(*tensors: Any) -> jax.Array:
+    """Every combination of one element from each 1-d array, as the rows of a matrix (itertools.product's order);
+    one array is returned as it is.
+
+    >>> import jax.numpy as jnp
+    >>> cartesian_prod(jnp.array([1, 2]), jnp.array([3, 4])).tolist()
+    [[1, 3], [1, 4], [2, 3], [2, 4]]
+    """
+    vectors = _vectors(tensors, "cartesian_prod")
+    if len(vectors) == 1:
+        return vectors[0]
+    return jnp.stack([g.ravel() for g in jnp.meshgrid(*vectors, indexing="ij")], axis=1)
+
+
+def combinations(input: Any, r: builtins.int = 2, with_replacement: builtins.bool = False) -> jax.Array:
+    """The length-``r`` combinations of a 1-d array's elements, as the rows of a matrix (itertools.combinations'
+    order; ``with_replacement``: combinations_with_replacement's).
+
+    >>> import jax.numpy as jnp
+    >>> combinations(jnp.array([1, 2, 3])).tolist(), combinations(jnp.array([1, 2]), with_replacement=True).tolist()
+    ([[1, 2], [1, 3], [2, 3]], [[1, 1], [1, 2], [2, 2]])
+    """
+    (x,) = _vectors([input], "combinations")
+    if r < 0:
+        raise ValueError(f"jnn.ops.combinations: r must be non-negative, got {r}")
+    if r == 0:
+        return x[:0]
+    # as torch: every r-tuple of indices (row-major), kept when increasing (non-decreasing with replacement)
+    grid = np.indices((x.shape[0],) * r).reshape(r, -1)
+    ordered = np.all(grid[1:] >= grid[:-1] if with_replacement else grid[1:] > grid[:-1], axis=0)
+    return x[grid[:, ordered].T]
+
+
+def column_stack(tensors: Sequence[Any]) -> jax.Array:
+    """Join along dim 1, 0-d and 1-d arrays becoming columns.
+
+    >>> import jax.numpy as jnp
+    >>> column_stack([jnp.array([1, 2]), jnp.array([[3, 4], [5, 6]])]).tolist()
+    [[1, 3, 4], [2, 5, 6]]
+    """
+    arrays = [jnp.asarray(t) for t in tensors]
+    if not arrays:
+        raise ValueError("jnn.ops.column_stack expects a non-empty list of arrays")
+    return jnp.concatenate([a.reshape(-1, 1) if a.ndim < 2 else a for a in arrays], axis=1)
+
+
+def row_stack(tensors: Sequence[Any]) -> jax.Array:
+    """torch's other name of :func:`vstack`: join along dim 0, 1-d arrays becoming rows.
+
+    >>> import jax.numpy as jnp
+    >>> row_stack([jnp.array([1, 2]), jnp.array([[3, 4]])]).tolist()
+    [[1, 2], [3, 4]]
+    """
+    return vstack(tensors)
+
+
+def _split_along(input: Any, indices_or_sections: Any, dim: builtins.int, least: builtins.int,
+                 who: str) -> tuple[jax.Array, ...]:
+    if jnp.ndim(input) < least:
+        raise ValueError(f"jnn.ops.{who} requires an array with at least {least} dims, got {jnp.ndim(input)}")
+    if isinstance(indices_or_sections, (builtins.int, np.integer)):
+        n = jnp.shape(input)[dim]
+        if indices_or_sections <= 0 or n % indices_or_sections:
+            raise ValueError(f"jnn.ops.{who}: the size {n} of dim {dim} is not divisible by the split size "
+                             f"{indices_or_sections}")
+    return tensor_split(jnp.asarray(input), indices_or_sections, dim)
+
+
+@method
+def hsplit(input: Any, indices_or_sections: Any) -> tuple[jax.Array, ...]:
+    """Split along dim 1 (dim 0 of a 1-d array) into equal sections (an int that divides the size) or at indices.
+
+    >>> import jax.numpy as jnp
+    >>> [p.shape for p in hsplit(jnp.zeros((2, 4)), 2)], [p.shape for p in hsplit(jnp.zeros(5), [1, 3])]
+    ([(2, 2), (2, 2)], [(1,), (2,), (2,)])
+    """
+    return _split_along(input, indices_or_sections, 0 if jnp.ndim(input) == 1 else 1, 1, "hsplit")
+
+
+@method
+def vsplit(input: Any, indices_or_sections: Any) -> tuple[jax.Array, ...]:
+    """Split an array of 2 or more dims along dim 0, as :func:`hsplit`.
+
+    >>> import jax.numpy as jnp
+    >>> [p.shape for p in vsplit(jnp.zeros((4, 2)), [3])]
+    [(3, 2), (1, 2)]
+    """
+    return _split_along(input, indices_or_sections, 0, 2, "vsplit")
+
+
+@method
+def dsplit(input: Any, indices_or_sections: Any) -> tuple[jax.Array, ...]:
+    """Split an array of 3 or more dims along dim 2, as :func:`hsplit`.
+
+    >>> import jax.numpy as jnp
+    >>> [p.shape for p in dsplit(jnp.zeros((1, 2, 4)), 2)]
+    [(1, 2, 2), (1, 2, 2)]
+    """
+    return _split_along(input, indices_or_sections, 2, 3, "dsplit")
+
+
+@method
+def split_with_sizes(input: Any, split_sizes: Sequence[builtins.int], dim: builtins.int = 0) -> tuple[jax.Array, ...]:
+    """Pieces of the given sizes along ``dim``, which must add up to the dim's size.
+
+    >>> import jax.numpy as jnp
+    >>> [p.shape for p in split_with_sizes(jnp.zeros((5, 2)), [2, 3])]
+    [(2, 2), (3, 2)]
+    """
+    n = jnp.shape(input)[normalize_dim(dim, jnp.ndim(input), "split_with_sizes")]
+    split_sizes = [builtins.int(s) for s in split_sizes]
+    if builtins.sum(split_sizes) != n or builtins.any(s < 0 for s in split_sizes):
+        raise ValueError(f"jnn.ops.split_with_sizes expects split_sizes to be non-negative and sum exactly to {n} (the "
+                         f"size of dim {dim}), got {split_sizes}")
+    return split(jnp.asarray(input), split_sizes, dim)
+
+
+@method
+def adjoint(input: Any) -> jax.Array:
+    """The conjugate transpose of the matrices in the last two dims.
+
+    >>> import jax.numpy as jnp
+    >>> adjoint(jnp.array([[1 + 2j, 3j]])).tolist()
+    [[(1-2j)], [-3j]]
+    """
+    x = jnp.asarray(input)
+    if x.ndim < 2:
+        raise ValueError(f"jnn.ops.adjoint is only supported on matrices or batches of matrices, got a {x.ndim}-d "
+                         "array")
+    return jnp.swapaxes(x, -1, -2).conj()

@@ -51,6 +51,8 @@ digamma = psi = pointwise.digamma
 gammaln = pointwise.lgamma
 i0 = modified_bessel_i0 = pointwise.i0
 xlogy = pointwise.xlogy
+gammainc, gammaincc = pointwise.igamma, pointwise.igammac
+polygamma, multigammaln = pointwise.polygamma, pointwise.mvlgamma
 softmax, log_softmax, logsumexp = reduction.softmax, reduction.log_softmax, reduction.logsumexp
 
 erfcx = _unary(jss.erfcx, "erfcx")
@@ -64,8 +66,6 @@ log_ndtr = _unary(jss.log_ndtr, "log_ndtr")
 entr = _unary(jss.entr, "entr")
 xlog1py = _binary(jss.xlog1py, "xlog1py")
 zeta = _binary(jss.zeta, "zeta")
-gammainc = _binary(jss.gammainc, "gammainc")
-gammaincc = _binary(jss.gammaincc, "gammaincc")
 
 
 def spherical_bessel_j0(input: Any, *, out: Any = None) -> jax.Array:
@@ -73,15 +73,3 @@ def spherical_bessel_j0(input: Any, *, out: Any = None) -> jax.Array:
     (x,) = floating(input)
     safe = jnp.where(x == 0, 1, x)
     return jnp.where(x == 0, 1, jnp.sin(safe) / safe)
-
-
-def polygamma(n: int, input: Any, *, out: Any = None) -> jax.Array:
-    """The ``n``-th derivative of the digamma function."""
-    (x,) = floating(input)
-    return jss.polygamma(n, x)
-
-
-def multigammaln(input: Any, p: int, *, out: Any = None) -> jax.Array:
-    """The multivariate log-gamma function of dimension ``p``."""
-    (x,) = floating(input)
-    return jss.multigammaln(x, p)
