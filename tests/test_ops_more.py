@@ -543,3 +543,32 @@ def test_new_names_are_torchs_functions_and_methods(name):
     assert name in ops.__all__ and callable(getattr(ops, name))
     assert (name in ops.METHODS) == hasattr(torch.Tensor, name), name  # a method-function where torch has a method
     assert math.isfinite(len(getattr(ops, name).__doc__ or "")) and ">>>" in getattr(ops, name).__doc__
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("heaviside_", (floats(0.5),)), ("addr_", (randn(3), randn(4))), ("igamma_", (RNG.uniform(0.1, 3, (3, 4)),)),
+    ("igammac_", (RNG.uniform(0.1, 3, (3, 4)),)), ("polygamma_", (2,)), ("mvlgamma_", (2,)), ("renorm_", (2, 1, 1.0)),
+])
+def test_inplace_variants(name, args):
+    x = np.round(RNG.uniform(0.6, 4, (3, 4)), 1).astype(np.float32)
+    args = tuple(a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in args)
+    theirs = getattr(torch.from_numpy(x.copy()), name)(*(torch.from_numpy(a) if isinstance(a, np.ndarray) else a
+                                                          for a in args))
+    same(getattr(ops, name)(jnp.asarray(x), *(jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in args)),
+         theirs, rtol=1e-4, atol=1e-5)
+    assert name in ops.INPLACE
+
+
+def test_ported_calls_keep_torchs_meaning():
+    from jnn.port import port_source
+
+    source = ("import torch\n"
+              "def f(x, y):\n"
+              "    return (torch.polygamma(1, x) + x.polygamma(2), x.hsplit(2), torch.quantile(x, 0.25, dim=1),\n"
+              "            x.nanmedian(dim=0).values, torch.cov(x), x.select_scatter(y, 0, 1), x.renorm(2, 0, 5.0))\n")
+    ported, original = {}, {}
+    exec(port_source(source, report=None), ported)
+    exec(source, original)
+    x, y = RNG.uniform(0.5, 4, (3, 4)).astype(np.float32), randn(4)
+    same(ported["f"](jnp.asarray(x), jnp.asarray(y)), original["f"](torch.from_numpy(x), torch.from_numpy(y)),
+         rtol=1e-4, atol=1e-5)

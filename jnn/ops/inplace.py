@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jnn.ops import indexing, misc, pointwise, shape
+from jnn.ops import indexing, misc, pointwise, reduction, shape
 from jnn.ops._core import INPLACE, method
 from jnn.ops.dtypes import can_cast
 
@@ -32,10 +32,12 @@ _SAME_SHAPE = {
         "erfc", "erfinv", "logit", "nan_to_num", "atan2", "arctan2", "hypot", "copysign", "eq", "ne", "gt", "ge",
         "lt", "le", "logical_and", "logical_or", "logical_xor",
         "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "addmm", "baddbmm", "addbmm",
-        "addmv", "digamma", "lgamma", "i0", "xlogy", "deg2rad", "rad2deg", "sinc",
+        "addmv", "digamma", "lgamma", "i0", "xlogy", "deg2rad", "rad2deg", "sinc", "heaviside", "addr", "igamma",
+        "igammac", "polygamma", "mvlgamma",
     ],
     indexing: ["masked_fill", "masked_scatter", "index_fill", "index_add", "index_copy", "index_put", "scatter",
                "scatter_add", "scatter_reduce", "tril", "triu"],
+    reduction: ["renorm"],
 }
 # in-place methods that change the receiver's shape (torch allows these on views of the same storage)
 _NEW_SHAPE = {shape: ["t", "transpose", "swapaxes", "swapdims", "squeeze", "unsqueeze"], misc: ["detach"]}
