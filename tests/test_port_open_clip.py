@@ -60,18 +60,23 @@ def open_clip_jnn():
         return timmsource.import_package(pypi.ported_tree(pypi.OPEN_CLIP), "open_clip_jnn", _JnnFrozenBatchNorm2d)
 
 
-@pytest.fixture(scope="module")
-def models(open_clip_torch, open_clip_jnn):
+def _pair(open_clip_torch, open_clip_jnn, vision=VISION, text=TEXT, **kwargs):
+    """The same CLIP on both sides, torch's weights (constants randomised) loaded into the port."""
     torch.manual_seed(0)
-    reference = open_clip_torch.CLIP(32, dict(VISION), dict(TEXT))
+    reference = open_clip_torch.CLIP(32, dict(vision), dict(text), **kwargs)
     randomise_constants(reference)
-    model = open_clip_jnn.CLIP(32, dict(VISION), dict(TEXT))
+    model = open_clip_jnn.CLIP(32, dict(vision), dict(text), **kwargs)
     torch_state = reference.state_dict()
     state = collections.OrderedDict((k, v.detach().numpy()) for k, v in torch_state.items())
     state._metadata = torch_state._metadata
     assert list(model.state_dict()) == list(state)
     model.load_state_dict(state, strict=True)
     return reference.eval(), model.eval()
+
+
+@pytest.fixture(scope="module")
+def models(open_clip_torch, open_clip_jnn):
+    return _pair(open_clip_torch, open_clip_jnn)
 
 
 def _inputs():
@@ -103,26 +108,33 @@ def test_ported_open_clip_matches_torch(method, models):
             _close(g, e)
 
 
-def test_ported_open_clip_training_step_matches_torch(models, open_clip_torch, open_clip_jnn):
-    """ClipLoss on forward's normalised features and logit scale: the loss and every parameter's gradient."""
-    reference, model = models
+@pytest.mark.parametrize("loss", ["ClipLoss", "SigLipLoss"])
+def test_ported_open_clip_training_step_matches_torch(loss, models, open_clip_torch, open_clip_jnn):
+    """A contrastive loss on forward's normalised features and logit scale: the loss and every parameter's
+    gradient. SigLIP's sigmoid loss takes a learnt logit bias too, here on a CLIP with layer scale in both towers
+    and the text pooled at its last token."""
+    if loss == "ClipLoss":
+        reference, model = models
+    else:
+        reference, model = _pair(open_clip_torch, open_clip_jnn, {**VISION, "ls_init_value": 0.1},
+                                 {**TEXT, "ls_init_value": 0.1, "pool_type": "last"}, init_logit_bias=-10.0)
     images, text = _inputs()
     reference.train()
     reference.zero_grad()
-    loss = open_clip_torch.ClipLoss()(*reference(torch.from_numpy(images), torch.from_numpy(text)))
-    loss.backward()
+    value = getattr(open_clip_torch.loss, loss)()(*reference(torch.from_numpy(images), torch.from_numpy(text)))
+    value.backward()
     expected = {k: p.grad.numpy() for k, p in reference.named_parameters()}
 
     model.train()
     apply, params, buffers = jnn.split(model)
-    clip_loss = open_clip_jnn.ClipLoss()
+    clip_loss = getattr(open_clip_jnn.loss, loss)()
 
     def step(params, images, text):
         outputs, _ = apply(params, buffers, images, text)
         return clip_loss(*outputs)
 
-    value, grads = jax.jit(jax.value_and_grad(step))(params, images, text)
-    _close(value, loss)
+    got, grads = jax.jit(jax.value_and_grad(step))(params, images, text)
+    _close(got, value)
     assert set(grads) == set(expected)
     for k, g in expected.items():
         _close(grads[k], g, rtol=1e-4)
