@@ -11,7 +11,6 @@ through ``jnn.split``. Both sides import a stand-in for the one torchvision name
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import sys
 
@@ -21,7 +20,7 @@ import jax
 import numpy as np
 import pytest
 import torch
-from helpers import jitted, randomise_constants
+from helpers import jitted, load_twin
 from test_port_timm import _JnnFrozenBatchNorm2d, _TorchFrozenBatchNorm2d
 
 import jnn
@@ -64,14 +63,9 @@ def _pair(open_clip_torch, open_clip_jnn, vision=VISION, text=TEXT, **kwargs):
     """The same CLIP on both sides, torch's weights (constants randomised) loaded into the port."""
     torch.manual_seed(0)
     reference = open_clip_torch.CLIP(32, dict(vision), dict(text), **kwargs)
-    randomise_constants(reference)
     model = open_clip_jnn.CLIP(32, dict(vision), dict(text), **kwargs)
-    torch_state = reference.state_dict()
-    state = collections.OrderedDict((k, v.detach().numpy()) for k, v in torch_state.items())
-    state._metadata = torch_state._metadata
-    assert list(model.state_dict()) == list(state)
-    model.load_state_dict(state, strict=True)
-    return reference.eval(), model.eval()
+    load_twin(model, reference)
+    return reference, model
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ gradients of a loss through the three parts; ResizeLongestSide's coordinate, box
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import importlib
@@ -25,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from helpers import jitted, randomise_constants
+from helpers import jitted, load_twin
 
 import jnn
 
@@ -99,14 +98,9 @@ def _build(sa, layer_norm):
 @pytest.fixture(scope="module")
 def models(sam_torch, sam_jnn):
     torch.manual_seed(0)
-    reference = _build(sam_torch, torch.nn.LayerNorm).eval()
-    randomise_constants(reference)
-    model = _build(sam_jnn, jnn.LayerNorm).eval()
-    torch_state = reference.state_dict()
-    state = collections.OrderedDict((k, v.detach().numpy()) for k, v in torch_state.items())
-    state._metadata = torch_state._metadata
-    assert list(model.state_dict()) == list(state)
-    model.load_state_dict(state, strict=True)
+    reference = _build(sam_torch, torch.nn.LayerNorm)
+    model = _build(sam_jnn, jnn.LayerNorm)
+    load_twin(model, reference)
     return reference, model
 
 
