@@ -5,7 +5,8 @@
 Each repeat times the hand-written, split and module-as-pytree steps round-robin (``harness.measure``) and prints
 their ratios to hand-written JAX; the summary gives the median ratio and its range over the repeats, so machine
 load shows as spread rather than as a wrong number. The pytree step's own cost is flattening the model and Adam's
-state (cached: O(1)) and unflattening them (``jnn.modules._pytree.build``) on every call.
+state (cached: O(1)) and unflattening them on every call (the root of each alone, ``_pytree.PendingDict``: the
+rest of a tree is built only when something reads it).
 """
 
 from __future__ import annotations

@@ -88,6 +88,57 @@ def test_jitted_function_returns_the_changed_module_and_leaves_the_caller_untouc
         np.testing.assert_array_equal(np.asarray(v), before[k])
 
 
+def test_a_returned_module_is_built_when_first_used():
+    # jit returns the root alone, holding its flattening: the next step flattens it without building the tree
+    # (a training step's model and optimizer state); anything else done with it builds it first
+    import copy
+    import gc
+    import pickle
+    import weakref
+
+    from jnn.modules import _pytree
+
+    net = small_cnn(jnn, JF)
+    step = jax.jit(lambda m: m)
+    state = {k: np.asarray(v) for k, v in net.state_dict().items()}
+    uses = {
+        "attribute": lambda m: m.conv.weight.shape == (4, 1, 3, 3),
+        "state_dict": lambda m: all(np.array_equal(v, state[k]) for k, v in m.state_dict().items()),
+        "vars": lambda m: set(vars(m)) == set(vars(net)) and "_modules" in vars(m),
+        "dict item": lambda m: list(m.__dict__["_modules"]) == ["conv", "bn", "pool", "drop", "fc"],
+        "dict get": lambda m: m.__dict__.get("_buffers") == {},
+        "setattr": lambda m: (setattr(m, "extra", 3), m.extra == 3 and m.conv.kernel_size == (3, 3))[1],
+        "train/eval": lambda m: not m.eval().bn.training,
+        "repr": lambda m: repr(m) == repr(net),
+        "deepcopy": lambda m: copy.deepcopy(m).fc.weight.shape == (3, 36),
+        "copy": lambda m: copy.copy(m).fc is m.fc,
+        "dir": lambda m: "fc" in dir(m),
+        "modules": lambda m: len(list(m.modules())) == 6,
+        "delattr": lambda m: (delattr(m, "drop"), not hasattr(m, "drop"))[1],
+    }
+    for name, use in uses.items():
+        out = step(net)
+        assert type(out.__dict__) is _pytree.PendingDict and out.__dict__.pending is not None, name
+        leaves, _ = jax.tree_util.tree_flatten(step(out))
+        assert out.__dict__.pending is not None and len(leaves) == len(state), name  # flattened, not built
+        assert use(out), name
+        assert out.__dict__.pending is None, name
+    seq = jnn.Sequential(jnn.Linear(2, 3))
+    back = pickle.loads(pickle.dumps(step(seq)))  # a module-level class pickles
+    assert back[0].weight.shape == (3, 2) and "_jnn_flat" not in vars(back)  # without this process's cache
+    assert type(pickle.loads(pickle.dumps(vars(step(seq))))) is dict
+    out = step(net)
+    leaf = weakref.ref(jax.tree_util.tree_leaves(out)[0])
+    collecting = gc.isenabled()
+    gc.disable()  # a returned module that is dropped frees its arrays at once (no reference cycle)
+    try:
+        del out
+        assert leaf() is None
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def test_closure_captured_module_that_a_transformation_changes_raises_a_clear_error():
     net = small_cnn(jnn, JF)
     net.drop.p = 0.0

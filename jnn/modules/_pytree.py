@@ -12,7 +12,8 @@ A module caches its :class:`ModuleDef` (``_jnn_def``) until its static part chan
 flattening (``_jnn_flat``) together with the global :data:`generation`, which every change to any module bumps:
 flattening an unchanged model, the common case in a jitted training loop, costs O(1). :func:`build` creates fresh
 modules from a treedef with straight-line code generated once per slot layout (each module's ``__dict__`` a copy of
-its def's template: one C-level dict copy, not an attribute-by-attribute copy).
+its def's template: one C-level dict copy, not an attribute-by-attribute copy); unflattening concrete leaves
+makes the root alone (:class:`PendingDict`) and builds the rest when first used.
 
 This file also tracks array identity for in-place-looking initialisation (``jnn.init.normal_(layer.weight)``):
 which slots recently handed out which arrays, and which slots share an array (tied weights).
@@ -243,6 +244,9 @@ class TreeDef:
             self._builder = (function, constants)
         return self._builder
 
+    def __reduce__(self) -> tuple:  # without the generated builder
+        return TreeDef, (self.nodes, self.num_leaves, self.global_hooks, self.functions, self.shared)
+
     def __hash__(self) -> int:
         return self._hash
 
@@ -367,9 +371,12 @@ def _generate_builder(layout: tuple) -> Callable:
                           for name, i in zip(names, indices, strict=True))
         return f"Slots({{{items}}})" if items else "Slots()"
 
-    lines = ["def build(L, K):"]
+    lines = ["def build(L, K, R=None):"]  # R: a pending root to fill (its __dict__ holds the static part)
     for n, (pnames, params, bnames, buffers, _, _) in enumerate(layout):
-        lines += [f"    m{n} = new(K[{3 * n}]); d{n} = K[{3 * n + 1}].copy()",
+        made = f"m{n} = new(K[{3 * n}]); d{n} = K[{3 * n + 1}].copy()"
+        if n == 0:  # the root: a pending one is filled in place
+            made = f"if R is None:\n        {made}\n    else:\n        m0 = R; d0 = R.__dict__"
+        lines += [f"    {made}",
                   f"    d{n}['_parameters'] = {slots(pnames, params, 'L[{}]')}",
                   f"    d{n}['_buffers'] = {slots(bnames, buffers, 'L[{}]')}",
                   f"    d{n}['_jnn_def'] = K[{3 * n + 2}]",
@@ -382,13 +389,76 @@ def _generate_builder(layout: tuple) -> Callable:
     return namespace["build"]
 
 
-def build(treedef: TreeDef, leaves: list) -> list:
-    """Create fresh module objects for a treedef and leaves; returns them in node order (root first)."""
+class PendingDict(dict):
+    """The ``__dict__`` of a root unflattened lazily: its static part, and its cached flattening, so that the next
+    flattening (the next step of a jitted training loop) is O(1) without a module built. The rest of the tree
+    is built the first time anything else reads or writes this dict; reading attributes that are not in it
+    goes through ``Module.__getattr__``, which reads it. Most unflattened trees (a training step's model and
+    optimizer state) are only ever flattened again."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self, static: dict, root: Any, treedef: TreeDef, leaves: list) -> None:
+        super().__init__(static)
+        self.pending: tuple | None = (weakref.ref(root), treedef, leaves)  # weak: no cycle keeps the arrays alive
+
+    def materialize(self) -> None:
+        if self.pending is not None:
+            root, treedef, leaves = self.pending
+            self.pending = None
+            build(treedef, leaves, root())
+
+    def __missing__(self, key: str) -> Any:
+        if self.pending is None:
+            raise KeyError(key)
+        self.materialize()
+        return self[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if self.pending is not None and not dict.__contains__(self, key):
+            self.materialize()
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if self.pending is not None and not dict.__contains__(self, key):
+            self.materialize()
+        return dict.__contains__(self, key)
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:  # pickles (and copies) as the plain dict it becomes
+        self.materialize()
+        return dict, (dict(self),)
+
+    __reduce__ = __reduce_ex__  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _building_first(name: str) -> Callable:
+    """``dict.name`` for a :class:`PendingDict`, building the tree first."""
+    method = getattr(dict, name)
+
+    def call(self: PendingDict, *args: Any, **kwargs: Any) -> Any:
+        if self.pending is not None:
+            self.materialize()
+        return method(self, *args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+for _name in ("__iter__", "__len__", "__reversed__", "keys", "values", "items", "copy", "pop", "popitem",
+              "setdefault", "update", "__delitem__", "__eq__", "__ne__", "__or__", "__ior__", "__repr__"):
+    setattr(PendingDict, _name, _building_first(_name))
+del _name
+
+
+def build(treedef: TreeDef, leaves: list, root: Any = None) -> list:
+    """Create fresh module objects for a treedef and leaves; returns them in node order (root first). ``root``:
+    a pending root (see :class:`PendingDict`) to fill instead of making one."""
     function, constants = treedef.builder()
     collecting = gc.isenabled()  # many small allocations at once: a collection pass in the middle costs a quarter
     gc.disable()
     try:
-        modules = function(leaves, constants)
+        modules = function(leaves, constants, root)
     finally:
         if collecting:
             gc.enable()
@@ -398,7 +468,8 @@ def build(treedef: TreeDef, leaves: list) -> list:
     if treedef.shared and not is_tracer(leaves[0]):
         for group in treedef.shared:
             note_shared([(modules[node], attr) for node, attr in group])
-    modules[0].__dict__["_jnn_flat"] = (generation[0], tuple(leaves), treedef)
+    if root is None:
+        modules[0].__dict__["_jnn_flat"] = (generation[0], tuple(leaves), treedef)
     return modules
 
 
@@ -420,7 +491,15 @@ def flatten_with_keys(module: Any) -> tuple[list, TreeDef]:
 
 
 def unflatten(treedef: TreeDef, leaves: Any) -> Any:
-    return build(treedef, list(leaves))[0]
+    leaves = list(leaves)
+    if treedef.functions or treedef.shared or not leaves or is_tracer(leaves[0]):
+        return build(treedef, leaves)[0]  # traced code reads the modules at once; the rest needs them made
+    function, constants = treedef.builder()
+    root = object.__new__(constants[0])
+    d = PendingDict(constants[1], root, treedef, leaves)
+    dict.__setitem__(d, "_jnn_flat", (generation[0], tuple(leaves), treedef))
+    object.__setattr__(root, "__dict__", d)
+    return root
 
 
 def register(cls: type) -> None:

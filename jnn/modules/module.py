@@ -459,6 +459,8 @@ class Module:
 
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
+        if type(d) is not dict and name in d:  # a lazily unflattened root, just built (_pytree.PendingDict)
+            return d[name]
         for slots in ("_parameters", "_buffers"):
             own = d.get(slots)
             if own is not None and name in own:
@@ -578,6 +580,13 @@ class Module:
                 "`apply, params, buffers = jnn.split(net)`."
             )
         return object.__hash__(self)
+
+    def __getstate__(self) -> dict:
+        """pickle / ``copy.copy``: the instance dict without its cached flattening (a cache keyed by this process's
+        module generation, and holding generated code)."""
+        state = dict(self.__dict__)
+        state.pop("_jnn_flat", None)
+        return state
 
     def __deepcopy__(self, memo: dict) -> Module:
         """``copy.deepcopy``: as torch, every array is a fresh copy (one device-to-device copy each; JAX's own
