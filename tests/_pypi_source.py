@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import pathlib
+import tarfile
 import zipfile
 
 from _timm_source import CACHE, _cached, _filtered_init, port_cached
@@ -21,12 +22,14 @@ from _torchvision_source import download_wheel
 
 @dataclasses.dataclass(frozen=True)
 class Wheel:
-    """``package``'s files ``files`` (relative to ``package/``) from the wheel of ``project==version``."""
+    """``package``'s files ``files`` (relative to ``package/``) from the wheel of ``project==version``, or from its
+    source archive (``sdist=True``: projects that publish no wheel)."""
 
     project: str
     version: str
     package: str
     files: tuple[str, ...]
+    sdist: bool = False
 
     def name(self) -> str:
         """The cache entry: one per version and list of files."""
@@ -52,12 +55,11 @@ OPEN_CLIP = Wheel("open_clip_torch", "3.3.0", "open_clip", (
 def source_tree(spec: Wheel) -> pathlib.Path:
     """A directory with ``spec``'s subset of its package (cached)."""
     def fill(tmp: pathlib.Path) -> None:
-        wheel = download_wheel(spec.project, spec.version,
-                               f"{spec.project.replace('-', '_')}-{spec.version}-*.whl")
-        with zipfile.ZipFile(wheel) as z:
-            for rel in spec.files:
-                (tmp / spec.package / rel).parent.mkdir(parents=True, exist_ok=True)
-                (tmp / spec.package / rel).write_bytes(z.read(f"{spec.package}/{rel}"))
+        stem = f"{spec.project.replace('-', '_')}-{spec.version}"
+        archive = download_wheel(spec.project, spec.version, f"{stem}.tar.gz" if spec.sdist else f"{stem}-*.whl")
+        for rel, data in _members(archive, [f"{spec.package}/{rel}" for rel in spec.files]):
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_bytes(data)
         for rel in spec.files:
             if rel.endswith("__init__.py"):
                 folder = rel.removesuffix("__init__.py")
@@ -68,6 +70,18 @@ def source_tree(spec: Wheel) -> pathlib.Path:
 
     CACHE.mkdir(parents=True, exist_ok=True)
     return _cached(CACHE / spec.name(), f"{spec.package}/{spec.files[-1]}", fill)
+
+
+def _members(archive: pathlib.Path, names: list[str]):
+    """``(name, bytes)`` of each of ``names`` in a wheel, or in a source archive (under its one top folder)."""
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as z:
+            yield from ((name, z.read(name)) for name in names)
+        return
+    with tarfile.open(archive) as tar:
+        top = tar.getnames()[0].split("/")[0]
+        for name in names:
+            yield name, tar.extractfile(f"{top}/{name}").read()
 
 
 def ported_tree(spec: Wheel) -> pathlib.Path:

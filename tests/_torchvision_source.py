@@ -61,8 +61,8 @@ SUBSET = ["__init__.py", "_utils.py", "_internally_replaced_utils.py", "utils.py
 
 
 def download_wheel(project: str, version: str, cached: str) -> pathlib.Path:
-    """``project==version``'s wheel (a cached one matching the glob ``cached`` if present), downloaded into the
-    cache with pip (retried: CI networks fail now and then)."""
+    """``project==version``'s wheel, or its source archive where PyPI has no wheel (a cached one matching the glob
+    ``cached`` if present), downloaded into the cache with pip (retried: CI networks fail now and then)."""
     wheels = CACHE / "wheels"
     found = sorted(wheels.glob(cached))
     if found:
@@ -74,7 +74,8 @@ def download_wheel(project: str, version: str, cached: str) -> pathlib.Path:
             run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
                                   f"{project}=={version}", "-d", tmp], capture_output=True, text=True)
             # a wheel's file name spells the project with underscores (segment-anything: segment_anything-1.0-...)
-            got = sorted(pathlib.Path(tmp).glob(f"{project.replace('-', '_')}-*.whl"))
+            got = sorted(path for pattern in ("*.whl", "*.tar.gz") for path in pathlib.Path(tmp).glob(pattern)
+                         if path.name.lower().startswith(project.replace("-", "_").lower() + "-"))
             if run.returncode == 0 and got:
                 target = wheels / got[-1].name
                 os.replace(got[-1], target)
