@@ -102,6 +102,41 @@ def test_torch_from_a_star_import_is_the_torch_root():
          "from .a import *\n\n\ndef f(torch):\n    return torch.cat(x)\n")  # bound here: not torch
 
 
+def test_einops_torch_layers_become_jnn_einops_layers():
+    # lucidrains' models: einops' torch layers inside nn.Sequential; einops' functions take JAX arrays as they are
+    src = """\
+        import torch
+        from torch import nn
+        from einops import rearrange, reduce
+        from einops.layers.torch import Rearrange, Reduce as Pool, EinMix
+        import einops.layers.torch as L
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = nn.Sequential(Rearrange("b c (h p) (w q) -> b h w (p q c)", p=2, q=2),
+                                         EinMix("b h w c -> b h w d", weight_shape="c d", bias_shape="d", c=12, d=4),
+                                         L.Reduce("b h w d -> b d h w", "max", ), Pool("b d h w -> b d", "mean"))
+
+            def forward(self, x):
+                return reduce(rearrange(self.net(x), "b (d k) -> b d k", k=2), "b d k -> b d", "sum").relu()
+        """
+    out, err = port(src)
+    assert out.splitlines()[3:5] == ["from jnn.einops import Rearrange, Reduce as Pool, EinMix",
+                                     "import jnn.einops as L"], out
+    assert "from einops import rearrange, reduce" in out and not err
+    torch.manual_seed(0)
+    reference = load(textwrap.dedent(src), "einops_torch").Net()
+    model = load(out, "einops_jnn").Net()
+    assert repr(model) == repr(reference)
+    model.load_state_dict({k: v.numpy() for k, v in reference.state_dict().items()}, strict=True)
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 6)).astype(np.float32)
+    expected = reference(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(model(jnp.asarray(x)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jax.jit(lambda m, v: m(v))(model, x), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_torch_root_becomes_ops_and_jnn():
     same("""\
         import torch

@@ -29,6 +29,13 @@ _SPECIAL: dict[str, str] = {
 }
 
 
+# modules of other packages made for torch, and their jnn counterparts (``from einops.layers.torch import
+# Rearrange`` -> ``from jnn.einops import Rearrange``); the rest of such a package (``einops.rearrange``) is kept
+OTHER_MODULES: dict[str, str] = {
+    "einops.layers.torch": "jnn.einops",
+}
+
+
 def jnn_name(torch_name: str) -> str | None:
     """The jnn qualified name for a torch qualified name, or None when ``torch_name`` is not torch's.
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from jnn.port._names import OPS, exists, is_module, jnn_name
+from jnn.port._names import OPS, OTHER_MODULES, exists, is_module, jnn_name
 
 _INIT_SKIP = frozenset({"calculate_gain", "NotInPlaceWarning"})
 _CONTAINER_CALLS = frozenset({"list", "dict", "set", "OrderedDict", "defaultdict", "deque", "Counter"})
@@ -534,13 +534,20 @@ class Porter(cst.CSTTransformer):
         return lines + [cst.parse_statement(f"import {new_head} as {head}\n")]
 
     def _port_import(self, node: cst.Import) -> list[cst.SimpleStatementLine] | None:
-        if not any(_import_name(a.name).split(".")[0] == "torch" for a in node.names):
+        if not any(_import_name(a.name).split(".")[0] == "torch" or _import_name(a.name) in OTHER_MODULES
+                   for a in node.names):
             if self.rename is None or all(self._renamed(_import_name(a.name)) == _import_name(a.name)
                                           for a in node.names):
                 return None
         lines = []
         for alias in node.names:
             full = _import_name(alias.name)
+            if full in OTHER_MODULES and alias.asname is not None:  # import einops.layers.torch as L
+                lines.append(cst.parse_statement(f"import {OTHER_MODULES[full]} as {alias.asname.name.value}\n"))
+                continue
+            if full in OTHER_MODULES:  # binds the package (einops), whose other modules are kept
+                self.report(node, f"'import {full}' is kept (it imports torch); 'import {OTHER_MODULES[full]}' "
+                                  "is its jnn counterpart")
             if full.split(".")[0] != "torch":
                 lines += self._renamed_import(full, alias.asname.name.value if alias.asname else None)
                 continue
@@ -562,6 +569,8 @@ class Porter(cst.CSTTransformer):
         if node.relative or node.module is None:
             return None
         module = _import_name(node.module)
+        if module in OTHER_MODULES:
+            return [cst.SimpleStatementLine([node.with_changes(module=_expr(OTHER_MODULES[module]))])]
         if module.split(".")[0] != "torch":
             if self.rename is None or self._renamed(module) == module:
                 return None
