@@ -572,3 +572,65 @@ def test_ported_calls_keep_torchs_meaning():
     x, y = RNG.uniform(0.5, 4, (3, 4)).astype(np.float32), randn(4)
     same(ported["f"](jnp.asarray(x), jnp.asarray(y)), original["f"](torch.from_numpy(x), torch.from_numpy(y)),
          rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(("shape", "sparse_dim", "dtype"), [
+    ((), None, np.float32), ((2, 3), None, np.float32), ((2, 2), None, np.bool_), ((3, 2, 2), None, np.int32),
+    ((3, 2, 2), 1, np.float32), ((3, 2, 2), 2, np.float32), ((0, 2), None, np.float32),
+])
+def test_to_sparse_matches_torch(shape, sparse_dim, dtype):
+    """x.to_sparse(): torch's coalesced COO indices and values (hybrid with sparse_dim), back with to_dense()."""
+    x = np.asarray(RNG.integers(0, 3, shape) * (RNG.random(shape) < 0.5)).astype(dtype)
+    if shape == (2, 3):
+        x[:] = 0  # nothing stored
+    args = () if sparse_dim is None else (sparse_dim,)
+    theirs = torch.from_numpy(x).to_sparse(*args)
+    ours = ops.to_sparse(jnp.asarray(x), *args)
+    for got, want in ((ours.indices(), theirs.indices()), (ours.values(), theirs.values()),
+                      (ours.to_dense(), theirs.to_dense())):
+        np.testing.assert_array_equal(np.asarray(got), want.numpy())
+        assert np.asarray(got).dtype == (np.int32 if want.dtype == torch.int64 else want.numpy().dtype)
+    assert (ours._nnz(), ours.sparse_dim(), ours.dense_dim(), ours.shape, ours.dim(), ours.is_sparse) == \
+        (theirs._nnz(), theirs.sparse_dim(), theirs.dense_dim(), tuple(theirs.shape), theirs.dim(), True)
+    assert ours.is_coalesced() and ours.coalesce() is ours and ops.to_sparse(ours) is ours
+    assert ops.attr(ours, "is_sparse") and ops.attr(ours, "layout") == ops.sparse_coo
+    np.testing.assert_array_equal(jax.jit(lambda s: s.to_dense())(ours), x)  # a pytree: it crosses jit
+    if sparse_dim == 2:  # the same hybrid, asked for by its dense dims
+        np.testing.assert_array_equal(ops.to_sparse(jnp.asarray(x), dense_dim=1).values(), theirs.values().numpy())
+
+
+def test_to_sparse_refuses_what_torch_refuses():
+    x = jnp.ones((2, 2))
+    with pytest.raises(RuntimeError, match=r"sparse_dim argument must be in \[0,2\] range, but 3"):
+        ops.to_sparse(x, 3)
+    with pytest.raises(RuntimeError, match="sparse_dim argument must be in >0 when self.dim"):
+        ops.to_sparse(x, 0)
+    with pytest.raises(RuntimeError, match="sparse_dim argument !=self.sparse_dim"):
+        ops.to_sparse(ops.to_sparse(x), 1)
+    with pytest.raises(NotImplementedError, match="sparse COO tensors only"):
+        ops.to_sparse(x, layout="sparse_csr")
+    with pytest.raises(TypeError, match="needs a concrete value"):
+        jax.jit(ops.to_sparse)(x)
+
+
+def test_sparse_buffer_in_module():
+    """A module holds a sparse buffer as torch does (Whisper's alignment heads): it passes through jit with the
+    module, Module.to casts floating values, a non-persistent one stays out of the state_dict."""
+    import jnn
+
+    class Heads(jnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("heads", ops.to_sparse(jnp.array([[0.0, 2.0], [0.0, 0.0]])), persistent=False)
+
+        def forward(self, x):
+            return x * self.heads.to_dense()
+
+    m = Heads()
+    assert m.state_dict() == {} and [k for k, _ in m.named_buffers()] == ["heads"]
+    np.testing.assert_array_equal(jax.jit(lambda m, x: m(x))(m, jnp.ones((2, 2))), [[0, 2], [0, 0]])
+    assert m.half().heads.values().dtype == jnp.float16 and m.heads.indices().tolist() == [[0], [1]]
+    m.heads = ops.to_sparse(jnp.eye(2))
+    assert m.heads._nnz() == 2
+    with pytest.raises(TypeError, match="sparse tensor"):
+        m.heads = "not an array"

@@ -35,6 +35,7 @@ from jnn._arrays import (
     resolve_device,
     shape_text,
 )
+from jnn._sparse import SparseCOOTensor
 from jnn.modules import _pytree
 from jnn.parameter import Buffer, Parameter, is_lazy
 
@@ -390,11 +391,11 @@ class Module:
         if "_buffers" not in d:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
         self._check_new_name("buffer", name, d["_buffers"])
-        if tensor is not None:
+        if tensor is not None and not isinstance(tensor, SparseCOOTensor):  # ops.to_sparse's: a pytree of arrays
             if not _is_array(tensor) and not hasattr(tensor, "__dlpack__"):
                 raise TypeError(
                     f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
-                    "(jax.Array, numpy.ndarray or None required)"
+                    "(jax.Array, numpy.ndarray, a sparse tensor or None required)"
                 )
             tensor = _as_array(tensor, type(self).__name__, f"buffer '{name}'")
             self._leak_check("buffer", name, d["_buffers"].get(name), tensor)
@@ -534,12 +535,13 @@ class Module:
                 remove_from("_parameters", "_modules")
                 self.register_buffer(name, value.data, value.persistent)
             else:
-                if value is not None and not _is_array(value) and not hasattr(value, "__dlpack__"):
+                if value is not None and not _is_array(value) and not hasattr(value, "__dlpack__") and \
+                        not isinstance(value, SparseCOOTensor):
                     raise TypeError(
                         f"cannot assign '{type(value).__name__}' as buffer '{name}' "
-                        "(jnn.Buffer, jax.Array, numpy.ndarray or None expected)"
+                        "(jnn.Buffer, jax.Array, numpy.ndarray, a sparse tensor or None expected)"
                     )
-                if value is not None:
+                if value is not None and not isinstance(value, SparseCOOTensor):
                     value = _as_array(value, type(self).__name__, f"buffer '{name}'")
                     self._leak_check("buffer", name, d["_buffers"][name], value)
                 d["_buffers"][name] = value

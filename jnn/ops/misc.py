@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jnn import _sparse
 from jnn import random as _random
 from jnn._arrays import is_staging
 from jnn.ops._core import METHODS, call_receiver, concrete, is_array, is_traced, method
@@ -39,7 +40,7 @@ __all__ = [
     "is_autocast_enabled", "are_deterministic_algorithms_enabled", "use_deterministic_algorithms", "compile", "jit",
     "fx", "compiler", "_dynamo", "distributed", "library", "version", "_assert", "manual_seed", "initial_seed", "pi",
     "e", "inf", "nan", "get_device", "autocast", "amp", "backends", "contiguous_format", "channels_last",
-    "channels_last_3d", "preserve_format", "strided", "accelerator", "__version__",
+    "channels_last_3d", "preserve_format", "strided", "accelerator", "__version__", "to_sparse", "sparse_coo",
 ]
 
 pi = math.pi
@@ -54,6 +55,7 @@ channels_last = "channels_last"
 channels_last_3d = "channels_last_3d"
 preserve_format = "preserve_format"
 strided = "strided"
+sparse_coo = _sparse.sparse_coo
 
 
 @method
@@ -90,6 +92,31 @@ def detach(input: Any) -> jax.Array:
 def clone(input: Any, *, memory_format: Any = None) -> jax.Array:
     """The array (JAX arrays cannot change, so sharing is a copy); a numpy input is copied into a JAX array."""
     return input if isinstance(input, jax.Array) else jnp.array(input)
+
+
+@method
+def to_sparse(input: Any, sparse_dim: int | None = None, *, layout: Any = None, blocksize: Any = None,
+              dense_dim: int | None = None) -> _sparse.SparseCOOTensor:
+    """torch's ``x.to_sparse()``: a sparse COO tensor (:class:`jnn._sparse.SparseCOOTensor`, with torch's
+    ``indices()``, ``values()``, ``to_dense()``) of a concrete array; ``sparse_dim`` makes a hybrid one (positions over
+    the first ``sparse_dim`` dims, dense values below). Only the COO layout exists in jnn; the positions depend on the
+    values, so under ``jit`` it raises.
+
+    >>> import jax.numpy as jnp
+    >>> s = to_sparse(jnp.array([[0, 0], [0, 5]]))
+    >>> s.indices().tolist(), s.values().tolist(), s.layout
+    ([[1], [1]], [5], 'sparse_coo')
+    """
+    if layout not in (None, sparse_coo) or blocksize is not None:
+        raise NotImplementedError(f"jnn.ops.to_sparse: jnn has sparse COO tensors only (layout=ops.sparse_coo), "
+                                  f"not {layout!r}")
+    if dense_dim is not None:
+        sparse_dim = np.ndim(input) - dense_dim if sparse_dim is None else sparse_dim
+        if sparse_dim + dense_dim != np.ndim(input):
+            raise RuntimeError(f"to_sparse: sparse_dim {sparse_dim} + dense_dim {dense_dim} must be the number of "
+                               f"dims, {np.ndim(input)}")
+    concrete(input, "to_sparse", "Make the sparse tensor outside the jitted function (a buffer made at construction).")
+    return _sparse.dense_to_sparse(input, sparse_dim)
 
 
 @method
