@@ -87,3 +87,11 @@ def _members(archive: pathlib.Path, names: list[str]):
 def ported_tree(spec: Wheel) -> pathlib.Path:
     """A directory with ``<package>_jnn``, the port of :func:`source_tree` (see ``_timm_source.port_cached``)."""
     return port_cached(source_tree(spec), spec.package, spec.name(), spec.files[-1])
+
+# OpenAI's Whisper (a source archive only): the model (model.py), its decoding (decoding.py: the kv-cache inference,
+# greedy/beam decoders, logit filters) and word timing (timing.py), with what they import (audio.py, tokenizer.py,
+# transcribe.py, utils.py); the tests stand in for tiktoken and numba, which are not installed. The normalizers,
+# triton_ops.py and __main__.py left out.
+WHISPER = Wheel("openai-whisper", "20250625", "whisper", (
+    "__init__.py", "version.py", "utils.py", "audio.py", "tokenizer.py", "timing.py", "decoding.py", "transcribe.py",
+    "model.py"), sdist=True)
