@@ -947,6 +947,21 @@ def test_tensor_size_device_names():
 
 # --- misc shims ----------------------------------------------------------------------------------------------------
 
+def test_clone_is_a_new_array_as_torch_clone_is_a_new_tensor():
+    """A clone registered next to its source (encodec's codebook: ``embed`` and ``embed_avg = embed.clone()``) is a
+    buffer of its own: a state_dict loads each one's values, as into torch's, not the last one's into both (jnn
+    ties slots by array identity)."""
+    x = jnp.arange(3.0)
+    assert ops.clone(x) is not x and ops.clone(x).tolist() == x.tolist()
+    assert jax.jit(ops.clone)(x).tolist() == x.tolist()
+    for nn, lib in ((torch.nn, torch), (jnn, ops)):
+        m = nn.Module()
+        m.register_buffer("a", lib.zeros(3))
+        m.register_buffer("b", lib.clone(m.a))
+        m.load_state_dict({"a": torch.ones(3), "b": torch.full((3,), 2.0)})
+        assert np.asarray(m.a).tolist() == [1.0] * 3 and np.asarray(m.b).tolist() == [2.0] * 3, nn
+
+
 def test_host_values_autograd_and_device_shims():
     x = jnp.arange(6.0).reshape(2, 3)
     assert ops.item(x[1, 2]) == 5.0 and type(ops.item(jnp.arange(3)[1])) is int
@@ -955,7 +970,7 @@ def test_host_values_autograd_and_device_shims():
     with pytest.raises(ValueError, match="2 elements"):
         ops.item(jnp.ones(2))
     assert jax.grad(lambda v: (v * ops.detach(v)).sum())(jnp.ones(2) * 3).tolist() == [3.0, 3.0]
-    assert ops.clone(x) is x and isinstance(ops.clone(np.ones(2)), jax.Array)
+    assert isinstance(ops.clone(np.ones(2)), jax.Array)
     assert ops.cpu(x) is x and ops.cuda(x) is x and ops.requires_grad_(x) is x and ops.get_device(x) == -1
     assert not ops.cuda.is_available() and ops.cuda.device_count() == 0
 
