@@ -66,7 +66,8 @@ def source_tree(spec: Wheel) -> pathlib.Path:
                 present = {f[len(folder):].split("/")[0].removesuffix(".py") for f in spec.files
                            if f.startswith(folder) and f != rel}
                 init = tmp / spec.package / rel
-                init.write_text(_filtered_init(init.read_text(), present))
+                init.write_text(_filtered_init(init.read_text(), present,
+                                               ".".join([spec.package, *folder.strip("/").split("/")]).strip(".")))
 
     CACHE.mkdir(parents=True, exist_ok=True)
     return _cached(CACHE / spec.name(), f"{spec.package}/{spec.files[-1]}", fill)
@@ -95,3 +96,10 @@ def ported_tree(spec: Wheel) -> pathlib.Path:
 WHISPER = Wheel("openai-whisper", "20250625", "whisper", (
     "__init__.py", "version.py", "utils.py", "audio.py", "tokenizer.py", "timing.py", "decoding.py", "transcribe.py",
     "model.py"), sdist=True)
+
+# lucidrains' vit-pytorch: einops everywhere (rearrange/repeat/reduce/pack/unpack/einsum in forward, einops'
+# Rearrange/Reduce layers in nn.Sequential). ViT (and MAE on it), SimpleViT with register tokens, CaiT, DeepViT,
+# CrossViT, MaxViT, ViT with the decorrelation loss; the rest of the package left out.
+VIT_PYTORCH = Wheel("vit-pytorch", "1.26.14", "vit_pytorch", (
+    "__init__.py", "simple_vit.py", "mae.py", "simple_vit_with_register_tokens.py", "cait.py", "deepvit.py",
+    "cross_vit.py", "max_vit.py", "vit_with_decorr.py", "vit.py"))

@@ -53,12 +53,20 @@ def _wheel() -> pathlib.Path:
     return download_wheel("timm", VERSION, f"timm-{VERSION}-*.whl")
 
 
-def _filtered_init(text: str, present: set[str]) -> str:
-    """``text`` without its top-level ``from .x import ...`` statements whose module ``x`` is not in ``present``."""
+def _filtered_init(text: str, present: set[str], package: str | None = None) -> str:
+    """``text`` without its top-level ``from .x import ...`` statements whose module ``x`` is not in ``present``;
+    with ``package`` (the init's own dotted name), also those written ``from package.x import ...``."""
     lines = text.splitlines(keepends=True)
+
+    def module(stmt: ast.ImportFrom) -> str | None:
+        if stmt.level == 1:
+            return stmt.module
+        if package and stmt.level == 0 and stmt.module and stmt.module.startswith(package + "."):
+            return stmt.module[len(package) + 1:]
+        return None
+
     drop = [stmt for stmt in ast.parse(text).body
-            if isinstance(stmt, ast.ImportFrom) and stmt.level == 1 and stmt.module
-            and stmt.module.split(".")[0] not in present]
+            if isinstance(stmt, ast.ImportFrom) and module(stmt) and module(stmt).split(".")[0] not in present]
     for stmt in sorted(drop, key=lambda s: s.lineno, reverse=True):
         lines[stmt.lineno - 1: stmt.end_lineno] = []
     return "".join(lines)
