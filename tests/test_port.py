@@ -126,6 +126,7 @@ def test_einops_torch_layers_become_jnn_einops_layers():
     assert out.splitlines()[3:5] == ["from jnn.einops import Rearrange, Reduce as Pool, EinMix",
                                      "import jnn.einops as L"], out
     assert "from einops import rearrange, reduce" in out and not err
+    same("from einops.layers.torch import Rearrange\n", "from jnn.einops import Rearrange\n")  # no torch import
     torch.manual_seed(0)
     reference = load(textwrap.dedent(src), "einops_torch").Net()
     model = load(out, "einops_jnn").Net()

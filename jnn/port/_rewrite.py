@@ -127,7 +127,7 @@ class _Survey(cst.CSTVisitor):
         for alias in node.names:
             full = _import_name(alias.name)
             is_torch = full == "torch" or full.startswith("torch.")
-            self.uses_torch |= is_torch
+            self.uses_torch |= is_torch or full in OTHER_MODULES
             if alias.asname is None:
                 local = full.split(".")[0]
                 if is_torch:
@@ -145,7 +145,7 @@ class _Survey(cst.CSTVisitor):
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         module = _import_name(node.module) if node.module is not None and not node.relative else ""
         is_torch = module == "torch" or module.startswith("torch.")
-        self.uses_torch |= is_torch
+        self.uses_torch |= is_torch or module in OTHER_MODULES
         if isinstance(node.names, cst.ImportStar):
             self.star = True
             return False
