@@ -89,6 +89,15 @@ def ported_tree(spec: Wheel) -> pathlib.Path:
     """A directory with ``<package>_jnn``, the port of :func:`source_tree` (see ``_timm_source.port_cached``)."""
     return port_cached(source_tree(spec), spec.package, spec.name(), spec.files[-1])
 
+
+# Meta's EnCodec: the SEANet encoder/decoder (conv wrappers with weight/spectral norm, LSTM, transformer), the
+# residual vector quantizer and EncodecModel; compress.py, binary.py, quantization/ac.py (entropy coding) and
+# msstftd.py (the discriminator) left out. utils.py is kept since model.py imports it (it imports torchaudio).
+ENCODEC = Wheel("encodec", "0.1.1", "encodec", (
+    "__init__.py", "distrib.py", "utils.py", "quantization/__init__.py", "quantization/core_vq.py",
+    "quantization/vq.py", *[f"modules/{name}.py" for name in ("__init__", "conv", "norm", "lstm", "seanet",
+                                                            "transformer")], "model.py"), sdist=True)
+
 # OpenAI's Whisper (a source archive only): the model (model.py), its decoding (decoding.py: the kv-cache inference,
 # greedy/beam decoders, logit filters) and word timing (timing.py), with what they import (audio.py, tokenizer.py,
 # transcribe.py, utils.py); the tests stand in for tiktoken and numba, which are not installed. The normalizers,

@@ -1,0 +1,285 @@
+"""Meta's EnCodec neural audio codec, ported by ``python -m jnn.port`` from its own source (encodec 0.1.1, a source
+archive fetched at test time, see ``_pypi_source``): ``encodec`` -> ``encodec_jnn``, no hand edits.
+
+Small codecs are built from the package's classes on both sides (SEANet encoder and decoder with 4 filters, ratios
+[4, 2], 2 residual layers with dilation, the LSTM, a residual vector quantizer of 16-entry codebooks), torch's
+state_dict (weight norm's ``weight_g``/``weight_v``, spectral norm's ``weight_orig``/``weight_u``/``weight_v``, the
+codebooks' EMA buffers) loads into the port with ``strict=True``, and they are compared with torch:
+
+- the SEANet encoder and decoder, causal (reflect padding on the left, a transposed convolution trimmed on the right
+  by a ratio) and not (asymmetric padding, GroupNorm), eagerly and under ``jax.jit``, on short audio too (the
+  reflect padding of an input shorter than the padding);
+- ``EncodecModel``: encode (the codes are equal integers) and decode, with and without volume normalisation, at
+  a target bandwidth (fewer quantizers), and in overlapping segments (linear overlap-add); the streaming
+  transformer language model, whole and step by step with its states;
+- training: the gradients of a reconstruction loss (through the quantizer's straight-through estimator, plus its
+  commitment loss) w.r.t. every parameter, and the codebooks' buffers after the step (EMA cluster sizes and sums,
+  the codebooks, dead codes expired); k-means initialisation on the first batch (``inited``).
+
+The k-means initialisation and the expiry of dead codes draw samples at random (``torch.randperm``): the training
+tests take the first samples instead, on both sides (``sample_vectors`` patched in both modules), so the whole
+step is deterministic and compared exactly. Not under ``jax.jit`` (the torch code decides with Python ``if`` on
+values, as any JAX port would have to): the quantizer's forward (``if self.inited``, ``if not
+torch.any(expired_codes)``) and the overlap-add (``assert sum_weight.min() > 0``); these run eagerly.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import _pypi_source as pypi
+import _torchaudio_source as tasource
+import _torchvision_source as tvsource
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from helpers import jitted, load_twin, torch_state
+
+import jnn
+
+SAMPLE_RATE, LENGTH, BINS = 1000, 1000, 16
+
+
+def _import(tree, name):
+    """``name`` from ``tree``; its utils.py imports torchaudio (for its audio file helpers, unused here): the
+    torchaudio subset of ``_torchaudio_source``, with torch, unless a torchaudio is imported already."""
+    if "torchaudio" not in sys.modules:
+        tasource.import_package(tasource.source_tree(), "torchaudio")
+    return tvsource.import_package(tree, name)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """torch on one thread: these models are tiny, and on a busy 2-core machine torch's thread pool costs 100x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def ec():
+    """The original encodec files, imported with torch."""
+    return _import(pypi.source_tree(pypi.ENCODEC), "encodec")
+
+
+@pytest.fixture(scope="module")
+def ej():
+    """``python -m jnn.port encodec -o encodec_jnn``, imported with jnn."""
+    return _import(pypi.ported_tree(pypi.ENCODEC), "encodec_jnn")
+
+
+CONFIGS = {
+    # the 24 kHz model's layout: causal, weight norm, a 2-layer LSTM; the decoder trims half on the right
+    "causal": dict(channels=1, causal=True, norm="weight_norm", lstm=2, trim_right_ratio=0.5),
+    # the 48 kHz model's layout: stereo, not causal, GroupNorm after each convolution, no LSTM, true skips
+    "noncausal": dict(channels=2, causal=False, norm="time_group_norm", lstm=0, true_skip=True),
+    "spectral": dict(channels=1, causal=False, norm="spectral_norm", lstm=1),
+}
+
+
+def _codec(ec, config="causal", normalize=False, segment=None, kmeans_init=True, threshold=2):
+    """A small EncodecModel of ``ec``'s classes: ``CONFIGS[config]``, 4 quantizers of ``BINS`` codes (0.5 kbps
+    each at 125 frames per second)."""
+    options = dict(CONFIGS[config])
+    trim = options.pop("trim_right_ratio", 1.0)
+    common = dict(dimension=8, n_filters=4, n_residual_layers=2, ratios=[4, 2], kernel_size=5, last_kernel_size=3,
+                  **options)
+    encoder = ec.modules.SEANetEncoder(**common)
+    decoder = ec.modules.SEANetDecoder(**common, trim_right_ratio=trim)
+    quantizer = ec.quantization.ResidualVectorQuantizer(dimension=8, n_q=4, bins=BINS, kmeans_init=kmeans_init,
+                                                        kmeans_iters=3, threshold_ema_dead_code=threshold)
+    return ec.EncodecModel(encoder, decoder, quantizer, target_bandwidths=[1.0, 2.0], sample_rate=SAMPLE_RATE,
+                           channels=options["channels"], normalize=normalize, segment=segment)
+
+
+def _pair(ec, ej, config="causal", prepare=None, **kwargs):
+    """The same codec on both sides: torch's (``prepare``\\ d, constants randomised) loaded into the port."""
+    torch.manual_seed(0)
+    reference, model = _codec(ec, config, **kwargs), _codec(ej, config, **kwargs)
+    if prepare is not None:
+        prepare(reference)
+    load_twin(model, reference)
+    return reference, model
+
+
+def _audio(channels, length=LENGTH, batch=2, seed=0):
+    return np.random.default_rng(seed).standard_normal((batch, channels, length)).astype(np.float32)
+
+
+def _close(actual, expected, rtol=1e-5):
+    """Within ``rtol``, and an absolute ``rtol`` of ``expected``'s largest magnitude (for values near zero)."""
+    expected = expected.detach().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
+    atol = rtol * max(float(np.abs(expected).max()), 1.0)
+    np.testing.assert_allclose(np.asarray(actual), expected, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_ported_encodec_seanet_matches_torch(config, ec, ej):
+    """The SEANet encoder and decoder: state_dict names (``load_twin`` asserts them, in order), outputs eagerly and
+    under jit, on 1000 samples and on 3 (shorter than the first convolution's padding: reflect after zeros)."""
+    reference, model = _pair(ec, ej, config)
+    keys = list(model.state_dict())
+    suffixes = {"causal": ("weight_g", "weight_v"), "spectral": ("weight_orig", "weight_u", "weight_v"),
+                "noncausal": ("conv.weight", "norm.weight")}[config]
+    assert all(any(k.endswith(s) for k in keys) for s in suffixes), keys
+    channels = CONFIGS[config]["channels"]
+    for length in (LENGTH, 3):
+        x = _audio(channels, length)
+        with torch.no_grad():
+            emb = reference.encoder(torch.from_numpy(x))
+            out = reference.decoder(emb)
+        assert emb.shape[-1] == -(-length // 8) and out.shape[-1] == 8 * emb.shape[-1]
+        for got in (model.encoder(jnp.asarray(x)), jitted(model.encoder, (x,), {})):
+            _close(got, emb)
+        e = emb.numpy()
+        for got in (model.decoder(jnp.asarray(e)), jitted(model.decoder, (e,), {})):
+            _close(got, out)
+
+
+@pytest.mark.parametrize("config, segment", [("causal", None), ("noncausal", 0.4)])
+def test_ported_encodec_model_matches_torch(config, segment, ec, ej):
+    """EncodecModel.encode (equal integer codes and scales), decode and forward, eagerly and under jit: with all 4
+    quantizers, then normalising the volume at 1 kbps (2 quantizers). With ``segment`` 0.4 s (the 48 kHz model's
+    way), 1000 samples are three overlapping segments (the last one shorter), decoded and overlap-added (eagerly:
+    the overlap-add asserts on values)."""
+    reference, model = _pair(ec, ej, config, segment=segment)
+    x = _audio(CONFIGS[config]["channels"])
+    for normalize, bandwidth, n_q in ((False, None, 4), (True, 1.0, 2)):
+        for codec in (reference, model):
+            codec.normalize = normalize
+            if bandwidth is not None:
+                codec.set_target_bandwidth(bandwidth)
+        with torch.no_grad():
+            frames = reference.encode(torch.from_numpy(x))
+            decoded = reference.decode(frames)
+            forward = reference(torch.from_numpy(x))
+        assert len(frames) == (1 if segment is None else 3)
+        encoders = [model.encode(jnp.asarray(x))] + ([jitted(model.encode, (x,), {})] if segment is None else [])
+        for got in encoders:
+            assert len(got) == len(frames)
+            for (codes, scale), (expected, expected_scale) in zip(got, frames, strict=True):
+                assert jnp.issubdtype(codes.dtype, jnp.integer) and codes.shape == (2, n_q, expected.shape[-1])
+                np.testing.assert_array_equal(np.asarray(codes), expected.numpy())
+                assert (scale is None) == (expected_scale is None)
+                if scale is not None:
+                    _close(scale, expected_scale)
+        ours = [(jnp.asarray(c.numpy()), None if s is None else jnp.asarray(s.numpy())) for c, s in frames]
+        _close(model.decode(ours), decoded)
+        _close(model(jnp.asarray(x)), forward)
+        if segment is None:
+            _close(jax.jit(model.decode)(ours), decoded)
+
+
+def _first_samples(samples, num):
+    """``sample_vectors`` without its randomness: the first ``num`` samples (repeated when there are fewer)."""
+    return samples[np.arange(num) % samples.shape[0]]
+
+
+def _trainer(nn):
+    """A module of ``nn`` (torch.nn or jnn) running a codec as in training: encoder, the quantizer's forward
+    (straight-through, commitment loss, codebook updates), decoder."""
+    class Trainer(nn.Module):
+        def __init__(self, codec):
+            super().__init__()
+            self.codec = codec
+
+        def forward(self, x):
+            codec = self.codec
+            quantized = codec.quantizer(codec.encoder(x), codec.frame_rate, codec.bandwidth)
+            return codec.decoder(quantized.quantized), quantized.codes, quantized.penalty, quantized.bandwidth
+
+    return Trainer
+
+
+def _torch_step(reference, x):
+    """torch's training step: the outputs, loss and gradients (``reference``'s buffers change in place)."""
+    y, codes, penalty, bandwidth = _trainer(torch.nn)(reference).train()(torch.from_numpy(x))
+    loss = torch.mean((y - torch.from_numpy(x)) ** 2) + penalty
+    loss.backward()
+    return y, codes, loss, bandwidth, {f"codec.{k}": p.grad for k, p in reference.named_parameters()}
+
+
+def _check_buffers(new_buffers, reference):
+    after = {f"codec.{k}": v for k, v in torch_state(reference).items()}
+    assert set(new_buffers) == {k for k, _ in reference.named_buffers(prefix="codec")}
+    for k, v in new_buffers.items():
+        _close(v, after[k])
+
+
+def test_ported_encodec_training_step_matches_torch(ec, ej, monkeypatch):
+    """Training, with the codebooks in training mode.
+
+    One step of ``mse(decoded, x) + commitment penalty``, under ``jax.jit`` (the buffers closed over: the codebook
+    decides on their values in Python): the loss, codes, every parameter's gradient (weight norm's g and v, the
+    LSTM's), and every buffer afterwards (EMA cluster sizes and sums, the codebooks; the cluster sizes start
+    between 0 and 4, so some codes expire). Then, eagerly (``bincount`` gives a length that depends on values), a
+    first step of codebooks made by k-means on the batch: the output, codes, and the buffers (``inited``)."""
+    for package in (ec, ej):
+        monkeypatch.setattr(package.quantization.core_vq, "sample_vectors", _first_samples)
+
+    def sizes(reference):
+        for name, buffer in reference.named_buffers():
+            if name.endswith("cluster_size"):
+                buffer.uniform_(0.0, 4.0)
+
+    reference, model = _pair(ec, ej, prepare=sizes, kmeans_init=False)
+    x = _audio(1)
+    y, codes, loss, bandwidth, expected = _torch_step(reference, x)
+    apply, params, buffers = jnn.split(_trainer(jnn)(model))
+
+    def step(params, x):
+        with jax.ensure_compile_time_eval():  # the codebook's `if`s on buffers: decided while tracing
+            (y, codes, penalty, bandwidth), new_buffers = apply(params, buffers, x, train=True)
+        return jnp.mean((y - x) ** 2) + penalty, (codes, bandwidth, new_buffers)
+
+    (value, (got_codes, got_bandwidth, new_buffers)), grads = jax.jit(jax.value_and_grad(step, has_aux=True))(
+        params, x)
+    np.testing.assert_array_equal(np.asarray(got_codes), codes.numpy())
+    _close(got_bandwidth, bandwidth)
+    _close(value, loss.detach())
+    assert set(grads) == set(expected)
+    for k, g in expected.items():
+        _close(grads[k], g, rtol=1e-4)
+    _check_buffers(new_buffers, reference)
+
+    reference, model = _pair(ec, ej, kmeans_init=True)
+    with torch.no_grad():  # load_twin randomised the zeros of the codebooks yet to be made: zeros again
+        for buffer in reference.buffers():
+            buffer.zero_()
+    model.load_state_dict(torch_state(reference))
+    y, codes, *_ = _torch_step(reference, x)
+    apply, params, buffers = jnn.split(_trainer(jnn)(model))
+    (got, got_codes, *_), new_buffers = apply(params, buffers, jnp.asarray(x), train=True)
+    np.testing.assert_array_equal(np.asarray(got_codes), codes.numpy())
+    _close(got, y.detach())
+    _check_buffers(new_buffers, reference)
+    assert all(v.item() == 1.0 for k, v in new_buffers.items() if k.endswith("inited"))
+
+
+def test_ported_encodec_language_model_matches_torch(ec, ej):
+    """The streaming transformer language model over codes (a past context of 3 steps): whole, eagerly and under
+    jit, then in two chunks that carry the states and offset (under jit)."""
+    torch.manual_seed(0)
+    options = dict(n_q=2, card=BINS, dim=16, num_layers=2, num_heads=2, past_context=3)
+    reference, model = ec.model.LMModel(**options), ej.model.LMModel(**options)
+    load_twin(model, reference)
+    indices = np.random.default_rng(0).integers(0, BINS + 1, (2, 2, 6)).astype(np.int64)
+    with torch.no_grad():
+        whole = reference(torch.from_numpy(indices))
+        first = reference(torch.from_numpy(indices[..., :4]))
+        second = reference(torch.from_numpy(indices[..., 4:]), first[1], first[2])
+
+    def streamed(indices):
+        first = model(indices[..., :4])
+        return model(indices[..., 4:], first[1], first[2])
+
+    for got, expected in ((model(jnp.asarray(indices)), whole), (jitted(model, (indices,), {}), whole),
+                          (jitted(streamed, (indices,), {}), second)):
+        _close(got[0], expected[0])
+        assert len(got[1]) == len(expected[1]) and int(got[2]) == expected[2] == 6
+        for s, e in zip(got[1], expected[1], strict=True):
+            _close(s, e)
+    _close(second[0], whole[0][..., 4:], rtol=1e-4)  # the streamed steps see what the whole sees
