@@ -1356,3 +1356,21 @@ def test_attr_reads_torchs_tensor_kind_flags():
     if jax.default_backend() == "cpu":
         for name in names:
             assert ops.attr(jnp.ones(2), name) == getattr(torch.ones(2), name), name
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [
+    ("mean", {"axis": 0}), ("sum", {"axis": 1, "keepdims": True}), ("std", {"axis": 0}), ("softmax", {"axis": -1}),
+    ("max", {"axis": 1}), ("argmax", {"axis": 1, "keepdims": True}), ("cumsum", {"axis": 1}),
+    ("logsumexp", {"axis": 1}), ("std_mean", {"axis": 0, "keepdims": True}), ("var_mean", {"axis": 1}),
+])
+def test_numpy_argument_names(name, kwargs):
+    """torch's argument parser takes NumPy's axis= / keepdims= for dim= / keepdim= (whisper's timing.py:
+    ``weights.mean(axis=0)``)."""
+    check(name, randn(3, 4), **kwargs)
+
+
+def test_numpy_argument_names_stack_and_clash():
+    x = randn(2, 3)
+    same(ops.stack([x, x], axis=1), torch.stack([torch.from_numpy(x)] * 2, axis=1))
+    with pytest.raises(TypeError, match="multiple values for argument 'dim'"):
+        ops.mean(jnp.asarray(x), dim=0, axis=0)

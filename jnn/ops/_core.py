@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import inspect
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -47,10 +48,50 @@ def call_receiver(receiver: Any, name: str, args: Sequence[Any], kwargs: dict[st
     return bound(*args, **kwargs)
 
 
+@functools.cache
+def _numpy_aliases(fn: Callable[..., Any]) -> dict[str, str]:
+    """NumPy's argument names that torch's parser takes for ``fn``'s own: ``axis`` for ``dim``, ``keepdims`` for
+    ``keepdim`` (``x.mean(axis=0)``), where ``fn`` has the torch name and not the NumPy one."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {alias: own for alias, own in (("axis", "dim"), ("keepdims", "keepdim"))
+            if own in params and alias not in params}
+
+
+def _torch_names(kwargs: dict[str, Any], aliases: dict[str, str], who: str) -> dict[str, Any]:
+    """``kwargs`` with NumPy's names (``aliases``) replaced by torch's."""
+    for alias, own in aliases.items():
+        if alias in kwargs:
+            if own in kwargs:
+                raise TypeError(f"jnn.ops.{who}() got multiple values for argument '{own}' ('{alias}' is its NumPy "
+                                "name)")
+            kwargs[own] = kwargs.pop(alias)
+    return kwargs
+
+
+def numpy_names(fn: F) -> F:
+    """``fn`` also takes NumPy's ``axis=`` / ``keepdims=`` for its ``dim`` / ``keepdim``, as torch's functions do
+    (method-functions get this from :func:`method`)."""
+    aliases = _numpy_aliases(fn)
+    if not aliases:
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs and not aliases.keys().isdisjoint(kwargs):
+            kwargs = _torch_names(kwargs, aliases, fn.__name__)
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def method(fn: F | None = None, *, name: str | None = None) -> Any:
     """Register ``fn`` as the method-function ``name``: a non-array receiver gets its own ``name`` method called.
 
-    The receiver may also be passed as ``input=`` (torch's keyword for namespace functions).
+    The receiver may also be passed as ``input=`` (torch's keyword for namespace functions), and NumPy's ``axis=`` /
+    ``keepdims=`` stand for ``dim=`` / ``keepdim=``, as torch's argument parser allows.
     """
 
     def register(fn: F) -> F:
@@ -70,6 +111,8 @@ def method(fn: F | None = None, *, name: str | None = None) -> Any:
                 if not (isinstance(receiver, numbers.Number) and any(is_array(a) for a in args)):
                     return call_receiver(receiver, method_name, args, kwargs)
                 receiver = jnp.asarray(receiver)  # torch's functions take a scalar first: torch.pow(2.0, t)
+            if kwargs and ("axis" in kwargs or "keepdims" in kwargs):  # x.mean(axis=0)
+                kwargs = _torch_names(kwargs, _numpy_aliases(fn), method_name)
             return fn(receiver, *args, **kwargs)
 
         METHODS.add(method_name)

@@ -20,7 +20,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jnn.ops._core import astype, concrete, is_array, is_traced, method, normalize_dim, normalize_dims, to_dtype
+from jnn.ops._core import (
+    astype,
+    concrete,
+    is_array,
+    is_traced,
+    method,
+    normalize_dim,
+    normalize_dims,
+    numpy_names,
+    to_dtype,
+)
 from jnn.ops._eager import host, placed
 
 __all__ = [
@@ -132,6 +142,7 @@ def std(input: Any, dim: Any = None, unbiased: Any = None, keepdim: builtins.boo
     return jnp.sqrt(_var(input, dim, unbiased, keepdim, correction, "std"))
 
 
+@numpy_names
 def var_mean(input: Any, dim: Any = None, unbiased: Any = None, keepdim: builtins.bool = False, *,
              correction: Any = None) -> tuple[jax.Array, jax.Array]:
     """``(var, mean)``."""
@@ -139,6 +150,7 @@ def var_mean(input: Any, dim: Any = None, unbiased: Any = None, keepdim: builtin
     return _var(input, dim, unbiased, keepdim, correction, "var_mean"), m
 
 
+@numpy_names
 def std_mean(input: Any, dim: Any = None, unbiased: Any = None, keepdim: builtins.bool = False, *,
              correction: Any = None) -> tuple[jax.Array, jax.Array]:
     """``(std, mean)``."""

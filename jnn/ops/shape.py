@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jnn.ops._core import default_float, method, normalize_dim, normalize_dims, sizes, to_dtype
+from jnn.ops._core import default_float, method, normalize_dim, normalize_dims, numpy_names, sizes, to_dtype
 from jnn.ops._eager import host, placed, xp
 from jnn.ops.dtypes import Size
 
@@ -367,6 +367,7 @@ concat = cat
 concatenate = cat
 
 
+@numpy_names
 def stack(tensors: Sequence[Any], dim: builtins.int = 0) -> jax.Array:
     """Join arrays along a new ``dim``."""
     tensors = list(tensors)
