@@ -26,8 +26,6 @@ from helpers import jitted, load_twin
 
 import jnn
 
-pytest.importorskip("einops")
-
 IMG = 16
 VIT = dict(image_size=IMG, patch_size=4, num_classes=5, dim=16, depth=2, heads=2, dim_head=8, mlp_dim=32)
 
@@ -38,7 +36,7 @@ MODELS = {
                                         dict(VIT, num_register_tokens=3)),  # einops pack/unpack
     # layer_dropout 0: CaiT drops random layers in eval mode too (with a Python loop over concrete draws)
     "cait": ("cait", "CaiT", dict(VIT, cls_depth=1, layer_dropout=0.0)),
-    "deepvit": ("deepvit", "DeepViT", dict(VIT, pool="mean")),  # Rearrange layers around re-attention's BatchNorm
+    "deepvit": ("deepvit", "DeepViT", dict(VIT, pool="mean")),  # Rearrange layers around re-attention's LayerNorm
     "cross_vit": ("cross_vit", "CrossViT", dict(
         image_size=IMG, num_classes=5, sm_dim=16, lg_dim=24, sm_patch_size=4, sm_enc_depth=1, sm_enc_heads=2,
         sm_enc_mlp_dim=32, sm_enc_dim_head=8, lg_patch_size=8, lg_enc_depth=1, lg_enc_heads=2, lg_enc_mlp_dim=32,
