@@ -882,3 +882,46 @@ def test_in_place_updates_keep_their_own_target_in_long_files():
     for line in body:
         target, value = line.split(" = ", 1)
         assert value.split("(", 1)[1].split(",")[0].rstrip(")") == target, line
+
+
+def test_argument_updated_in_place_is_reported():
+    """torch's caller sees a function's in-place writes to its tensor argument (whisper's logit filters' ``apply``,
+    its greedy decoder's ``sum_logprobs += ...``); ported, the write rebinds a local name and the caller's array stays
+    as it was: the port says so, for a parameter annotated Tensor or the receiver of an in-place method. Not
+    reported: a returned parameter, a local array, a number, a container or an unannotated parameter (its element
+    writes are in place for a list or dict), the file's own first-parameter updaters (they return it)."""
+    source = """
+        import torch
+        from typing import Dict
+
+        class Suppress:
+            def apply(self, logits: torch.Tensor, tokens: torch.Tensor) -> None:
+                logits[:, [1, 2]] = -float("inf")
+
+        def update(tokens, logits: torch.Tensor, total: torch.Tensor, n: int, d: Dict, q):
+            total += logits.max(-1).values
+            q[0] = 1
+            tokens.add_(1)
+            d["k"] = 1
+            n += 1
+            local = torch.zeros(2)
+            local[0] = 1
+            return tokens.sum() + n
+
+        def scale(x: torch.Tensor, s):
+            x[0] *= s
+            return x
+
+        def fill(data):
+            data.zero_()
+        """
+    out, err = port(source)
+    noted = [tuple(line.split("'")[1:4:2]) for line in err.splitlines() if "updates its argument" in line]
+    assert noted == [("apply", "logits"), ("update", "total"), ("update", "tokens")], err
+    assert "# jnn.port: 'apply' updates its argument 'logits'" in out  # above the line, whose meaning changed
+    theirs, ours = load(textwrap.dedent(source), "t"), load(out)
+    logits = torch.zeros(2, 3)
+    theirs.Suppress().apply(logits, None)
+    ported = jnp.zeros((2, 3))
+    ours.Suppress().apply(ported, None)
+    assert bool(torch.isinf(logits).any()) and not bool(jnp.isinf(ported).any())  # what the note warns of

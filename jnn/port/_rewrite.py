@@ -285,6 +285,10 @@ class _Scope:
         self.arrays: set[str] = set()
         self.other: set[str] = set()
         self.declared: set[str] = set()   # global / nonlocal: rebinding them is allowed
+        self.name = ""                    # the function's
+        self.params: set[str] = set()     # its parameters (self and cls left out) ...
+        self.returned: set[str] = set()   # ... and the names it returns (alone or in a tuple)
+        self.noted: set[str] = set()      # the parameters already reported written in place
 
     def kind(self, name: str) -> str:
         if self.function and name not in self.containers | self.arrays | self.other | self.declared:
@@ -713,6 +717,7 @@ class Porter(cst.CSTTransformer):
         self.need_ops = True  # ops.at, also for arrays: made on the host when it can, without a compile per shape
         update = _expr(f"{self.ops}.at({_code(base)}){index}.{method}(__value__)")
         update = update.visit(_Substitute(value))
+        self._note_argument(base, node)
         return self._assign(base, update, node, element=True)
 
     def _kind(self, base: cst.BaseExpression, target: cst.Subscript) -> str:
@@ -735,6 +740,8 @@ class Porter(cst.CSTTransformer):
             while id(receiver) in self._method_calls and self._method_calls[id(receiver)][0] in self.inplace:
                 receiver = self._method_calls[id(receiver)][1]
             new = self._assign(receiver, call, original_node)
+            if new is not None:
+                self._note_argument(receiver, original_node, tensor=True)
             if isinstance(receiver, cst.Subscript) and new is not None:
                 self.report(original_node, f"in-place '{name}' on an element of '{_short(receiver.value)}': if that "
                                            "is a state_dict(), the module does not change (load_state_dict it back)",
@@ -801,7 +808,29 @@ class Porter(cst.CSTTransformer):
             new = self._assign(updated_node.target, updated_node.value, original_node, aug=op)
             if new is not None:
                 return new
+        if isinstance(original_node.target, cst.Name) and self.survey.uses_torch and \
+                original_node.target.value in self._scopes[-1].arrays:
+            self._note_argument(original_node.target, original_node)  # torch's t += x is in place
         return updated_node
+
+    def _note_argument(self, target: cst.BaseExpression, node: cst.CSTNode, tensor: bool = False) -> None:
+        """Report a function's tensor parameter (annotated ``Tensor``, or ``tensor``: the receiver of an in-place
+        tensor method) written in place and not returned: torch's caller sees the change; a JAX array cannot
+        change, so the port's rebinding stays local (whisper's ``logits[:, ids] = -inf`` in a logit filter's
+        ``apply``, its greedy decoder's ``sum_logprobs += ...``). The file's own first-parameter updaters return it
+        instead (``_LocalFunctions``)."""
+        scope = self._scopes[-1]
+        if not (isinstance(target, cst.Name) and scope.function):
+            return
+        name = target.value
+        if name not in scope.params or not (tensor or name in scope.arrays) or \
+                name in scope.returned | scope.noted | scope.declared or \
+                self.local.updating.get(scope.name) == name:
+            return
+        scope.noted.add(name)
+        self.report(node, f"'{scope.name}' updates its argument '{name}' in place: torch's caller sees the change, "
+                          "but a JAX array cannot change, and the caller's stays as it was (return it and store it "
+                          "where it is called)")
 
     # -- scopes: which local names are containers or arrays --------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -817,6 +846,10 @@ class Porter(cst.CSTTransformer):
                 scope.other.add(param.name.value)
         if isinstance(params.star_kwarg, cst.Param):
             scope.containers.add(params.star_kwarg.name.value)
+        scope.name = node.name.value
+        scope.params = {p.name.value for p in [*params.posonly_params, *params.params, *params.kwonly_params]} - \
+            {"self", "cls"}
+        node.body.visit(_Returned(scope.returned))
         node.body.visit(_Classify(scope, self))
         self._scopes.append(scope)
 
@@ -867,6 +900,23 @@ class Porter(cst.CSTTransformer):
         if at is None:
             at = _after_header(body)
         return updated_node.with_changes(body=[*body[:at], *new, *body[at:]])
+
+
+class _Returned(cst.CSTVisitor):
+    """The names a function returns, alone or in a tuple (nested functions left out)."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Return(self, node: cst.Return) -> None:
+        values = node.value.elements if isinstance(node.value, (cst.Tuple, cst.List)) else [node.value]
+        self.names.update(v.value for v in (getattr(e, "value", e) for e in values) if isinstance(v, cst.Name))
 
 
 class _Classify(cst.CSTVisitor):
