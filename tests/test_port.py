@@ -136,6 +136,11 @@ def test_einops_torch_layers_become_jnn_einops_layers():
     expected = reference(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(model(jnp.asarray(x)), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(jax.jit(lambda m, v: m(v))(model, x), expected, rtol=1e-5, atol=1e-6)
+    reference(torch.from_numpy(x)).square().sum().backward()  # EinMix's weight and bias, through einops in grad
+    apply, params, buffers = jnn.split(model)
+    grads = jax.jit(jax.grad(lambda p: (apply(p, buffers, x)[0] ** 2).sum()))(params)
+    for k, p in reference.named_parameters():
+        np.testing.assert_allclose(grads[k], p.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_torch_root_becomes_ops_and_jnn():
