@@ -3,7 +3,9 @@
 A :class:`SparseCOOTensor` is a JAX pytree of its two arrays (``indices``: ``(sparse_dim, nnz)`` integers, ``values``:
 ``(nnz, *dense_shape)``), so it passes through ``jax.jit`` and may be a module buffer (Whisper registers its
 alignment heads as one). It stores what torch stores and converts back with ``to_dense()``; JAX has no sparse
-kernels behind it here, so arithmetic on it goes through ``to_dense()``. Made by :func:`jnn.ops.to_sparse`.
+kernels behind it here, so arithmetic on it goes through ``to_dense()``. Made by :func:`jnn.ops.to_sparse`. A
+buffer holding one should be non-persistent (Whisper's is): ``jnn.save`` and ``load_state_dict`` take dense arrays
+only, and refuse it with an error naming its key.
 
 >>> import jax.numpy as jnp
 >>> from jnn import ops
