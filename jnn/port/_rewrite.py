@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from jnn.port._names import OPS, OTHER_MODULES, exists, is_module, jnn_name
 
@@ -305,12 +305,13 @@ class _Scope:
 class Porter(cst.CSTTransformer):
     """Rewrites one module; ``reports`` lists what it could not convert."""
 
-    METADATA_DEPENDENCIES = (PositionProvider,)
-
     def __init__(self, path: str, methods: frozenset[str], inplace: frozenset[str], init_names: frozenset[str],
                  survey: _Survey, rename: tuple[str, str] | None = None,
-                 attributes: frozenset[str] = frozenset(), local: _LocalFunctions | None = None) -> None:
+                 attributes: frozenset[str] = frozenset(), local: _LocalFunctions | None = None,
+                 module: cst.Module | None = None) -> None:
         super().__init__()
+        self.module = module  # the module being ported: its nodes' line numbers, found when a report needs one
+        self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
         self.local = local if local is not None else _LocalFunctions(inplace, init_names)
         self.path = path
         self.methods = methods
@@ -337,10 +338,14 @@ class Porter(cst.CSTTransformer):
 
     # -- reporting ---------------------------------------------------------------------------------------
     def _line(self, node: cst.CSTNode) -> int:
-        try:
-            return self.get_metadata(PositionProvider, node).start.line
-        except KeyError:
+        """``node``'s line in the source (0 for a node the port made). Positions take a pass over the whole
+        module, made only once some report needs one."""
+        if self.module is None:
             return 0
+        if self._positions is None:
+            self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        position = self._positions.get(node)
+        return 0 if position is None else position.start.line
 
     def report(self, node: cst.CSTNode, message: str, comment: bool = True) -> None:
         self.reports.append(Report(self.path, self._line(node), message))
@@ -1099,6 +1104,7 @@ def port_module(text: str, path: str, methods: frozenset[str], inplace: frozense
 
     local = _LocalFunctions(inplace, init_names)
     module.visit(local)
-    porter = Porter(path, methods, inplace, init_names, survey, rename, TENSOR_ATTRIBUTES | DTYPE_ATTRIBUTES, local)
-    new = MetadataWrapper(module).visit(porter)
+    porter = Porter(path, methods, inplace, init_names, survey, rename, TENSOR_ATTRIBUTES | DTYPE_ATTRIBUTES, local,
+                    module)
+    new = module.visit(porter)
     return new.code, porter.reports
