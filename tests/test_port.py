@@ -462,6 +462,25 @@ def test_data_reads_and_writes():
         """)
 
 
+def test_data_of_an_imported_module_stays_an_attribute():
+    # fair-esm's model/esm2.py: `import esm` and `esm.data.Alphabet`, its data.py submodule (no tensor's .data)
+    same("""\
+        import torch
+        import esm
+        import esm.model as em
+        def f(a: esm.data.Alphabet, x):
+            esm.data.cache = em.data
+            return esm.data.Alphabet.from_architecture("ESM-1b"), x.data
+        """, """\
+        from jnn import ops
+        import esm
+        import esm.model as em
+        def f(a: esm.data.Alphabet, x):
+            esm.data.cache = em.data
+            return esm.data.Alphabet.from_architecture("ESM-1b"), ops.data(x)
+        """)
+
+
 def test_data_and_tensor_attributes_in_tuple_targets_stay_targets():
     # transformers' quantizer_higgs: `module.weight.data, module.tune_metadata = maybe_tune_and_repack(...)`
     same("""\
@@ -919,6 +938,12 @@ def test_argument_updated_in_place_is_reported():
 
         def fill(data):
             data.zero_()
+
+        class Sliced:  # diffusers' SlicedAttnProcessor: the argument's name is rebound first, and returned
+            def __call__(self, attn, hidden: torch.Tensor):
+                hidden = torch.zeros(2)
+                hidden[0] = 1
+                return hidden
         """
     out, err = port(source)
     noted = [tuple(line.split("'")[1:4:2]) for line in err.splitlines() if "updates its argument" in line]

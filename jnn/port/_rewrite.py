@@ -461,7 +461,7 @@ class Porter(cst.CSTTransformer):
                 return cst.Call(func=_expr(f"{self.ops}.attr"), args=[
                     cst.Arg(updated_node.value, comma=comma), cst.Arg(literal)])
         if (original_node.attr.value == "data" and self.survey.uses_torch
-                and not (isinstance(original_node.value, cst.Name) and original_node.value.value in ("self", "cls"))
+                and not self._is_namespace(original_node.value)  # self.data, esm.data (a module's submodule)
                 and self.torch_name(original_node.value) is None):
             self.need_ops = True
             call = cst.Call(func=_expr(f"{self.ops}.data"), args=[cst.Arg(updated_node.value)])
@@ -920,8 +920,9 @@ class _Returned(cst.CSTVisitor):
         return False
 
     def visit_Return(self, node: cst.Return) -> None:
-        values = node.value.elements if isinstance(node.value, (cst.Tuple, cst.List)) else [node.value]
-        self.names.update(v.value for v in (getattr(e, "value", e) for e in values) if isinstance(v, cst.Name))
+        values = [e.value for e in node.value.elements] if isinstance(node.value, (cst.Tuple, cst.List)) else \
+            [node.value]
+        self.names.update(v.value for v in values if isinstance(v, cst.Name))
 
 
 class _Classify(cst.CSTVisitor):
