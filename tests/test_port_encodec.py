@@ -150,6 +150,22 @@ def _training(model):
     return jax.jit(jax.value_and_grad(loss, has_aux=True)), params, buffers
 
 
+def test_ported_encodec_pretrained_layouts_load_torch_state(ec, ej):
+    """The full-size models of ``encodec_model_24khz`` and ``encodec_model_48khz`` (``EncodecModel._get_model``
+    with their settings, no download): torch's state_dict loads with ``strict=True``, the names in the same order
+    and the same shapes, as a pretrained checkpoint would."""
+    layouts = (([1.5, 3.0, 6, 12.0, 24.0], 24_000, 1, True, "weight_norm"),
+               ([3.0, 6.0, 12.0, 24.0], 48_000, 2, False, "time_group_norm"))
+    for bandwidths, sample_rate, channels, causal, norm in layouts:
+        torch.manual_seed(0)
+        models = [package.EncodecModel._get_model(bandwidths, sample_rate, channels, causal=causal, model_norm=norm)
+                  for package in (ec, ej)]
+        load_twin(models[1], models[0])
+        shapes = [[(k, tuple(np.shape(v))) for k, v in model.state_dict().items()] for model in models]
+        assert shapes[0] == shapes[1] and len(shapes[0]) > 200
+        assert (models[1].frame_rate, models[1].quantizer.n_q) == (models[0].frame_rate, models[0].quantizer.n_q)
+
+
 def test_ported_encodec_spectral_norm_convolutions_match_torch(ec, ej):
     """SConv1d and SConvTranspose1d with spectral norm (``weight_orig``, ``weight_u``, ``weight_v``): eval outputs
     eagerly and under jit, then two steps in training mode (a power iteration each, updating ``weight_u`` and
