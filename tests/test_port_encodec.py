@@ -2,25 +2,29 @@
 archive fetched at test time, see ``_pypi_source``): ``encodec`` -> ``encodec_jnn``, no hand edits.
 
 Small codecs are built from the package's classes on both sides (SEANet encoder and decoder with 4 filters, ratios
-[4, 2], 2 residual layers with dilation, the LSTM, a residual vector quantizer of 16-entry codebooks), torch's
-state_dict (weight norm's ``weight_g``/``weight_v``, spectral norm's ``weight_orig``/``weight_u``/``weight_v``, the
-codebooks' EMA buffers) loads into the port with ``strict=True``, and they are compared with torch:
+[4, 2], residual layers with dilation, the LSTM, a residual vector quantizer of 16-entry codebooks), torch's
+state_dict (weight norm's ``weight_g``/``weight_v``, spectral norm's ``weight_orig``/``weight_u``/``weight_v``,
+GroupNorm's, the codebooks' EMA buffers) loads into the port with ``strict=True`` (same names, same order), and
+they are compared with torch:
 
 - the SEANet encoder and decoder, causal (reflect padding on the left, a transposed convolution trimmed on the right
-  by a ratio) and not (asymmetric padding, GroupNorm), eagerly and under ``jax.jit``, on short audio too (the
-  reflect padding of an input shorter than the padding);
-- ``EncodecModel``: encode (the codes are equal integers) and decode, with and without volume normalisation, at
-  a target bandwidth (fewer quantizers), and in overlapping segments (linear overlap-add); the streaming
-  transformer language model, whole and step by step with its states;
+  by a ratio) and not (asymmetric padding, GroupNorm), on short audio too (the reflect padding of an input shorter
+  than the padding); spectral-norm convolutions, in training mode too (power iteration);
+- ``EncodecModel``: encode (the codes are equal integers) and decode, eagerly and under ``jax.jit``, with and
+  without volume normalisation, at a target bandwidth (fewer quantizers), and in overlapping segments (linear
+  overlap-add); the full-size 24 kHz and 48 kHz layouts' state_dicts; the streaming transformer language model,
+  whole and in chunks that carry its states;
 - training: the gradients of a reconstruction loss (through the quantizer's straight-through estimator, plus its
   commitment loss) w.r.t. every parameter, and the codebooks' buffers after the step (EMA cluster sizes and sums,
-  the codebooks, dead codes expired); k-means initialisation on the first batch (``inited``).
+  the codebooks, dead codes expired); k-means initialisation of the codebooks on the first batch (``inited``).
 
 The k-means initialisation and the expiry of dead codes draw samples at random (``torch.randperm``): the training
-tests take the first samples instead, on both sides (``sample_vectors`` patched in both modules), so the whole
-step is deterministic and compared exactly. Not under ``jax.jit`` (the torch code decides with Python ``if`` on
-values, as any JAX port would have to): the quantizer's forward (``if self.inited``, ``if not
-torch.any(expired_codes)``) and the overlap-add (``assert sum_weight.min() > 0``); these run eagerly.
+tests take the first samples instead, on both sides (``sample_vectors`` patched in both modules), so the whole step
+is deterministic and compared exactly. The torch code decides with Python ``if`` on values, as any JAX port would
+have to: the quantizer's forward on its buffers (``if self.inited``, ``if not torch.any(expired_codes)``), so the
+jitted training step closes over the buffers and decides while tracing (``jax.ensure_compile_time_eval``); k-means
+(``torch.bincount``, whose length depends on values) and the overlap-add (``assert sum_weight.min() > 0``) run
+eagerly only.
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ CONFIGS = {
 }
 
 
-def _codec(ec, config="causal", normalize=False, segment=None, kmeans_init=True, threshold=2):
+def _codec(ec, config="causal", normalize=False, segment=None, kmeans_init=True):
     """A small EncodecModel of ``ec``'s classes: ``CONFIGS[config]``, 4 quantizers of ``BINS`` codes (0.5 kbps
     each at 125 frames per second)."""
     options = dict(CONFIGS[config])
@@ -91,7 +95,7 @@ def _codec(ec, config="causal", normalize=False, segment=None, kmeans_init=True,
     encoder = ec.modules.SEANetEncoder(**common)
     decoder = ec.modules.SEANetDecoder(**common, trim_right_ratio=trim)
     quantizer = ec.quantization.ResidualVectorQuantizer(dimension=8, n_q=4, bins=BINS, kmeans_init=kmeans_init,
-                                                        kmeans_iters=3, threshold_ema_dead_code=threshold)
+                                                        kmeans_iters=3)
     return ec.EncodecModel(encoder, decoder, quantizer, target_bandwidths=[1.0, 2.0], sample_rate=SAMPLE_RATE,
                            channels=options["channels"], normalize=normalize, segment=segment)
 
