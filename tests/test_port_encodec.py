@@ -29,6 +29,7 @@ eagerly only.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 
 import _pypi_source as pypi
@@ -154,10 +155,11 @@ def _training(model):
     return jax.jit(jax.value_and_grad(loss, has_aux=True)), params, buffers
 
 
-def test_ported_encodec_pretrained_layouts_load_torch_state(ec, ej):
+def test_ported_encodec_pretrained_layouts_load_torch_state(ec, ej, tmp_path):
     """The full-size models of ``encodec_model_24khz`` and ``encodec_model_48khz`` (``EncodecModel._get_model``
     with their settings, no download): torch's state_dict loads with ``strict=True``, the names in the same order
-    and the same shapes, as a pretrained checkpoint would."""
+    and the same shapes, as a pretrained checkpoint would. A checkpoint torch saved in a local repository (a
+    ``name-<sha256 prefix>.th`` file) is checked and read by the port's ``_get_pretrained`` (``jnn.load``)."""
     layouts = (([1.5, 3.0, 6, 12.0, 24.0], 24_000, 1, True, "weight_norm"),
                ([3.0, 6.0, 12.0, 24.0], 48_000, 2, False, "time_group_norm"))
     for bandwidths, sample_rate, channels, causal, norm in layouts:
@@ -168,6 +170,19 @@ def test_ported_encodec_pretrained_layouts_load_torch_state(ec, ej):
         shapes = [[(k, tuple(np.shape(v))) for k, v in model.state_dict().items()] for model in models]
         assert shapes[0] == shapes[1] and len(shapes[0]) > 200
         assert (models[1].frame_rate, models[1].quantizer.n_q) == (models[0].frame_rate, models[0].quantizer.n_q)
+
+    with torch.no_grad():
+        for p in models[0].parameters():
+            p.mul_(2)  # a checkpoint that differs from what the port holds
+    torch.save(models[0].state_dict(), tmp_path / "checkpoint")
+    digest = hashlib.sha256((tmp_path / "checkpoint").read_bytes()).hexdigest()
+    (tmp_path / "checkpoint").rename(tmp_path / f"encodec_48khz-{digest[:8]}.th")
+    models[1].load_state_dict(ej.EncodecModel._get_pretrained(f"encodec_48khz-{digest[:8]}.th", tmp_path))
+    for k, v in torch_state(models[0]).items():
+        np.testing.assert_array_equal(np.asarray(models[1].state_dict()[k]), v, err_msg=k)
+    (tmp_path / f"encodec_48khz-{digest[:8]}.th").rename(tmp_path / "encodec_48khz-00000000.th")
+    with pytest.raises(RuntimeError, match="Invalid checksum"):
+        ej.EncodecModel._get_pretrained("encodec_48khz-00000000.th", tmp_path)
 
 
 def test_ported_encodec_spectral_norm_convolutions_match_torch(ec, ej):
