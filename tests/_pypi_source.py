@@ -1,9 +1,10 @@
 """Small pure-Python model packages from PyPI for the port tests: fetched once as the wheel, cached, never committed.
 
 ``source_tree(spec)`` gives a directory holding ``spec.package`` made of the wheel's files listed in ``spec.files``,
-untouched; only the package's ``__init__.py`` files are filtered: their ``from .x import ...`` statements naming a
-module left out are dropped, mechanically (``_timm_source._filtered_init``). ``ported_tree(spec)`` is its port by
-``python -m jnn.port``, cached for the jnn source that made it (``_timm_source.port_cached``).
+untouched; only the package's ``__init__.py`` files are filtered: their ``from .x import ...`` (``from . import x``)
+statements naming a module left out are dropped, mechanically (``_timm_source._filtered_init``).
+``ported_tree(spec)`` is its port by ``python -m jnn.port``, cached for the jnn source that made it
+(``_timm_source.port_cached``).
 
 The torch reference imports the same files with torch; neither side needs the package's other dependencies.
 """
@@ -112,3 +113,11 @@ WHISPER = Wheel("openai-whisper", "20250625", "whisper", (
 VIT_PYTORCH = Wheel("vit-pytorch", "1.26.14", "vit_pytorch", (
     "__init__.py", "simple_vit.py", "mae.py", "simple_vit_with_register_tokens.py", "cait.py", "deepvit.py",
     "cross_vit.py", "max_vit.py", "vit_with_decorr.py", "vit.py"))
+
+# Meta's ESM protein language models: ESM-2, ESM-1/ESM-1b (ProteinBertModel) and the MSA Transformer, with their
+# layers (rotary embedding, fairseq's multi-head attention, axial attention, the contact head) and the alphabet and
+# batch converter of data.py; pretrained.py (hub downloads), esmfold and inverse_folding (other dependencies) left
+# out. model/ has no __init__.py in the wheel (a namespace package).
+ESM = Wheel("fair-esm", "2.0.0", "esm", (
+    "__init__.py", "version.py", "constants.py", "data.py", "rotary_embedding.py", "multihead_attention.py",
+    "axial_attention.py", "modules.py", "model/esm1.py", "model/msa_transformer.py", "model/esm2.py"))

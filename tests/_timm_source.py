@@ -54,19 +54,20 @@ def _wheel() -> pathlib.Path:
 
 
 def _filtered_init(text: str, present: set[str], package: str | None = None) -> str:
-    """``text`` without its top-level ``from .x import ...`` statements whose module ``x`` is not in ``present``;
-    with ``package`` (the init's own dotted name), also those written ``from package.x import ...``."""
+    """``text`` without its top-level ``from .x import ...`` statements whose module ``x`` is not in ``present``,
+    and ``from . import x, y`` naming none that is; with ``package`` (the init's own dotted name), also those written
+    ``from package.x import ...``."""
     lines = text.splitlines(keepends=True)
 
-    def module(stmt: ast.ImportFrom) -> str | None:
+    def modules(stmt: ast.ImportFrom) -> list[str]:
         if stmt.level == 1:
-            return stmt.module
+            return [stmt.module] if stmt.module else [alias.name for alias in stmt.names]
         if package and stmt.level == 0 and stmt.module and stmt.module.startswith(package + "."):
-            return stmt.module[len(package) + 1:]
-        return None
+            return [stmt.module[len(package) + 1:]]
+        return []
 
-    drop = [stmt for stmt in ast.parse(text).body
-            if isinstance(stmt, ast.ImportFrom) and module(stmt) and module(stmt).split(".")[0] not in present]
+    drop = [stmt for stmt in ast.parse(text).body if isinstance(stmt, ast.ImportFrom) and modules(stmt)
+            and all(name.split(".")[0] not in present for name in modules(stmt))]
     for stmt in sorted(drop, key=lambda s: s.lineno, reverse=True):
         lines[stmt.lineno - 1: stmt.end_lineno] = []
     return "".join(lines)
