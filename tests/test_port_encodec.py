@@ -46,6 +46,14 @@ import jnn
 
 SAMPLE_RATE, LENGTH, BINS = 1000, 1000, 16
 
+pytestmark = [
+    # encodec uses the legacy torch.nn.utils.weight_norm, deprecated in torch (and so in jnn)
+    pytest.mark.filterwarnings("ignore:.*weight_norm`? is deprecated:FutureWarning"),
+    # codebooks made by `t = torch.empty(shape); nn.init.kaiming_uniform_(t)`: the port keeps the returned array
+    # (`t = nn.init.kaiming_uniform_(t)`), which jnn.init cannot see, so it warns all the same
+    pytest.mark.filterwarnings("ignore::jnn.init.NotInPlaceWarning"),
+]
+
 
 def _import(tree, name):
     """``name`` from ``tree``; its utils.py imports torchaudio (for its audio file helpers, unused here): the
