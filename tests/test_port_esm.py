@@ -241,3 +241,40 @@ def test_ported_msa_transformer_matches_torch(esm_torch, esm_jnn):
     tokens = _tokens(esm_torch, esm_jnn, "msa_transformer", MSAS)
     assert tokens.shape == (2, 3, 9) and (tokens == model.padding_idx).any()
     _check(reference, model, tokens, repr_layers=[0, 1, 2], return_contacts=True)
+    # Torch takes the axial attentions' chunked path (max_tokens_per_msa, a memory saving) only with gradients
+    # disabled; jnn.ops.is_grad_enabled() is True, so the port's forward never does: the path itself, compared
+    x = np.random.default_rng(0).standard_normal((3, 9, 2, 16)).astype(np.float32)  # rows, columns, batch, dim
+    mask = torch.from_numpy(tokens == model.padding_idx)  # batch, rows, columns: a padded row, padded columns
+    for name in ("row_self_attention", "column_self_attention"):
+        ours, theirs = getattr(model.layers[0], name).layer, getattr(reference.layers[0], name).layer
+        ours.max_tokens_per_msa = theirs.max_tokens_per_msa = 20  # chunks of 2 rows (3 columns)
+        with torch.no_grad():
+            expected = theirs._batched_forward(torch.from_numpy(x), None, mask)
+        for got, want in zip(ours._batched_forward(jnp.asarray(x), None, jnp.asarray(mask.numpy())), expected,
+                             strict=True):
+            _close(got, want.numpy())
+
+
+@pytest.mark.parametrize("extra", [{}, {"add_bias_kv": True, "add_zero_attn": True}])
+def test_fairseq_attention_incremental_state_matches_torch(esm_torch, esm_jnn, extra):
+    """fairseq's MultiheadAttention decoding step by step: the keys, values and padding masks of earlier steps are
+    kept in the caller's ``incremental_state`` dict (its writes ported as in-place dict updates)."""
+    packages = (esm_torch, esm_jnn)
+    reference, model = _twins(lambda i: packages[i].multihead_attention.MultiheadAttention(
+        16, 2, self_attention=True, **extra))
+    rng = np.random.default_rng(0)
+    theirs, ours = {}, {}
+    for step in range(3):
+        x = rng.standard_normal((1, 2, 16)).astype(np.float32)  # one step, batch of 2
+        padding = np.array([[False], [step == 1]])
+        with torch.no_grad():
+            expected = reference(*[torch.from_numpy(x)] * 3, key_padding_mask=torch.from_numpy(padding),
+                                 incremental_state=theirs, need_head_weights=True)
+        got = model(*[jnp.asarray(x)] * 3, key_padding_mask=jnp.asarray(padding), incremental_state=ours,
+                    need_head_weights=True)
+        for a, b in zip(got, expected, strict=True):
+            _close(a, b.numpy())
+        (saved,), (want,) = ours.values(), theirs.values()
+        assert list(saved) == list(want) == ["prev_key", "prev_value", "prev_key_padding_mask"]
+        for key in want:
+            _close(saved[key], want[key].numpy())
