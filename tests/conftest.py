@@ -5,6 +5,10 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/helpers.py
 
+# PyTorch (the oracle) on one thread per test process: the suite runs two processes on two cores, and torch's
+# OpenMP pool spinning against XLA's threads and the other process made small torch calls 100x slower
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture(scope="session")
 def tv_torch():

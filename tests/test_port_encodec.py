@@ -63,15 +63,6 @@ def _import(tree, name):
     return tvsource.import_package(tree, name)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """torch on one thread: these models are tiny, and on a busy 2-core machine torch's thread pool costs 100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def ec():
     """The original encodec files, imported with torch."""
