@@ -992,6 +992,43 @@ def test_host_values_autograd_and_device_shims():
     assert ops.compile(f) is f and ops.compile(mode="max-autotune")(f) is f
 
 
+def test_grad_mode_as_torch():
+    """no_grad / enable_grad / inference_mode / set_grad_enabled switch the flag as torch's do (nesting, decorators,
+    set_grad_enabled as a statement), and what leaves a grad-mode-off region is cut from the gradient, as torch's
+    tensors made there require no grad."""
+    def modes(lib):
+        seen = [lib.is_grad_enabled()]
+        with lib.no_grad():
+            seen.append(lib.is_grad_enabled())
+            with lib.enable_grad():
+                seen.append(lib.is_grad_enabled())
+            seen.append(lib.is_grad_enabled())
+        with lib.inference_mode():
+            seen += [lib.is_grad_enabled(), lib.is_inference_mode_enabled()]
+        with lib.inference_mode(False):
+            seen.append(lib.is_grad_enabled())
+        lib.set_grad_enabled(False)
+        seen.append(lib.is_grad_enabled())
+        lib.set_grad_enabled(True)
+        with lib.set_grad_enabled(False):
+            seen.append(lib.is_grad_enabled())
+        seen += [lib.is_grad_enabled(), lib.no_grad()(lib.is_grad_enabled)(), lib.no_grad(lib.is_grad_enabled)(),
+                 lib.inference_mode(lib.is_inference_mode_enabled)(), lib.is_inference_mode_enabled()]
+        return seen
+
+    assert modes(ops) == modes(torch)
+
+    def squared(lib):
+        return lib.no_grad()(lambda v: v * v)
+
+    t = torch.tensor(3.0, requires_grad=True)
+    (t * squared(torch)(t)).backward()
+    assert float(jax.grad(lambda v: v * squared(ops)(v))(3.0)) == t.grad.item() == 9.0
+    pair = ops.no_grad(lambda v: {"a": [v * v], "b": (v, "text")})
+    assert float(jax.grad(lambda v: v * pair(v)["a"][0] + pair(v)["b"][0])(3.0)) == 9.0
+    assert ops.detach_if_no_grad("text") == "text" and float(jax.grad(ops.detach_if_no_grad)(2.0)) == 1.0
+
+
 def test_jit_fx_assert_shims():
     assert ops.jit.is_scripting() is False and ops.jit.is_tracing() is False
 

@@ -102,6 +102,32 @@ def test_torch_from_a_star_import_is_the_torch_root():
          "from .a import *\n\n\ndef f(torch):\n    return torch.cat(x)\n")  # bound here: not torch
 
 
+def test_a_parameter_or_local_named_as_a_torch_import_is_not_torch():
+    # x-transformers: `from torch import tensor`, then `def max_neg_value(tensor): return -torch.finfo(tensor.dtype).max`
+    out, err = port("""\
+        import torch
+        from torch import tensor
+
+
+        def max_neg_value(tensor):
+            return -torch.finfo(tensor.dtype).max
+
+
+        def doubled(x):
+            tensor = x * 2
+            return tensor.sum()
+
+
+        def made(x):
+            return tensor([x]).sum()
+        """)
+    assert "missing" not in out and not err, out
+    module = load(out)
+    x = jnp.ones(3, jnp.float32)
+    assert module.max_neg_value(x) == -torch.finfo(torch.float32).max
+    assert module.doubled(x) == 6.0 and module.made(2.0) == 2.0
+
+
 def test_einops_torch_layers_become_jnn_einops_layers():
     # lucidrains' models: einops' torch layers inside nn.Sequential; einops' functions take JAX arrays as they are
     src = """\
@@ -195,6 +221,55 @@ def test_decorators_annotations_no_grad():
             with ops.no_grad():
                 return x
         """)
+
+
+def test_no_grad_blocks_cut_what_they_compute_as_torch():
+    """torch's tensors computed under ``no_grad`` require no gradient (an actor-critic's advantage, a baseline from
+    a ``@torch.no_grad()`` method): ported, the values stored in the block are cut from JAX's gradient while grad mode
+    is off, so the gradients are torch's. Before, the block changed nothing and the critic got the actor's loss's
+    gradient through the advantage, silently."""
+    source = """
+        import torch
+        import torch.nn as nn
+
+        class ActorCritic(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Linear(3, 4)
+                self.actor = nn.Linear(4, 2)
+                self.critic = nn.Linear(4, 1)
+
+            def loss(self, x, returns):
+                h = torch.tanh(self.body(x))
+                value = self.critic(h).squeeze(-1)
+                with torch.no_grad():
+                    advantage = returns - self.critic(h).squeeze(-1)
+                    scale, offset = advantage.std(), self.baseline(h)
+                    advantage[0] += offset
+                    same = h  # not computed here: still h, with its gradient
+                    with torch.enable_grad():
+                        kept = self.critic(h).sum()
+                logp = torch.log_softmax(self.actor(h), -1)[:, 0]
+                actor = -(logp * same.sum(-1) * advantage / scale).mean()
+                return actor + ((returns - value) ** 2).mean() + kept
+
+            @torch.no_grad()
+            def baseline(self, h):
+                return self.critic(h).mean()
+        """
+    out, err = port(source)
+    assert "scale, offset = ops.detach_if_no_grad(ops.std(advantage)), ops.detach_if_no_grad(self.baseline(h))" in out
+    assert "same = h  # not computed" in out and not err
+    theirs, ours = load(textwrap.dedent(source), "t"), load(out)
+    torch.manual_seed(0)
+    reference, model = theirs.ActorCritic(), ours.ActorCritic()
+    model.load_state_dict({k: jnp.asarray(v.detach().numpy()) for k, v in reference.state_dict().items()})
+    x, returns = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32), np.arange(5, dtype=np.float32)
+    reference.loss(torch.from_numpy(x), torch.from_numpy(returns)).backward()
+    apply, params, buffers = jnn.split(model)
+    grads = jax.grad(lambda p: jnn.merge(apply, p, buffers).loss(jnp.asarray(x), jnp.asarray(returns)))(params)
+    for name, parameter in reference.named_parameters():
+        np.testing.assert_allclose(grads[name], parameter.grad.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 # -- tensor methods ---------------------------------------------------------------------------------------------

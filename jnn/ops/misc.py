@@ -2,9 +2,9 @@
 in JAX (``detach``, ``no_grad``, ``requires_grad_``), devices (``cpu``, ``cuda``), ``torch.jit``/``torch.fx``
 decorators that model code uses, ``_assert``, and constants.
 
-JAX has no autograd tape: gradients are taken by ``jax.grad`` of a function, so ``no_grad()`` has nothing to switch
-off. It is a context manager (and decorator) that changes nothing; use ``detach`` (``jax.lax.stop_gradient``) to
-cut a gradient path.
+JAX has no autograd tape: gradients are taken by ``jax.grad`` of a function. ``no_grad()`` switches torch's grad
+mode flag (``is_grad_enabled()``) and cuts from the gradient what leaves it: a decorated function's results, and
+in ported code the values stored in its ``with`` block; ``detach`` (``jax.lax.stop_gradient``) cuts one path.
 
 >>> import jax, jax.numpy as jnp
 >>> with no_grad():
@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import math
 import operator
 import re
+import threading
 import types
 import typing
 from collections.abc import Callable
@@ -36,7 +38,8 @@ from jnn.ops._core import METHODS, call_receiver, concrete, is_array, is_traced,
 
 __all__ = [
     "item", "tolist", "numpy", "detach", "clone", "cpu", "cuda", "requires_grad_", "no_grad", "enable_grad",
-    "inference_mode", "set_grad_enabled", "is_grad_enabled", "is_inference_mode_enabled", "is_tensor",
+    "inference_mode", "set_grad_enabled", "is_grad_enabled", "is_inference_mode_enabled", "detach_if_no_grad",
+    "is_tensor",
     "is_autocast_enabled", "are_deterministic_algorithms_enabled", "use_deterministic_algorithms", "compile", "jit",
     "fx", "compiler", "_dynamo", "distributed", "library", "version", "_assert", "manual_seed", "initial_seed", "pi",
     "e", "inf", "nan", "get_device", "autocast", "amp", "backends", "contiguous_format", "channels_last",
@@ -185,57 +188,135 @@ class _Cuda:
 cuda = _Cuda()
 
 
-class _NoGrad(contextlib.ContextDecorator):
-    """A context manager and decorator that changes nothing: JAX has no autograd tape to switch off."""
+class _GradState(threading.local):
+    enabled = True
+    inference = False
 
-    def __init__(self, mode: builtins.bool = True) -> None:
-        self.mode = mode
 
-    def __enter__(self) -> _NoGrad:
+_grad_state = _GradState()
+
+
+def detach_if_no_grad(value: Any) -> Any:
+    """``value`` with every array in it (in tuples, lists and dicts) cut from the gradient while grad mode is off
+    (inside :func:`no_grad`, ``inference_mode()``, ``set_grad_enabled(False)``), else ``value`` itself: torch's
+    tensors made there require no gradient. ``python -m jnn.port`` wraps the values stored and returned inside such
+    blocks with it.
+
+    >>> import jax
+    >>> def f(x):
+    ...     with no_grad():
+    ...         y = detach_if_no_grad(x * x)
+    ...     return x * y
+    >>> float(jax.grad(f)(3.0)), float(jax.grad(lambda x: x * detach_if_no_grad(x * x))(3.0))
+    (9.0, 27.0)
+    """
+    if _grad_state.enabled:
+        return value
+    return jax.tree_util.tree_map(lambda v: jax.lax.stop_gradient(v) if isinstance(v, jax.Array) else v, value,
+                                  is_leaf=lambda v: not isinstance(v, (tuple, list, dict)))
+
+
+class _GradMode:
+    """torch's grad-mode switch (``no_grad()``, ``enable_grad()``, ``inference_mode()``, ``set_grad_enabled()``):
+    inside it :func:`is_grad_enabled` says ``enabled``; as a decorator, the function runs in that mode, and with
+    grad mode off its array results are cut from the gradient (:func:`detach_if_no_grad`), as torch's would
+    require no gradient."""
+
+    def __init__(self, enabled: builtins.bool, inference: builtins.bool = False) -> None:
+        self.enabled, self.inference = builtins.bool(enabled), builtins.bool(inference)
+        self._saved: list[tuple[builtins.bool, builtins.bool]] = []  # the modes to go back to, innermost last
+
+    def _switch(self) -> None:
+        self._saved.append((_grad_state.enabled, _grad_state.inference))
+        _grad_state.enabled, _grad_state.inference = self.enabled, self.inference
+
+    def __enter__(self) -> _GradMode:
+        self._switch()
         return self
 
     def __exit__(self, *exc: Any) -> builtins.bool:
+        if self._saved:
+            _grad_state.enabled, _grad_state.inference = self._saved.pop()
         return False
 
-    def clone(self) -> _NoGrad:
+    def __call__(self, func: Callable) -> Callable:
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with _GradMode(self.enabled, self.inference):
+                return detach_if_no_grad(func(*args, **kwargs))
+
+        return run
+
+    def clone(self) -> _GradMode:
+        return _GradMode(self.enabled, self.inference)
+
+
+class _SetGradEnabled(_GradMode):
+    """``set_grad_enabled(mode)``: switches when made; as a context manager, switches back on exit."""
+
+    def __init__(self, enabled: builtins.bool) -> None:
+        super().__init__(enabled)
+        self._switch()
+
+    def __enter__(self) -> _SetGradEnabled:
         return self
 
 
-def _context(fn: Any = None, *args: Any) -> Any:
-    if callable(fn):  # used as a bare decorator: @torch.no_grad
-        return fn
-    return _NoGrad()
+def _mode(func: Any, enabled: builtins.bool, inference: builtins.bool = False) -> Any:
+    mode = _GradMode(enabled, inference)
+    return mode(func) if callable(func) else mode  # used bare as a decorator (@torch.no_grad), or called
 
 
 def no_grad(func: Callable | None = None) -> Any:
-    """torch's ``no_grad``: here a context manager / decorator that changes nothing (JAX has no tape; gradients
-    exist only inside ``jax.grad``). Use :func:`detach` to stop a gradient."""
-    return _context(func)
+    """torch's ``no_grad``, a context manager and decorator: inside, :func:`is_grad_enabled` is False, and what
+    is computed there is cut from the gradient where it leaves: a decorated function's results, and (in ported
+    code) the values stored inside a ``with`` block (:func:`detach_if_no_grad`). JAX has no tape to switch off: a
+    ``with no_grad():`` block in hand-written code cuts nothing by itself; use :func:`detach` there.
+
+    >>> import jax
+    >>> scaled = no_grad()(lambda x: 2 * x)
+    >>> float(jax.grad(lambda x: x * scaled(x))(3.0))
+    6.0
+    """
+    return _mode(func, False)
 
 
 def enable_grad(func: Callable | None = None) -> Any:
-    """A context manager / decorator that changes nothing (see :func:`no_grad`)."""
-    return _context(func)
+    """torch's ``enable_grad``: grad mode on inside (within a :func:`no_grad`, say)."""
+    return _mode(func, True)
 
 
 def inference_mode(mode: Any = True) -> Any:
-    """A context manager / decorator that changes nothing (see :func:`no_grad`)."""
-    return _context(mode)
+    """torch's ``inference_mode``: as :func:`no_grad` (``mode=False``: no change), and
+    :func:`is_inference_mode_enabled` is True inside."""
+    if callable(mode):
+        return _mode(mode, False, True)
+    return _GradMode(not mode, builtins.bool(mode)) if mode else _GradMode(_grad_state.enabled,
+                                                                           _grad_state.inference)
 
 
-def set_grad_enabled(mode: builtins.bool) -> _NoGrad:
-    """A context manager that changes nothing (see :func:`no_grad`)."""
-    return _NoGrad(mode)
+def set_grad_enabled(mode: builtins.bool) -> _SetGradEnabled:
+    """torch's ``set_grad_enabled``: sets grad mode when called (a statement switches it until switched back), and
+    as a context manager restores the previous mode on exit.
+
+    >>> with set_grad_enabled(False):
+    ...     is_grad_enabled()
+    False
+    >>> is_grad_enabled()
+    True
+    """
+    return _SetGradEnabled(mode)
 
 
 def is_grad_enabled() -> builtins.bool:
-    """True: gradients are available wherever ``jax.grad`` is applied."""
-    return True
+    """Whether grad mode is on (torch's flag: off inside :func:`no_grad`). Gradients themselves are taken by
+    ``jax.grad``, wherever it is applied."""
+    return _grad_state.enabled
 
 
 def is_inference_mode_enabled() -> builtins.bool:
-    """False (there is no inference mode to enable)."""
-    return False
+    """Whether code runs inside ``inference_mode()``."""
+    return _grad_state.inference
 
 
 def is_tensor(obj: Any) -> builtins.bool:
@@ -264,13 +345,19 @@ def compile(model: Any = None, **kwargs: Any) -> Any:
     return model
 
 
-class autocast(_NoGrad):
+class autocast(contextlib.ContextDecorator):
     """``torch.autocast(device_type, dtype=...)`` as a context manager / decorator that changes nothing: code inside
     runs in the arrays' own dtypes. For mixed precision use :mod:`jnn.amp` (a policy over a whole model)."""
 
     def __init__(self, device_type: str = "cuda", dtype: Any = None, enabled: builtins.bool = True,
                  cache_enabled: Any = None) -> None:
-        super().__init__(enabled)
+        self.enabled = enabled
+
+    def __enter__(self) -> autocast:
+        return self
+
+    def __exit__(self, *exc: Any) -> builtins.bool:
+        return False
 
 
 amp = types.SimpleNamespace(autocast=autocast)

@@ -13,6 +13,9 @@ from jnn.port._names import OPS, OTHER_MODULES, exists, is_module, jnn_name
 _INIT_SKIP = frozenset({"calculate_gain", "NotInPlaceWarning"})
 _CONTAINER_CALLS = frozenset({"list", "dict", "set", "OrderedDict", "defaultdict", "deque", "Counter"})
 _CONTAINER_HINTS = ("List", "Dict", "list", "dict", "Sequence", "Mapping", "OrderedDict", "MutableMapping", "Set")
+# torch's grad-mode switches: what is computed inside one runs with grad mode as it says (jnn.ops.detach_if_no_grad)
+_GRAD_MODES = frozenset(f"torch.{prefix}{name}" for prefix in ("", "autograd.", "autograd.grad_mode.")
+                        for name in ("no_grad", "enable_grad", "inference_mode", "set_grad_enabled"))
 _AUG_AT = {"+=": "add", "-=": "subtract", "*=": "multiply", "/=": "divide", "**=": "power"}
 
 
@@ -289,6 +292,8 @@ class _Scope:
         self.params: set[str] = set()     # its parameters (self and cls left out) ...
         self.returned: set[str] = set()   # ... and the names it returns (alone or in a tuple)
         self.noted: set[str] = set()      # the parameters already reported written in place
+        self.grad_blocks = 0              # enclosing torch.no_grad()-style with blocks (in this function)
+        self.grad_decorated = False       # the function is decorated with one (@torch.no_grad())
 
     def kind(self, name: str) -> str:
         if self.function and name not in self.containers | self.arrays | self.other | self.declared:
@@ -384,6 +389,8 @@ class Porter(cst.CSTTransformer):
         if name is None:
             return None
         head, _, rest = name.partition(".")
+        if self._local(head):
+            return None
         if head in self.survey.roots:
             full = "torch"
         elif head in self.survey.aliases:
@@ -391,6 +398,12 @@ class Porter(cst.CSTTransformer):
         else:
             return None
         return f"{full}.{rest}" if rest else full
+
+    def _local(self, name: str) -> bool:
+        """Whether ``name`` is bound in an enclosing function (a parameter, an assignment), hiding the import of
+        that name (x-transformers' ``def max_neg_value(tensor)`` after ``from torch import tensor``)."""
+        return any(scope.function and name in scope.containers | scope.arrays | scope.other
+                   and name not in scope.declared for scope in self._scopes)
 
     def render(self, target: str) -> cst.BaseExpression:
         if target == OPS or target.startswith(OPS + "."):
@@ -442,7 +455,7 @@ class Porter(cst.CSTTransformer):
         return None if quote is None else cst.SimpleString(f"{quote}{text}{quote}")
 
     def visit_Name(self, node: cst.Name) -> None:
-        if node.value in self.survey.roots:
+        if node.value in self.survey.roots and not self._local(node.value):
             self._replace[id(node)] = self.render(OPS)
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
@@ -690,6 +703,46 @@ class Porter(cst.CSTTransformer):
         self._keyed.append(call)
         return call
 
+    # -- grad mode: torch.no_grad() blocks and decorated functions ------------------------------------------
+    def _grad_mode(self, expr: cst.BaseExpression) -> bool:
+        """Whether ``expr`` is one of torch's grad-mode switches (``torch.no_grad()``, ``@torch.no_grad``, ...)."""
+        func = expr.func if isinstance(expr, cst.Call) else expr
+        return isinstance(func, (cst.Name, cst.Attribute)) and self.torch_name(func) in _GRAD_MODES
+
+    def visit_With(self, node: cst.With) -> None:
+        if any(self._grad_mode(item.item) for item in node.items):
+            self._scopes[-1].grad_blocks += 1
+
+    def leave_With(self, original_node: cst.With, updated_node: cst.With) -> cst.With:
+        if any(self._grad_mode(item.item) for item in original_node.items):
+            self._scopes[-1].grad_blocks -= 1
+        return updated_node
+
+    def leave_AnnAssign(self, original_node: cst.AnnAssign, updated_node: cst.AnnAssign) -> cst.AnnAssign:
+        if updated_node.value is None:
+            return updated_node
+        return updated_node.with_changes(value=self._grad_cut(updated_node.value))
+
+    def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> cst.Return:
+        if updated_node.value is None or not self._scopes[-1].grad_blocks:
+            return updated_node  # a decorated function's results are cut by the decorator itself
+        return updated_node.with_changes(value=self._grad_cut(updated_node.value))
+
+    def _grad_cut(self, value: cst.BaseExpression) -> cst.BaseExpression:
+        """``value`` stored inside a grad-mode block, as ``ops.detach_if_no_grad(value)``: torch's tensors computed
+        there require no gradient, so what flows out of the block is cut from JAX's gradient while grad mode is off.
+        Names, attributes and literals are left (torch's ``y = x`` there is still ``x``); tuples and lists element
+        by element."""
+        scope = self._scopes[-1]
+        if not (scope.grad_blocks or scope.grad_decorated) or isinstance(
+                value, (cst.Name, cst.Attribute, cst.BaseNumber, cst.BaseString, cst.Lambda)):
+            return value
+        if isinstance(value, (cst.Tuple, cst.List)):
+            return value.with_changes(elements=[e.with_changes(value=self._grad_cut(e.value))
+                                                if isinstance(e, cst.Element) else e for e in value.elements])
+        self.need_ops = True
+        return cst.Call(func=_expr(f"{self.ops}.detach_if_no_grad"), args=[cst.Arg(value)])
+
     # -- statements: in-place methods, init calls, index updates -----------------------------------------
     def _assign(self, target: cst.BaseExpression, value: cst.BaseExpression, node: cst.CSTNode,
                 aug: str | None = None, element: bool = False) -> cst.BaseSmallStatement | None:
@@ -744,7 +797,7 @@ class Porter(cst.CSTTransformer):
                 return updated_node
             while id(receiver) in self._method_calls and self._method_calls[id(receiver)][0] in self.inplace:
                 receiver = self._method_calls[id(receiver)][1]
-            new = self._assign(receiver, call, original_node)
+            new = self._assign(receiver, self._grad_cut(call), original_node)
             if new is not None:
                 self._note_argument(receiver, original_node, tensor=True)
             if isinstance(receiver, cst.Subscript) and new is not None:
@@ -783,6 +836,7 @@ class Porter(cst.CSTTransformer):
         return last is not None and last.rsplit(".", 1)[-1] in self.init_names
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.BaseSmallStatement:
+        updated_node = updated_node.with_changes(value=self._grad_cut(updated_node.value))
         if len(updated_node.targets) != 1:
             if self.survey.uses_torch and any(
                     isinstance(t.target, cst.Subscript) and self._kind(t.target.value, t.target) not in (
@@ -806,6 +860,7 @@ class Porter(cst.CSTTransformer):
         return updated_node
 
     def leave_AugAssign(self, original_node: cst.AugAssign, updated_node: cst.AugAssign) -> cst.BaseSmallStatement:
+        updated_node = updated_node.with_changes(value=self._grad_cut(updated_node.value))
         if isinstance(original_node.target, cst.Attribute) and original_node.target.attr.value == "data":
             return updated_node.with_changes(target=self._undata(updated_node.target))  # w.data *= s: w *= s
         if isinstance(updated_node.target, cst.Subscript) and self.survey.uses_torch:
@@ -856,6 +911,7 @@ class Porter(cst.CSTTransformer):
             {"self", "cls"}
         node.body.visit(_Returned(scope.returned))
         node.body.visit(_Classify(scope, self))
+        scope.grad_decorated = any(self._grad_mode(d.decorator) for d in node.decorators)
         self._scopes.append(scope)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
