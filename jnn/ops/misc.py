@@ -34,6 +34,7 @@ import numpy as np
 from jnn import _sparse
 from jnn import random as _random
 from jnn._arrays import is_staging
+from jnn.ops import _eager
 from jnn.ops._core import METHODS, call_receiver, concrete, is_array, is_traced, method
 
 __all__ = [
@@ -101,7 +102,8 @@ def clone(input: Any, *, memory_format: Any = None) -> jax.Array:
     >>> clone(x) is x, clone(x).tolist()
     (False, [1.0, 1.0])
     """
-    return jnp.array(input, copy=True)
+    views = _eager.host(input)  # a concrete CPU array: copied on the host, no compile per shape
+    return _eager.placed(views[0]) if views is not None else jnp.array(input, copy=True)
 
 
 @method
