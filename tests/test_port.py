@@ -103,7 +103,8 @@ def test_torch_from_a_star_import_is_the_torch_root():
 
 
 def test_a_parameter_or_local_named_as_a_torch_import_is_not_torch():
-    # x-transformers: `from torch import tensor`, then `def max_neg_value(tensor): return -torch.finfo(tensor.dtype).max`
+    # x-transformers: `from torch import tensor`, then
+    # `def max_neg_value(tensor): return -torch.finfo(tensor.dtype).max`
     out, err = port("""\
         import torch
         from torch import tensor
