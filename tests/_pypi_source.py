@@ -121,3 +121,15 @@ VIT_PYTORCH = Wheel("vit-pytorch", "1.26.14", "vit_pytorch", (
 ESM = Wheel("fair-esm", "2.0.0", "esm", (
     "__init__.py", "version.py", "constants.py", "data.py", "rotary_embedding.py", "multihead_attention.py",
     "axial_attention.py", "modules.py", "model/esm1.py", "model/msa_transformer.py", "model/esm2.py"))
+
+# lucidrains' x-transformers: x_transformers.py (TransformerWrapper, Encoder/Decoder, XTransformer, the attention,
+# feedforward, norm and positional variants), attend.py and autoregressive_wrapper.py (loss, generate); the other
+# wrappers left out. It imports lucidrains' torch-einops-utils (TORCH_EINOPS_UTILS, ported beside it), einx and loguru.
+X_TRANSFORMERS = Wheel("x-transformers", "2.31.10", "x_transformers", (
+    "__init__.py", "attend.py", "autoregressive_wrapper.py", "x_transformers.py"))
+
+# lucidrains' torch-einops-utils, the torch helpers x-transformers imports (masked means, padding, safe cat, pytree
+# helpers, Sequential/Identity, a numerically stable cross entropy); shape.py and save_load.py left out.
+TORCH_EINOPS_UTILS = Wheel("torch-einops-utils", "0.2.0", "torch_einops_utils", (
+    "__init__.py", "python_utils.py", "torch_einops_utils.py", "nn.py", "device.py", "statistics.py", "math.py",
+    "stable_softmax.py"))
