@@ -10,6 +10,7 @@
 
 from jnn import (
            amp,
+           attention,
            common_types,
            distributed,
            functional,
@@ -35,7 +36,7 @@ from jnn.utils.checkpoint import checkpoint
 
 __version__ = "0.1.0"
 
-__all__ = [*_modules_all, "amp", "distributed", "functional", "init", "ops", "optim", "random", "sharding",
+__all__ = [*_modules_all, "amp", "attention", "distributed", "functional", "init", "ops", "optim", "random", "sharding",
            "manual_seed", "save", "load", "split", "merge", "Apply", "parameter", "common_types",
            "UninitializedParameter", "UninitializedBuffer", "transforms", "utils", "scan_layers", "checkpoint",
            "summary", "capture_outputs", "feature_extractor", "checked"]

@@ -773,3 +773,26 @@ def test_in_place_activations_return_torchs_result(name, args):
     x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
     theirs = getattr(torch.nn.functional, name)(torch.from_numpy(x.copy()), *args)
     np.testing.assert_allclose(np.asarray(getattr(F, name)(jnp.asarray(x), *args)), theirs.numpy(), rtol=1e-6)
+
+
+def test_sdpa_kernel_takes_torchs_backends_and_keeps_the_values():
+    # torch.nn.attention's kernel selection (x-transformers' flash path wraps F.scaled_dot_product_attention in it)
+    from torch.nn.attention import SDPBackend as TorchBackend
+    from torch.nn.attention import sdpa_kernel as torch_kernel
+
+    from jnn.attention import SDPBackend, sdpa_kernel
+
+    assert {k: int(v) for k, v in SDPBackend.__members__.items()} == {
+        k: v.value for k, v in TorchBackend.__members__.items()}
+    q, k, v = np.random.default_rng(0).standard_normal((3, 2, 2, 5, 8)).astype(np.float32)
+    for names in (["MATH"], ["FLASH_ATTENTION", "MATH"]):
+        with torch_kernel([getattr(TorchBackend, n) for n in names]):
+            expected = TF.scaled_dot_product_attention(*map(torch.from_numpy, (q, k, v)), is_causal=True)
+        with sdpa_kernel([getattr(SDPBackend, n) for n in names], set_priority=True) as state:
+            got = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        assert state == {}
+        np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-6)
+    with sdpa_kernel(SDPBackend.MATH):  # one backend alone
+        pass
+    with pytest.raises(TypeError, match="SDPBackend"), sdpa_kernel("math"):
+        pass

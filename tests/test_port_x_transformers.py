@@ -11,11 +11,13 @@ Five small models, each built from the package's classes on both sides with the 
 (constants randomised) loaded into the port with ``strict=True``, printed as torch's:
 
 - a pre-norm decoder: rotary embeddings, GLU feedforward, memory key/values, RMSNorm, query/key norm, token shift,
-  macaron feedforwards, sandwich norm;
+  macaron feedforwards, sandwich norm, and "flash" attention (``F.scaled_dot_product_attention`` inside
+  ``torch.nn.attention.sdpa_kernel``, which the port maps to ``jnn.attention``);
 - a post-norm decoder: ALiBi, residual attention (attention logits carried to the next layer), ScaleNorm;
 - a decoder with T5's relative position buckets, gated (GRU) residuals, head scales, gated values;
 - an encoder with a padding mask, T5's relative positions, memory key/values and four heads;
-- an encoder-decoder ``XTransformer`` (cross attention with the source's padding mask, tied token embeddings).
+- an encoder-decoder ``XTransformer`` (cross attention with the source's padding mask, tied token embeddings,
+  flash attention).
 
 Compared with torch: logits eagerly and under ``jax.jit``; ``AutoregressiveWrapper``'s loss and its gradients
 w.r.t. every parameter through ``jnn.split`` under ``jax.jit`` (train mode); the kv cache (``cache=`` of
@@ -57,7 +59,7 @@ def _wrapper(x, layers, **kwargs):
 MODELS = {
     "prenorm": lambda x: x.AutoregressiveWrapper(_wrapper(x, x.Decoder(
         **DEC, rotary_pos_emb=True, ff_glu=True, attn_num_mem_kv=2, use_rmsnorm=True, attn_qk_norm=True,
-        shift_tokens=1, macaron=True, sandwich_norm=True))),
+        shift_tokens=1, macaron=True, sandwich_norm=True, attn_flash=True))),
     "postnorm": lambda x: x.AutoregressiveWrapper(_wrapper(x, x.Decoder(
         **DEC, alibi_pos_bias=True, pre_norm=False, residual_attn=True, use_scalenorm=True))),
     "t5": lambda x: x.AutoregressiveWrapper(_wrapper(x, x.Decoder(
@@ -66,7 +68,7 @@ MODELS = {
     "xtransformer": lambda x: x.XTransformer(
         dim=32, tie_token_emb=True, enc_num_tokens=VOCAB, enc_depth=1, enc_heads=2, enc_max_seq_len=SEQ,
         enc_use_rmsnorm=True, dec_num_tokens=VOCAB, dec_depth=1, dec_heads=2, dec_max_seq_len=SEQ,
-        dec_rotary_pos_emb=True),
+        dec_rotary_pos_emb=True, enc_attn_flash=True, dec_attn_flash=True),
 }
 
 
