@@ -23,9 +23,10 @@ Compared with torch: logits eagerly and under ``jax.jit``; ``AutoregressiveWrapp
 w.r.t. every parameter through ``jnn.split`` under ``jax.jit`` (train mode); the kv cache (``cache=`` of
 ``return_intermediates``): the next token's logits are torch's and those of the uncached sequence; generation
 (greedy, and sampling after a top-k filter that leaves one token, so torch's ``multinomial`` and jnn's draw the
-same) under ``jax.jit``, with and without the kv cache, and the XTransformer's; the logit filters (top-k, top-p,
-top-a, min-p). ``generate`` with ``eos_token`` stops when every row has ended (``if is_eos_tokens.any(-1).all():
-break``) and with ``prompt_lens`` pads by the longest prompt's padding (a value-dependent shape): it runs eagerly.
+same) with the kv cache under ``jax.jit``, beam search, and the XTransformer's generation; the logit
+filters (top-k, top-p, top-a, min-p). ``generate`` with ``eos_token`` stops when every row has ended
+(``if is_eos_tokens.any(-1).all(): break``) and with ``prompt_lens`` pads by the longest prompt's padding (a
+value-dependent shape): it runs eagerly.
 """
 
 from __future__ import annotations
@@ -177,8 +178,9 @@ def _generate(model, prompt, *args, **kwargs):
 
 def test_ported_x_transformers_kv_cache_and_generate_match_torch(xt_torch, xt_jnn):
     """The post-norm ALiBi decoder, under ``jax.jit``: one more token with the kv cache of the first eight gives
-    torch's logits and cache and the uncached logits; greedy generation with and without the cache, and sampling
-    after a top-k (k=1) filter, are torch's tokens. With ``eos_token`` and ``prompt_lens``: eagerly."""
+    torch's logits and cache and the uncached logits; greedy generation, sampling after a top-k (k=1) filter, and
+    beam search (tokens and scores) are torch's. With ``eos_token`` and
+    ``prompt_lens``: eagerly."""
     reference, model = _twins(xt_torch, xt_jnn, "postnorm")
     tokens = _tokens()
     with torch.no_grad():
@@ -202,12 +204,17 @@ def test_ported_x_transformers_kv_cache_and_generate_match_torch(xt_torch, xt_jn
             _close(got_kv, expected_kv)
 
     prompt = tokens[:, :4]
-    runs = {"greedy": dict(temperature=0.0), "uncached": dict(temperature=0.0, cache_kv=False),
+    runs = {"greedy": dict(temperature=0.0),
             "top_k": dict(temperature=0.7, filter_logits_fn="top_k", filter_kwargs=dict(k=1))}
     for run, kwargs in runs.items():
         with torch.no_grad():
             expected = reference.generate(torch.from_numpy(prompt), 4, **kwargs)
         np.testing.assert_array_equal(_generate(model, prompt, 4, **kwargs), expected.numpy(), err_msg=run)
+    with torch.no_grad():  # beam search: the cache gathered by beam, the beams sorted by score
+        expected, scores = reference.beam_search(torch.from_numpy(prompt), 3, beams=2, return_beams_and_scores=True)
+    got, got_scores = jax.jit(lambda m, p: m.beam_search(p, 3, beams=2, return_beams_and_scores=True))(model, prompt)
+    np.testing.assert_array_equal(got, expected.numpy())
+    _close(got_scores, scores)
 
     # a ragged prompt (right-aligned by its length) and an end token that one row reaches: eagerly (with the cache)
     lens = np.array([4, 2])
