@@ -217,14 +217,14 @@ def test_ported_x_transformers_kv_cache_and_generate_match_torch(xt_torch, xt_jn
     _close(got_scores, scores)
 
     # a ragged prompt (right-aligned by its length) and an end token that one row reaches: eagerly (with the cache)
-    lens = np.array([4, 2])
+    lens = np.array([4, 3])
     with torch.no_grad():
-        eos = int(reference.generate(torch.from_numpy(prompt), 2, temperature=0.0,
-                                     prompt_lens=torch.from_numpy(lens))[0, 1])  # the first row's second token
-        expected = reference.generate(torch.from_numpy(prompt), 3, temperature=0.0, eos_token=eos,
+        eos = int(reference.generate(torch.from_numpy(prompt), 1, temperature=0.0,
+                                     prompt_lens=torch.from_numpy(lens))[1, 0])  # the second row's first token
+        expected = reference.generate(torch.from_numpy(prompt), 2, temperature=0.0, eos_token=eos,
                                       prompt_lens=torch.from_numpy(lens))
-    assert expected.shape == (BATCH, 3) and int(expected[0, 2]) == reference.pad_value  # padded after its end
-    got = model.generate(jnp.asarray(prompt), 3, temperature=0.0, eos_token=eos, prompt_lens=jnp.asarray(lens))
+    assert expected.shape == (BATCH, 2) and int(expected[1, 1]) == reference.pad_value  # padded after its end
+    got = model.generate(jnp.asarray(prompt), 2, temperature=0.0, eos_token=eos, prompt_lens=jnp.asarray(lens))
     np.testing.assert_array_equal(got, expected.numpy())
 
 
