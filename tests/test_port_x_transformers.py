@@ -15,7 +15,8 @@ Five small models, each built from the package's classes on both sides with the 
   ``torch.nn.attention.sdpa_kernel``, which the port maps to ``jnn.attention``);
 - a post-norm decoder: ALiBi, residual attention (attention logits carried to the next layer), ScaleNorm;
 - a decoder with T5's relative position buckets, gated (GRU) residuals, head scales, gated values;
-- an encoder with a padding mask, T5's relative positions, memory key/values and four heads;
+- an encoder with a padding mask, T5's relative positions, memory key/values and memory tokens, four heads
+  sharing two key/value heads, attention on attention, soft-clamped logits;
 - an encoder-decoder ``XTransformer`` (cross attention with the source's padding mask, tied token embeddings,
   flash attention).
 
@@ -65,7 +66,9 @@ MODELS = {
         **DEC, alibi_pos_bias=True, pre_norm=False, residual_attn=True, use_scalenorm=True))),
     "t5": lambda x: x.AutoregressiveWrapper(_wrapper(x, x.Decoder(
         **DEC, rel_pos_bias=True, gate_residual=True, attn_head_scale=True, attn_gate_values=True))),
-    "encoder": lambda x: _wrapper(x, x.Encoder(dim=32, depth=2, heads=4, rel_pos_bias=True, attn_num_mem_kv=2)),
+    "encoder": lambda x: _wrapper(x, x.Encoder(
+        dim=32, depth=2, heads=4, rel_pos_bias=True, attn_num_mem_kv=2, attn_kv_heads=2, attn_on_attn=True,
+        attn_softclamp_logits=True), num_memory_tokens=2),
     "xtransformer": lambda x: x.XTransformer(
         dim=32, tie_token_emb=True, enc_num_tokens=VOCAB, enc_depth=1, enc_heads=2, enc_max_seq_len=SEQ,
         enc_use_rmsnorm=True, dec_num_tokens=VOCAB, dec_depth=1, dec_heads=2, dec_max_seq_len=SEQ,
