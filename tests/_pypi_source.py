@@ -11,11 +11,15 @@ The torch reference imports the same files with torch; neither side needs the pa
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import pathlib
+import sys
 import tarfile
+import types
 import zipfile
+from collections.abc import Iterator, Mapping
 
 from _timm_source import CACHE, _cached, _filtered_init, port_cached
 from _torchvision_source import download_wheel
@@ -133,3 +137,20 @@ X_TRANSFORMERS = Wheel("x-transformers", "2.31.10", "x_transformers", (
 TORCH_EINOPS_UTILS = Wheel("torch-einops-utils", "0.2.0", "torch_einops_utils", (
     "__init__.py", "python_utils.py", "torch_einops_utils.py", "nn.py", "device.py", "statistics.py", "math.py",
     "stable_softmax.py"))
+
+
+@contextlib.contextmanager
+def modules_as(modules: Mapping[str, types.ModuleType]) -> Iterator[None]:
+    """Inside the block ``import name`` finds ``modules[name]`` (a stand-in for a package that is not installed, or
+    a port under the name its users import); ``sys.modules`` is as before afterwards (what was imported inside keeps
+    what it imported)."""
+    saved = {name: sys.modules.get(name) for name in modules}
+    sys.modules.update(modules)
+    try:
+        yield
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = module

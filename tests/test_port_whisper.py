@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import gzip
-import sys
 import types
 
 import _pypi_source as pypi
@@ -65,16 +64,8 @@ def _stand_ins():
     tiktoken.Encoding = _NoTiktoken
     numba = types.ModuleType("numba", "jnn tests' stand-in: jit leaves the function as Python")
     numba.jit = _jit
-    saved = {name: sys.modules.get(name) for name in ("tiktoken", "numba")}
-    sys.modules.update(tiktoken=tiktoken, numba=numba)
-    try:
+    with pypi.modules_as({"tiktoken": tiktoken, "numba": numba}):
         yield
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                del sys.modules[name]
-            else:
-                sys.modules[name] = module
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,6 @@ value-dependent shape): it runs eagerly.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 
 import _pypi_source as pypi
@@ -76,24 +75,11 @@ MODELS = {
 }
 
 
-@contextlib.contextmanager
 def _ported_utils():
-    """Inside the block ``import torch_einops_utils[.x]`` finds ``torch_einops_utils_jnn[.x]``; ``sys.modules`` is
-    as before afterwards (modules imported inside keep what they imported)."""
-    tree = pypi.ported_tree(pypi.TORCH_EINOPS_UTILS)
-    tvsource.import_package(tree, "torch_einops_utils_jnn")
-    ported = {name.replace("_jnn", "", 1): module for name, module in list(sys.modules.items())
-              if name.split(".")[0] == "torch_einops_utils_jnn"}
-    saved = {name: sys.modules.get(name) for name in ported}
-    sys.modules.update(ported)
-    try:
-        yield
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                del sys.modules[name]
-            else:
-                sys.modules[name] = module
+    """A context in which ``import torch_einops_utils[.x]`` finds ``torch_einops_utils_jnn[.x]``."""
+    tvsource.import_package(pypi.ported_tree(pypi.TORCH_EINOPS_UTILS), "torch_einops_utils_jnn")
+    return pypi.modules_as({name.replace("_jnn", "", 1): module for name, module in list(sys.modules.items())
+                            if name.split(".")[0] == "torch_einops_utils_jnn"})
 
 
 @pytest.fixture(scope="module")
