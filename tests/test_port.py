@@ -121,12 +121,17 @@ def test_a_parameter_or_local_named_as_a_torch_import_is_not_torch():
 
         def made(x):
             return tensor([x]).sum()
+
+
+        def dtypes(xs):
+            return [tensor.dtype for tensor in xs], list(map(lambda tensor: tensor.dtype, xs))
         """)
     assert "missing" not in out and not err, out
     module = load(out)
     x = jnp.ones(3, jnp.float32)
     assert module.max_neg_value(x) == -torch.finfo(torch.float32).max
     assert module.doubled(x) == 6.0 and module.made(2.0) == 2.0
+    assert module.dtypes([x]) == ([jnp.float32], [jnp.float32])
 
 
 def test_einops_torch_layers_become_jnn_einops_layers():

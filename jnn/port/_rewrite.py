@@ -339,6 +339,7 @@ class Porter(cst.CSTTransformer):
         self._fstrings: list[str] = []
         self.attributes = attributes
         self._scopes: list[_Scope] = [_Scope()]
+        self._hidden: list[set[str]] = []  # the parameters of enclosing lambdas, the targets of comprehensions
         self._torch_import_lines: list[cst.SimpleStatementLine] = []
 
     # -- reporting ---------------------------------------------------------------------------------------
@@ -400,10 +401,36 @@ class Porter(cst.CSTTransformer):
         return f"{full}.{rest}" if rest else full
 
     def _local(self, name: str) -> bool:
-        """Whether ``name`` is bound in an enclosing function (a parameter, an assignment), hiding the import of
-        that name (x-transformers' ``def max_neg_value(tensor)`` after ``from torch import tensor``)."""
-        return any(scope.function and name in scope.containers | scope.arrays | scope.other
-                   and name not in scope.declared for scope in self._scopes)
+        """Whether ``name`` is bound in an enclosing function (a parameter, an assignment), lambda or comprehension,
+        hiding the import of that name (x-transformers' ``def max_neg_value(tensor)`` after ``from torch import
+        tensor``)."""
+        return any(name in hidden for hidden in self._hidden) or any(
+            scope.function and name in scope.containers | scope.arrays | scope.other and name not in scope.declared
+            for scope in self._scopes)
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        params = node.params
+        named = [*params.posonly_params, *params.params, *params.kwonly_params, params.star_arg, params.star_kwarg]
+        self._hidden.append({p.name.value for p in named if isinstance(p, cst.Param)})
+
+    def leave_Lambda(self, original_node: cst.Lambda, updated_node: cst.Lambda) -> cst.BaseExpression:
+        self._hidden.pop()
+        return updated_node
+
+    def _visit_comprehension(self, node: cst.BaseComp | cst.DictComp) -> None:
+        names: set[str] = set()
+        comp: cst.CompFor | None = node.for_in
+        while comp is not None:
+            names.update(_names(comp.target))
+            comp = comp.inner_for_in
+        self._hidden.append(names)
+
+    def _leave_comprehension(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:
+        self._hidden.pop()
+        return updated_node
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _visit_comprehension
+    leave_ListComp = leave_SetComp = leave_DictComp = leave_GeneratorExp = _leave_comprehension
 
     def render(self, target: str) -> cst.BaseExpression:
         if target == OPS or target.startswith(OPS + "."):
