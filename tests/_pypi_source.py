@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Iterator, Mapping
 
 from _timm_source import CACHE, _cached, _filtered_init, port_cached
-from _torchvision_source import download_wheel
+from _torchvision_source import download_wheel, import_package
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +93,13 @@ def _members(archive: pathlib.Path, names: list[str]):
 def ported_tree(spec: Wheel) -> pathlib.Path:
     """A directory with ``<package>_jnn``, the port of :func:`source_tree` (see ``_timm_source.port_cached``)."""
     return port_cached(source_tree(spec), spec.package, spec.name(), spec.files[-1])
+
+
+def imported(spec: Wheel, ported: bool = False) -> types.ModuleType:
+    """``spec``'s package imported: its own files with torch, or with ``ported`` its port (``<package>_jnn``)."""
+    if ported:
+        return import_package(ported_tree(spec), f"{spec.package}_jnn")
+    return import_package(source_tree(spec), spec.package)
 
 
 # Meta's EnCodec: the SEANet encoder/decoder (conv wrappers with weight/spectral norm, LSTM, transformer), the

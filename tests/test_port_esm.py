@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 
 import _pypi_source as pypi
-import _torchvision_source as tvsource
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -41,13 +40,13 @@ MSAS = [[("a", "MKTAYIAK"), ("b", "MKT-YIAR"), ("c", "MRTAY-AK")], [("a", "KALTA
 @pytest.fixture(scope="module")
 def esm_torch():
     """The original esm files, imported with torch."""
-    return tvsource.import_package(pypi.source_tree(pypi.ESM), "esm")
+    return pypi.imported(pypi.ESM)
 
 
 @pytest.fixture(scope="module")
 def esm_jnn():
     """``python -m jnn.port esm -o esm_jnn``, imported with jnn."""
-    return tvsource.import_package(pypi.ported_tree(pypi.ESM), "esm_jnn")
+    return pypi.imported(pypi.ESM, ported=True)
 
 
 def _tokens(esm_torch, esm_jnn, architecture: str, data) -> np.ndarray:

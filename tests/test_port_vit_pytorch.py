@@ -17,7 +17,6 @@ import subprocess
 import sys
 
 import _pypi_source as pypi
-import _torchvision_source as tvsource
 import jax
 import numpy as np
 import pytest
@@ -51,13 +50,13 @@ MODELS = {
 @pytest.fixture(scope="module")
 def vit_torch():
     """The original vit_pytorch files, imported with torch."""
-    return tvsource.import_package(pypi.source_tree(pypi.VIT_PYTORCH), "vit_pytorch")
+    return pypi.imported(pypi.VIT_PYTORCH)
 
 
 @pytest.fixture(scope="module")
 def vit_jnn():
     """``python -m jnn.port vit_pytorch -o vit_pytorch_jnn``, imported with jnn."""
-    return tvsource.import_package(pypi.ported_tree(pypi.VIT_PYTORCH), "vit_pytorch_jnn")
+    return pypi.imported(pypi.VIT_PYTORCH, ported=True)
 
 
 def _build(package, name: str):

@@ -28,7 +28,6 @@ import gzip
 import types
 
 import _pypi_source as pypi
-import _torchvision_source as tvsource
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -72,14 +71,14 @@ def _stand_ins():
 def whisper_torch():
     """The original whisper files, imported with torch."""
     with _stand_ins():
-        return tvsource.import_package(pypi.source_tree(pypi.WHISPER), "whisper")
+        return pypi.imported(pypi.WHISPER)
 
 
 @pytest.fixture(scope="module")
 def whisper_jnn():
     """``python -m jnn.port whisper -o whisper_jnn``, imported with jnn."""
     with _stand_ins():
-        return tvsource.import_package(pypi.ported_tree(pypi.WHISPER), "whisper_jnn")
+        return pypi.imported(pypi.WHISPER, ported=True)
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,6 @@ from __future__ import annotations
 import sys
 
 import _pypi_source as pypi
-import _torchvision_source as tvsource
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -77,7 +76,7 @@ MODELS = {
 
 def _ported_utils():
     """A context in which ``import torch_einops_utils[.x]`` finds ``torch_einops_utils_jnn[.x]``."""
-    tvsource.import_package(pypi.ported_tree(pypi.TORCH_EINOPS_UTILS), "torch_einops_utils_jnn")
+    pypi.imported(pypi.TORCH_EINOPS_UTILS, ported=True)
     return pypi.modules_as({name.replace("_jnn", "", 1): module for name, module in list(sys.modules.items())
                             if name.split(".")[0] == "torch_einops_utils_jnn"})
 
@@ -85,8 +84,8 @@ def _ported_utils():
 @pytest.fixture(scope="module")
 def xt_torch():
     """The original x_transformers and torch_einops_utils files, imported with torch."""
-    tvsource.import_package(pypi.source_tree(pypi.TORCH_EINOPS_UTILS), "torch_einops_utils")
-    return tvsource.import_package(pypi.source_tree(pypi.X_TRANSFORMERS), "x_transformers")
+    pypi.imported(pypi.TORCH_EINOPS_UTILS)
+    return pypi.imported(pypi.X_TRANSFORMERS)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +93,7 @@ def xt_jnn():
     """``python -m jnn.port x_transformers -o x_transformers_jnn``, imported with jnn and the port of
     torch_einops_utils."""
     with _ported_utils():
-        return tvsource.import_package(pypi.ported_tree(pypi.X_TRANSFORMERS), "x_transformers_jnn")
+        return pypi.imported(pypi.X_TRANSFORMERS, ported=True)
 
 
 def _twins(xt_torch, xt_jnn, name: str):
