@@ -936,7 +936,6 @@ class Porter(cst.CSTTransformer):
         scope.name = node.name.value
         scope.params = {p.name.value for p in [*params.posonly_params, *params.params, *params.kwonly_params]} - \
             {"self", "cls"}
-        node.body.visit(_Returned(scope.returned))
         node.body.visit(_Classify(scope, self))
         scope.grad_decorated = any(self._grad_mode(d.decorator) for d in node.decorators)
         self._scopes.append(scope)
@@ -990,26 +989,9 @@ class Porter(cst.CSTTransformer):
         return updated_node.with_changes(body=[*body[:at], *new, *body[at:]])
 
 
-class _Returned(cst.CSTVisitor):
-    """The names a function returns, alone or in a tuple (nested functions left out)."""
-
-    def __init__(self, names: set[str]) -> None:
-        self.names = names
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def visit_Return(self, node: cst.Return) -> None:
-        values = [e.value for e in node.value.elements] if isinstance(node.value, (cst.Tuple, cst.List)) else \
-            [node.value]
-        self.names.update(v.value for v in values if isinstance(v, cst.Name))
-
-
 class _Classify(cst.CSTVisitor):
-    """Sorts a scope's assigned names into containers and arrays (nested functions are their own scopes)."""
+    """Sorts a scope's assigned names into containers and arrays, and collects the names it returns (nested
+    functions are their own scopes)."""
 
     def __init__(self, scope: _Scope, porter: Porter, module_level: bool = False) -> None:
         self.scope = scope
@@ -1056,6 +1038,11 @@ class _Classify(cst.CSTVisitor):
         if node.asname is not None:
             for name in _names(node.asname.name):
                 self.scope.other.add(name)
+
+    def visit_Return(self, node: cst.Return) -> None:  # the names a function returns, alone or in a tuple
+        values = [e.value for e in node.value.elements] if isinstance(node.value, (cst.Tuple, cst.List)) else \
+            [node.value]
+        self.scope.returned.update(v.value for v in values if isinstance(v, cst.Name))
 
     def visit_Global(self, node: cst.Global) -> None:
         self.scope.declared.update(n.name.value for n in node.names)
