@@ -214,6 +214,18 @@ def test_cov(shape, correction, use_fweights, use_aweights):
               atol=1e-5)
 
 
+def test_cov_of_one_weighted_observation_is_exact_as_torch():
+    # x * w / w rounds away from x for ~1 in 8 values: torch takes the exact mean (and, for aweights with correction
+    # 1, zero degrees of freedom), so its 0/0 is nan where rounding noise would give 0 or inf
+    xs, ws = RNG.standard_normal(32).astype(np.float32), RNG.random(32).astype(np.float32) + 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for x, w in zip(xs, ws, strict=True):
+            for correction in (0, 1, 2):
+                check("cov", x, correction=correction, aweights=np.array([w]))
+                check("cov", x, correction=correction, fweights=np.array([3]))
+
+
 def test_corrcoef_and_cov_errors():
     for x in (randn(3, 6), randn(5), randint(2, 4), floats(1.0, 1.0, 1.0), np.array([[1.0, 2.0, 4.0], [1.0, 1.0,
                                                                                                        1.0]],

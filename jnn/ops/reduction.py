@@ -710,13 +710,18 @@ def cov(input: Any, *, correction: Any = 1, fweights: Any = None, aweights: Any 
     if w is not None and not is_traced(w_sum) and w_sum == 0:
         raise ValueError("jnn.ops.cov: weights sum to zero, can't be normalized")
     mean = jnp.sum(x if w is None else x * w, axis=1) / w_sum
+    # One observation weighted by one kind of weights: torch (as NumPy) takes the exact answers, the mean equal to
+    # the observation and, for aweights with correction 1, zero degrees of freedom (0/0: nan), not rounding noise.
+    single = n == 1 and len(weights) == 1
     if w is None or aweights is None or correction == 0:
         norm = w_sum - correction
+    elif single and correction == 1:
+        norm = 0
     else:
         norm = w_sum - correction * jnp.sum(w * weights["aweights"]) / w_sum
-    centred = x - mean[:, None]
-    c = jnp.matmul(centred, (centred if w is None else centred * w).T.conj()) / jnp.maximum(norm, 0)
-    return jnp.squeeze(c)
+    centred = jnp.zeros_like(x, dtype=mean.dtype) if single else x - mean[:, None]
+    c = jnp.matmul(centred, (centred if w is None else centred * w).T.conj())
+    return jnp.squeeze(c / jnp.maximum(norm, 0))
 
 
 @method
