@@ -536,11 +536,99 @@ def test_data_reads_and_writes():
         """, """\
         from jnn import ops
         w = ops.data(self.fc.weight)
-        self.fc.weight = w * 2
+        self.fc.weight = ops.set_data(self.fc.weight, w * 2)
         n = self.data
-        self.proj.weight *= 0.5
+        self.proj.weight = ops.mul_(self.proj.weight, 0.5)
         w = ops.at(w)[0].add(1)
         """)
+
+
+def test_writes_to_parameters_read_into_variables_reach_the_module_as_torch():
+    """torch's tensors are shared with their module: ``for p in model.parameters(): p.data.clamp_(-c, c)`` (WGAN),
+    MoCo's ``q.data = q.data * m + p.data * (1 - m)``, DINO's ``q.mul_(m).add_(...)``, timm's EMA ``copy_`` over
+    ``state_dict().values()`` change the model. Ported, the variable is rebound to the new array; the in-place
+    function (and ``ops.set_data``) also puts it in the module slot the array was read from. Before, every one of
+    these updates was silently lost."""
+    source = """
+        import torch
+        import torch.nn as nn
+
+        def mlp():
+            return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.encoder, self.momentum = mlp(), mlp()
+                for p, q in zip(self.encoder.parameters(), self.momentum.parameters()):
+                    q.data.copy_(p.data)
+                    q.requires_grad = False
+
+            def momentum_update(self, m):
+                for p, q in zip(self.encoder.parameters(), self.momentum.parameters()):
+                    q.data = q.data * m + p.data * (1.0 - m)
+
+            def chained_update(self, m):
+                with torch.no_grad():
+                    for p, q in zip(self.encoder.parameters(), self.momentum.parameters()):
+                        q.mul_(m).add_((1 - m) * p.detach())
+
+            def clip(self, c):
+                for p in self.encoder.parameters():
+                    p.data.clamp_(-c, c)
+
+            def scale(self):
+                for name, p in self.named_parameters():
+                    if name.endswith("bias"):
+                        p.data *= 0.5
+                    else:
+                        p.data.mul_(2)
+
+            def ema_from(self, other, decay):
+                with torch.no_grad():
+                    for e, v in zip(self.state_dict().values(), other.state_dict().values()):
+                        e.copy_(e * decay + (1.0 - decay) * v)
+
+        class Tied(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = nn.Embedding(5, 2)
+                self.head = nn.Linear(2, 5, bias=False)
+                self.head.weight = self.emb.weight
+
+            def reset(self):
+                w = self.head.weight
+                w.data = torch.linspace(0, 1, 10).view(5, 2)
+                self.emb.weight.data *= 3
+        """
+    out, err = port(source)
+    assert "q = ops.set_data(q, ops.data(q) * m + ops.data(p) * (1.0 - m))" in out
+    assert "p = ops.mul_(p, 0.5)" in out and not err
+    theirs, ours = load(textwrap.dedent(source), "t"), load(out)
+
+    def same_state(reference, model):
+        state = model.state_dict()
+        assert list(state) == list(reference.state_dict())
+        for key, value in reference.state_dict().items():
+            np.testing.assert_allclose(state[key], value.numpy(), rtol=1e-6, atol=1e-7, err_msg=key)
+
+    torch.manual_seed(0)
+    reference, other_reference, tied_reference = theirs.Net(), theirs.Net(), theirs.Tied()
+    model, other, tied = ours.Net(), ours.Net(), ours.Tied()
+    for mine, torchs in ((model, reference), (other, other_reference), (tied, tied_reference)):
+        mine.load_state_dict({k: jnp.asarray(v.numpy()) for k, v in torchs.state_dict().items()})
+    other_reference.encoder(torch.randn(6, 3)), other_reference.momentum(torch.randn(6, 3))  # BatchNorm statistics
+    other.load_state_dict({k: jnp.asarray(v.numpy()) for k, v in other_reference.state_dict().items()})
+    assert set(jnn.split(ours.Net())[1]) == {k for k, v in theirs.Net().named_parameters() if v.requires_grad}
+    for name, args in (("momentum_update", (0.9,)), ("chained_update", (0.5,)), ("clip", (0.2,)), ("scale", ()),
+                       ("ema_from", (other_reference, 0.75))):
+        getattr(reference, name)(*args)
+        getattr(model, name)(*[other if a is other_reference else a for a in args])
+        same_state(reference, model)
+    tied_reference.reset()
+    tied.reset()
+    same_state(tied_reference, tied)
+    assert tied.head.weight is tied.emb.weight
 
 
 def test_data_of_an_imported_module_stays_an_attribute():

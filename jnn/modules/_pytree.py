@@ -24,7 +24,6 @@ from __future__ import annotations
 import gc
 import types
 import weakref
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -523,17 +522,24 @@ def deleted_message(where: str) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Array identity: which slot handed out an array, which slots share one (for jnn.init's write-back)
 
-# The last slots whose arrays were handed out (attribute access, named_parameters/buffers), as (weak reference to
-# the module, slot name): weak, so no module, and no traced array, is kept alive by it.
-_recent_handouts: deque = deque(maxlen=16)
+# The slots whose arrays were handed out (attribute access, named_parameters/buffers, state_dict), keyed by the
+# array's id: id(array) -> (weak reference to the module, slot name), the last _HANDOUTS handouts in order. Weak, so
+# no module, and no traced array, is kept alive by it; a stale id is harmless (a slot must still hold the array).
+_recent_handouts: dict[int, tuple] = {}
+_HANDOUTS = 4096
 
 # Slots sharing an array (tied weights): id(array) -> [(weak reference to a module, slot name), ...].
 _shared: dict[int, list] = {}
 _shared_size = [64]
 
 
-def note_handout(module: Any, name: str) -> None:
-    _recent_handouts.append((weakref.ref(module), name))
+def note_handout(module: Any, name: str, value: Any) -> None:
+    """``module.name`` (which holds ``value``) was just read: an in-place write to ``value`` goes back there."""
+    handouts = _recent_handouts
+    handouts.pop(id(value), None)
+    handouts[id(value)] = (weakref.ref(module), name)
+    if len(handouts) > _HANDOUTS:
+        del handouts[next(iter(handouts))]
 
 
 def _holds(module: Any, name: str, value: Any) -> bool:
@@ -560,13 +566,12 @@ def note_shared(slots: list[tuple[Any, str]]) -> None:
 def note_assigned(module: Any, name: str, value: Any) -> None:
     """``value`` was just stored in ``module.name``: if a slot that recently handed it out still holds it, the
     two slots are now tied (``emb.weight = lin.weight``)."""
-    if not _recent_handouts or is_tracer(value):
+    entry = _recent_handouts.get(id(value))
+    if entry is None or is_tracer(value):
         return
-    for ref, other_name in _recent_handouts:
-        other = ref()
-        if other is not None and (other is not module or other_name != name) and _holds(other, other_name, value):
-            note_shared([(other, other_name), (module, name)])
-            return
+    other, other_name = entry[0](), entry[1]
+    if other is not None and (other is not module or other_name != name) and _holds(other, other_name, value):
+        note_shared([(other, other_name), (module, name)])
 
 
 def moved(old_to_new: dict[int, Any]) -> None:
@@ -577,21 +582,20 @@ def moved(old_to_new: dict[int, Any]) -> None:
 
 def write_back(old: Any, new: Any) -> bool:
     """Put ``new`` in every slot holding ``old``, starting from the slot that recently handed ``old`` out (tied
-    slots included); False if no slot did."""
-    slots = []
-    for ref, name in reversed(_recent_handouts):
-        module = ref()
-        if module is not None and _holds(module, name, old):
-            slots.append((module, name))
-            break
-    if not slots:
+    slots included), and count ``new`` as handed out by it (``p.mul_(m).add_(q)`` writes twice); False if no slot
+    did."""
+    entry = _recent_handouts.get(id(old))
+    module = None if entry is None else entry[0]()
+    if module is None or not _holds(module, entry[1], old):
         return False
+    slots = [(module, entry[1])]
     for ref, name in _shared.pop(id(old), ()):
         module = ref()
         if module is not None and _holds(module, name, old) and not any(m is module and n == name for m, n in slots):
             slots.append((module, name))
     for module, name in slots:
         setattr(module, name, new)
+    note_handout(slots[0][0], slots[0][1], new)
     if len(slots) > 1:
         note_shared(slots)
     return True

@@ -467,7 +467,7 @@ class Module:
             if own is not None and name in own:
                 value = own[name]
                 if value is not None:
-                    _pytree.note_handout(self, name)
+                    _pytree.note_handout(self, name, value)
                 return value
         own = d.get("_modules")
         if own is not None and name in own:
@@ -666,7 +666,7 @@ class Module:
                 if value is None or (remove_duplicate and id(value) in seen):
                     continue
                 seen.add(id(value))
-                _pytree.note_handout(module, name)
+                _pytree.note_handout(module, name, value)
                 yield module_prefix + ("." if module_prefix else "") + name, value
 
     def named_parameters(
@@ -870,10 +870,12 @@ class Module:
         for name, value in d["_parameters"].items():
             if value is not None:
                 destination[prefix + name] = value
+                _pytree.note_handout(self, name, value)  # as torch's entries share the parameters' memory
         nonpersistent = d["_non_persistent_buffers_set"]
         for name, value in d["_buffers"].items():
             if value is not None and name not in nonpersistent:
                 destination[prefix + name] = value
+                _pytree.note_handout(self, name, value)
         if type(self).get_extra_state is not Module.get_extra_state:
             destination[prefix + _EXTRA_STATE_KEY] = self.get_extra_state()
 

@@ -29,6 +29,7 @@ from jnn.ops import _C as _C  # torch._C shims that model code calls
 from jnn.ops import autograd as autograd  # torch.autograd.Function as jax.custom_vjp
 from jnn.ops import creation, dtypes, indexing, inplace, matrix, misc, nn, pointwise, reduction, shape, spectral
 from jnn.ops import fft as fft  # torch.fft
+from jnn.ops import foreach as foreach  # torch._foreach_*: EMA and optimiser code
 from jnn.ops import hub as hub  # torch.hub
 from jnn.ops import linalg as linalg  # torch.linalg
 from jnn.ops import ops as ops  # torch.ops: custom operator namespaces (torchvision's)
@@ -39,9 +40,11 @@ from jnn.ops._core import METHODS as _METHODS
 from jnn.ops._port import at as at
 from jnn.ops._port import attr as attr
 from jnn.ops._port import data as data
+from jnn.ops._port import set_data as set_data
 from jnn.ops._port import store as store
 from jnn.ops.creation import *  # noqa: F403
 from jnn.ops.dtypes import *  # noqa: F403
+from jnn.ops.foreach import *  # noqa: F403
 from jnn.ops.indexing import *  # noqa: F403
 from jnn.ops.inplace import *  # noqa: F403
 from jnn.ops.matrix import *  # noqa: F403
@@ -57,6 +60,6 @@ METHODS: frozenset[str] = frozenset(_METHODS)
 INPLACE: frozenset[str] = frozenset(_INPLACE)
 """The in-place method names (``add_``, ``zero_``, ``normal_``, ...); their functions return the new array."""
 
-__all__ = sorted({*creation.__all__, *dtypes.__all__, *indexing.__all__, *inplace.__all__, *matrix.__all__,
-                  *misc.__all__, *nn.__all__, *pointwise.__all__, *reduction.__all__, *shape.__all__, *spectral.__all__,
-                  "at", "attr", "data", "store", "METHODS", "INPLACE"})
+__all__ = sorted({*creation.__all__, *dtypes.__all__, *foreach.__all__, *indexing.__all__, *inplace.__all__,
+                  *matrix.__all__, *misc.__all__, *nn.__all__, *pointwise.__all__, *reduction.__all__, *shape.__all__,
+                  *spectral.__all__, "at", "attr", "data", "set_data", "store", "METHODS", "INPLACE"})

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn._arrays import is_tracer
+from jnn.modules import _pytree
 from jnn.modules.module import _is_array
 
 __all__: list[str] = []
@@ -121,6 +122,26 @@ def method(fn: F | None = None, *, name: str | None = None) -> Any:
 
     return register(fn) if fn is not None else register
 
+
+def write_through(fn: F) -> F:
+    """``fn`` (receiver first, returns the new array), which also puts its result in the module slot the receiver
+    was just read from (a parameter or buffer: ``for p in model.parameters(): p.zero_()``, an entry of
+    ``state_dict()``) and every slot tied to it, as torch's in-place write is seen through the module."""
+
+    @functools.wraps(fn)
+    def op(input: Any, *args: Any, **kwargs: Any) -> Any:
+        out = fn(input, *args, **kwargs)
+        if _pytree._recent_handouts:
+            _pytree.write_back(input, out)
+        return out
+
+    return op  # type: ignore[return-value]
+
+
+def inplace(fn: F) -> F:
+    """Register ``fn`` (``add_``) as an in-place method-function: :func:`write_through` and :func:`method`."""
+    INPLACE.add(fn.__name__)
+    return method(write_through(fn))
 
 is_traced = is_tracer
 

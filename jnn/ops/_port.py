@@ -23,9 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn._arrays import is_tracer
+from jnn.modules._pytree import write_back
 from jnn.ops._eager import host, host_cast, placed
 
-__all__ = ["at", "store", "data", "attr", "TENSOR_ATTRIBUTES", "DTYPE_ATTRIBUTES"]
+__all__ = ["at", "store", "data", "set_data", "attr", "TENSOR_ATTRIBUTES", "DTYPE_ATTRIBUTES"]
 
 TENSOR_ATTRIBUTES = frozenset({"device", "is_cuda", "requires_grad", "grad", "is_leaf", "grad_fn", "layout",
                                "is_cpu", "is_quantized", "is_sparse", "is_meta", "is_mps", "is_xpu"})
@@ -237,6 +238,26 @@ def data(obj: Any) -> Any:
     if isinstance(obj, jax.Array):
         return jax.lax.stop_gradient(obj)
     return obj.data
+
+
+def set_data(obj: Any, value: Any) -> Any:
+    """torch's ``x.data = value`` (the port writes ``x = set_data(x, value)``): ``value``, which also replaces ``x``
+    in the module slot ``x`` was just read from (and the slots tied to it), as torch's tensor, shared with its
+    module, takes the new data; ``obj.data = value`` for anything but an array.
+
+    >>> import jnn, jax.numpy as jnp
+    >>> lin = jnn.Linear(2, 1)
+    >>> for p in lin.parameters():
+    ...     p = set_data(p, jnp.zeros_like(p))
+    >>> lin.weight.tolist(), lin.bias.tolist()
+    ([[0.0, 0.0]], [0.0])
+    """
+    if not isinstance(obj, jax.Array):
+        obj.data = value
+        return obj
+    value = jnp.asarray(value)
+    write_back(obj, value)
+    return value
 
 
 def attr(obj: Any, name: str) -> Any:

@@ -29,7 +29,7 @@ import numpy as np
 from jnn import random as _random
 from jnn._arrays import as_array, host_copy, is_staging, is_tracer, to_device
 from jnn.modules._utils import normal_sample, uniform_sample
-from jnn.ops._core import INPLACE, astype, default_float, is_array, method, sizes, to_dtype
+from jnn.ops._core import astype, default_float, inplace, is_array, method, sizes, to_dtype
 from jnn.ops.dtypes import Size
 from jnn.ops.dtypes import device as device_type
 
@@ -437,40 +437,35 @@ def poisson(input: Any, generator: Any = None) -> jax.Array:
     return jax.random.poisson(_key(generator, "poisson"), x, x.shape).astype(x.dtype)
 
 
-def _inplace_random(fn: Any) -> Any:
-    INPLACE.add(fn.__name__)
-    return method(fn)
-
-
-@_inplace_random
+@inplace
 def normal_(input: Any, mean: builtins.float = 0.0, std: builtins.float = 1.0, *, generator: Any = None) -> jax.Array:
     """A new array like ``input`` filled with normal samples (torch fills ``input`` in place)."""
     x = jnp.asarray(input)
     return _normal(_source(generator, "normal_"), x.shape, x.dtype, mean, std)
 
 
-@_inplace_random
+@inplace
 def uniform_(input: Any, a: builtins.float = 0.0, b: builtins.float = 1.0, *, generator: Any = None) -> jax.Array:
     """A new array like ``input`` filled with samples uniform in ``[a, b)``."""
     x = jnp.asarray(input)
     return _uniform(_source(generator, "uniform_"), x.shape, x.dtype, a, b)
 
 
-@_inplace_random
+@inplace
 def bernoulli_(input: Any, p: Any = 0.5, *, generator: Any = None) -> jax.Array:
     """A new array like ``input`` of 0/1 samples, 1 with probability ``p``."""
     x = jnp.asarray(input)
     return jax.random.bernoulli(_key(generator, "bernoulli_"), jnp.broadcast_to(p, x.shape)).astype(x.dtype)
 
 
-@_inplace_random
+@inplace
 def exponential_(input: Any, lambd: builtins.float = 1.0, *, generator: Any = None) -> jax.Array:
     """A new array like ``input`` of exponential samples with rate ``lambd``."""
     x = jnp.asarray(input)
     return (jax.random.exponential(_key(generator, "exponential_"), x.shape, x.dtype) / lambd).astype(x.dtype)
 
 
-@_inplace_random
+@inplace
 def random_(input: Any, from_: builtins.int = 0, to: builtins.int | None = None, *, generator: Any = None) -> jax.Array:
     """A new array like ``input`` of integers uniform in ``[from_, to)`` (``random_(to)`` means ``[0, to)``)."""
     x = jnp.asarray(input)

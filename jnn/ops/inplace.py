@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jnn.ops import indexing, misc, pointwise, reduction, shape
-from jnn.ops._core import INPLACE, method
+from jnn.ops._core import inplace
 from jnn.ops.dtypes import can_cast
 
 # in-place methods whose result must keep the receiver's shape, by the module defining the out-of-place function
@@ -60,8 +60,7 @@ def _same_shape(name: str, fn: Callable) -> Callable:
 def _register(name: str, op: Callable, base: str) -> Callable:
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"torch's in-place ``{name}``: :func:`{base}`, returned as a new array (``x = {name}(x, ...)``)."
-    INPLACE.add(name)
-    return method(op)
+    return inplace(op)
 
 
 for _module, _names in _SAME_SHAPE.items():
@@ -81,7 +80,13 @@ def _keep(x: Any, value: Any, name: str) -> jax.Array:
     value = jnp.asarray(value)
     if not can_cast(value.dtype, x.dtype) and not (value.ndim == 0 and value.dtype.kind in "fiub"):
         raise TypeError(f"jnn.ops.{name}: {value.dtype} can't be cast to the array's {x.dtype}")
-    return jnp.broadcast_to(value, x.shape).astype(x.dtype)
+    return _fresh(jnp.broadcast_to(value, x.shape).astype(x.dtype), value)
+
+
+def _fresh(out: jax.Array, source: Any) -> jax.Array:
+    """``out``, or a copy of it where it is ``source`` itself: torch's copy is new memory, and jnn ties module slots
+    (and keeps ``requires_grad``) by array identity, so ``q.copy_(p)`` must not make ``q`` the array ``p`` is."""
+    return misc.clone(out) if out is source else out
 
 
 def zero_(input: Any) -> jax.Array:
@@ -96,8 +101,8 @@ def fill_(input: Any, value: Any) -> jax.Array:
 
 def copy_(input: Any, src: Any, non_blocking: bool = False) -> jax.Array:
     """``src`` broadcast to ``input``'s shape and converted to its dtype."""
-    x = jnp.asarray(input)
-    return jnp.broadcast_to(jnp.asarray(src), x.shape).astype(x.dtype)
+    x, src = jnp.asarray(input), jnp.asarray(src)
+    return _fresh(jnp.broadcast_to(src, x.shape).astype(x.dtype), src)
 
 
 def fill_diagonal_(input: Any, fill_value: Any, wrap: bool = False) -> jax.Array:
@@ -112,5 +117,4 @@ def fill_diagonal_(input: Any, fill_value: Any, wrap: bool = False) -> jax.Array
 
 
 for _fn in (zero_, fill_, copy_, fill_diagonal_):
-    INPLACE.add(_fn.__name__)
-    globals()[_fn.__name__] = method(_fn)
+    globals()[_fn.__name__] = inplace(_fn)

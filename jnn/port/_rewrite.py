@@ -17,6 +17,9 @@ _CONTAINER_HINTS = ("List", "Dict", "list", "dict", "Sequence", "Mapping", "Orde
 _GRAD_MODES = frozenset(f"torch.{prefix}{name}" for prefix in ("", "autograd.", "autograd.grad_mode.")
                         for name in ("no_grad", "enable_grad", "inference_mode", "set_grad_enabled"))
 _AUG_AT = {"+=": "add", "-=": "subtract", "*=": "multiply", "/=": "divide", "**=": "power"}
+_AUGMENTED_INPLACE = {"+=": "add_", "-=": "sub_", "*=": "mul_", "/=": "div_", "//=": "floor_divide_",
+                      "%=": "remainder_", "**=": "pow_", "&=": "bitwise_and_", "|=": "bitwise_or_",
+                      "^=": "bitwise_xor_"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +46,11 @@ def dotted(node: cst.BaseExpression) -> str | None:
 
 def _expr(code: str) -> cst.BaseExpression:
     return cst.parse_expression(code)
+
+
+def _first(node: cst.BaseExpression) -> cst.Arg:
+    """``node`` as a call's first argument, followed by ``, ``."""
+    return cst.Arg(node, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
 
 
 def _code(node: cst.CSTNode) -> str:
@@ -875,11 +883,12 @@ class Porter(cst.CSTTransformer):
             updated_node = updated_node.with_changes(targets=[cst.AssignTarget(self._undata(target))])
         if isinstance(original_node.targets[0].target, cst.Attribute):
             attr = original_node.targets[0].target
-            if attr.attr.value == "data":
-                return updated_node.with_changes(targets=[cst.AssignTarget(self._undata(target))])
-            if attr.attr.value == "requires_grad" and self.survey.uses_torch:
-                self.report(original_node, "requires_grad cannot be set on a JAX array: freeze with "
-                                           "Module.requires_grad_(False) or leave it out of the optimiser")
+            if attr.attr.value == "data":  # x.data = v: x = ops.set_data(x, v), which also writes x's module slot
+                target = self._undata(target)
+                if target is updated_node.targets[0].target:  # self.data = v, esm.data = v: not a tensor's
+                    return updated_node
+                return updated_node.with_changes(targets=[cst.AssignTarget(target)], value=cst.Call(
+                    func=_expr(f"{self.ops}.set_data"), args=[_first(target), cst.Arg(updated_node.value)]))
         if isinstance(target, cst.Subscript) and self.survey.uses_torch:
             new = self._assign(target, updated_node.value, original_node)
             if new is not None:
@@ -889,7 +898,12 @@ class Porter(cst.CSTTransformer):
     def leave_AugAssign(self, original_node: cst.AugAssign, updated_node: cst.AugAssign) -> cst.BaseSmallStatement:
         updated_node = updated_node.with_changes(value=self._grad_cut(updated_node.value))
         if isinstance(original_node.target, cst.Attribute) and original_node.target.attr.value == "data":
-            return updated_node.with_changes(target=self._undata(updated_node.target))  # w.data *= s: w *= s
+            target = self._undata(updated_node.target)
+            method = _AUGMENTED_INPLACE.get(_code(updated_node.operator).strip())
+            if target is updated_node.target or method is None:
+                return updated_node.with_changes(target=target)
+            return cst.Assign(targets=[cst.AssignTarget(target)], value=cst.Call(  # w.data *= s: w = ops.mul_(w, s)
+                func=_expr(f"{self.ops}.{method}"), args=[_first(target), cst.Arg(updated_node.value)]))
         if isinstance(updated_node.target, cst.Subscript) and self.survey.uses_torch:
             op = _code(updated_node.operator).strip()
             new = self._assign(updated_node.target, updated_node.value, original_node, aug=op)
@@ -917,7 +931,9 @@ class Porter(cst.CSTTransformer):
         scope.noted.add(name)
         self.report(node, f"'{scope.name}' updates its argument '{name}' in place: torch's caller sees the change, "
                           "but a JAX array cannot change, and the caller's stays as it was (return it and store it "
-                          "where it is called)")
+                          "where it is called)" + (
+                              "; a module's parameter or buffer passed in does take the in-place method's result"
+                              if tensor else ""))
 
     # -- scopes: which local names are containers or arrays --------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
