@@ -13,9 +13,11 @@ imports, builds and runs with no torch at all.
 from __future__ import annotations
 
 import collections
+import importlib.util
 import os
 import subprocess
 import sys
+import zipfile
 
 import _timm_source as timmsource
 import jax
@@ -27,6 +29,7 @@ from helpers import randomise_constants
 
 import jnn
 import jnn.functional as F
+from jnn.port import port_source
 
 
 class _TorchFrozenBatchNorm2d(torch.nn.BatchNorm2d):
@@ -143,3 +146,57 @@ def test_ported_timm_runs_without_torch():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join([tests, str(timmsource.ROOT)])})
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def model_ema(tmp_path_factory):
+    """timm's ``timm/utils/model_ema.py`` (standalone: it imports only torch), as it is and ported."""
+    with zipfile.ZipFile(timmsource._wheel()) as wheel:
+        text = wheel.read("timm/utils/model_ema.py").decode()
+    ported = port_source(text, "model_ema.py", report=None)
+    modules = []
+    for name, source in (("model_ema_torch", text), ("model_ema_jnn", ported)):
+        path = tmp_path_factory.mktemp(name) / f"{name}.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        modules.append(module)
+    return modules
+
+
+@pytest.mark.parametrize("kind, kwargs", [
+    ("ModelEmaV2", {}),  # ema_v.copy_(...) over state_dict().values()
+    ("ModelEmaV3", {}),  # torch._foreach_lerp_ over the floating-point state_dict() values, copy_ for the others
+    ("ModelEmaV3", {"foreach": False}),  # ema_v.lerp_(...) one by one
+    ("ModelEmaV3", {"exclude_buffers": True}),  # _foreach_lerp_ over list(parameters()), buffers copied
+])
+def test_timm_model_ema_tracks_the_model_as_torch(kind, kwargs, model_ema):
+    """timm's EMA of a model updates its copy's tensors in place, read from ``state_dict().values()`` or
+    ``parameters()``; ported, the in-place functions write the new arrays back to the copy's slots (before, every
+    update was lost and the EMA stayed the initial model, silently)."""
+    theirs, ours = model_ema
+
+    def net(nn):
+        return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(16, 2))
+
+    torch.manual_seed(0)
+    reference, model = net(torch.nn), net(jnn)
+    reference_ema = getattr(theirs, kind)(reference, decay=0.9, **kwargs)
+    model.load_state_dict({k: jnp.asarray(v.numpy()) for k, v in reference.state_dict().items()})
+    model_ema_ = getattr(ours, kind)(model, decay=0.9, **kwargs)
+    rng = np.random.default_rng(0)
+    for step in range(3):  # the models move (a train-mode forward moves BatchNorm's statistics), the EMAs follow
+        with torch.no_grad():
+            for p in reference.parameters():
+                p.add_(torch.from_numpy(rng.standard_normal(tuple(p.shape)).astype(np.float32)))
+        x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+        reference.train()(torch.from_numpy(x))
+        model.load_state_dict({k: jnp.asarray(v.numpy()) for k, v in reference.state_dict().items()})
+        reference_ema.update(reference, **({"step": step + 5} if kind == "ModelEmaV3" else {}))
+        model_ema_.update(model, **({"step": step + 5} if kind == "ModelEmaV3" else {}))
+        state = model_ema_.module.state_dict()
+        for key, value in reference_ema.module.state_dict().items():
+            np.testing.assert_allclose(np.asarray(state[key]), value.numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
+    assert not np.allclose(np.asarray(model_ema_.module.state_dict()["0.weight"]), np.asarray(model.state_dict()[
+        "0.weight"]))  # an average, not a copy
