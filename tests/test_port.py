@@ -692,11 +692,11 @@ def test_unsupported_imports_become_missing_placeholders():
     out, err = port("""\
         import torch
         from torch.distributed import get_rank
-        import torch.distributed as dist
+        import torch.distributed.rpc as dist
         y = torch.ones(2)
         """)
     assert err.splitlines()[0].startswith("model.py:2: jnn.port: torch.distributed.get_rank has no jnn")
-    assert "model.py:3: jnn.port: torch.distributed has no jnn counterpart" in err
+    assert "model.py:3: jnn.port: torch.distributed.rpc has no jnn counterpart" in err
     assert out.splitlines()[:3] == ["from jnn import ops", "from jnn.port import missing",
                                     "# jnn.port: torch.distributed.get_rank has no jnn counterpart; "
                                     "'get_rank' raises NotImplementedError when used"]
@@ -706,6 +706,23 @@ def test_unsupported_imports_become_missing_placeholders():
         module.get_rank()
     with pytest.raises(NotImplementedError, match="torch.distributed"):
         module.dist.get_rank()
+
+
+def test_module_alias_of_a_jnn_object_binds_it():
+    """``import torch.distributed as dist`` binds jnn's torch.distributed (``ops.distributed``, an object, not a
+    module): its queries answer (``dist.is_initialized()`` is False, as lucidrains' vector-quantize-pytorch asks
+    when built), and its names jnn lacks are placeholders where used."""
+    out, err = port("""\
+        import torch.distributed as dist
+        def world():
+            if dist.is_initialized():
+                return dist.get_world_size()
+            return 1
+        """)
+    assert "dist = ops.distributed" in out and "'dist' raises" not in err
+    assert 'missing("torch.distributed.get_world_size")()' in out
+    module = load(out)
+    assert module.world() == 1 and module.dist.is_available() is False
 
 
 def test_unknown_torch_attribute_is_reported_and_commented():

@@ -616,10 +616,12 @@ class Porter(cst.CSTTransformer):
                 continue
             local = alias.asname.name.value
             target = jnn_name(full)
-            if target is None or not is_module(target):
-                lines.append(self._missing(node, local, full))
-            else:
+            if target is not None and is_module(target):
                 lines.append(cst.parse_statement(f"import {target} as {local}\n"))
+            elif target is not None and exists(target):  # an object standing for a torch module: ops.distributed
+                lines.extend(self._bind(local, target))
+            else:
+                lines.append(self._missing(node, local, full))
         return lines
 
     def _port_import_from(self, node: cst.ImportFrom) -> list[cst.SimpleStatementLine] | None:
