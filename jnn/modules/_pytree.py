@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jnn._arrays import is_deleted, is_tracer
@@ -270,6 +271,8 @@ def static_def(module: Any) -> ModuleDef:
 
 def walk(root: Any, with_names: bool) -> tuple[list, TreeDef, list[str] | None]:
     """Visit every distinct module once; return leaves (deduplicated by identity), treedef and leaf names."""
+    if _unchecked:
+        check_written_data()
     leaves: list = []
     names: list[str] | None = [] if with_names else None
     leaf_index: dict[int, int] = {}
@@ -473,6 +476,8 @@ def build(treedef: TreeDef, leaves: list, root: Any = None) -> list:
 
 
 def flatten(module: Any) -> tuple[tuple, TreeDef]:
+    if _unchecked:
+        check_written_data()
     d = module.__dict__
     cached = d.get("_jnn_flat")
     if cached is None or cached[0] != generation[0]:
@@ -533,13 +538,51 @@ _shared: dict[int, list] = {}
 _shared_size = [64]
 
 
+# The handouts not yet checked for a written ``.data`` (see adopt_data), as (weak reference, slot name).
+_unchecked: list[tuple] = []
+_NO_ATTRIBUTES: dict = {}
+
+
 def note_handout(module: Any, name: str, value: Any) -> None:
     """``module.name`` (which holds ``value``) was just read: an in-place write to ``value`` goes back there."""
     handouts = _recent_handouts
     handouts.pop(id(value), None)
-    handouts[id(value)] = (weakref.ref(module), name)
+    entry = handouts[id(value)] = (weakref.ref(module), name)
     if len(handouts) > _HANDOUTS:
         del handouts[next(iter(handouts))]
+    _unchecked.append(entry)
+    if len(_unchecked) > _HANDOUTS:
+        check_written_data()
+
+
+def adopt_data(module: Any, name: str, value: Any) -> Any:
+    """torch's ``p.data = v`` written on the array ``value`` that ``module.name`` handed out (a JAX array accepts
+    the attribute and ignores it): the slot, and the slots tied to it, take ``v``, which is returned; ``value``
+    where no ``.data`` was written. Called where jnn reads a slot (attribute access, ``named_parameters``,
+    ``state_dict``) and, for the slots handed out since, before a flattening (:func:`check_written_data`)."""
+    data = getattr(value, "__dict__", _NO_ATTRIBUTES).get("data")
+    if data is None or data is value:
+        return value
+    if not isinstance(data, jax.Array):  # a NumPy array: converted once, so tied slots take one array
+        data = value.__dict__["data"] = jnp.asarray(data)
+    if not write_back(value, data):
+        setattr(module, name, data)
+    return data
+
+
+def check_written_data() -> None:
+    """Adopt the ``.data`` written on arrays handed out since the last check (see :func:`adopt_data`)."""
+    entries = _unchecked[:]
+    _unchecked.clear()
+    for ref, name in entries:
+        module = ref()
+        if module is None:
+            continue
+        d = module.__dict__
+        for slots in ("_parameters", "_buffers"):
+            value = d[slots].get(name)
+            if value is not None and "data" in getattr(value, "__dict__", _NO_ATTRIBUTES):
+                adopt_data(module, name, value)
 
 
 def _holds(module: Any, name: str, value: Any) -> bool:

@@ -82,6 +82,7 @@ _walk = _pytree.walk
 _build = _pytree.build
 _flatten = _pytree.flatten
 _write_back = _pytree.write_back
+_NO_ATTRIBUTES = _pytree._NO_ATTRIBUTES
 _GLOBAL_HOOK_SLOTS = {
     name: getattr(_pytree, "global" + name)
     for name in ("_forward_pre_hooks", "_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
@@ -467,6 +468,8 @@ class Module:
             if own is not None and name in own:
                 value = own[name]
                 if value is not None:
+                    if "data" in getattr(value, "__dict__", _NO_ATTRIBUTES):  # p.data = v, as torch's
+                        value = _pytree.adopt_data(self, name, value)
                     _pytree.note_handout(self, name, value)
                 return value
         own = d.get("_modules")
@@ -665,6 +668,8 @@ class Module:
             for name, value in module.__dict__[slots].items():
                 if value is None or (remove_duplicate and id(value) in seen):
                     continue
+                if "data" in getattr(value, "__dict__", _NO_ATTRIBUTES):
+                    value = _pytree.adopt_data(module, name, value)
                 seen.add(id(value))
                 _pytree.note_handout(module, name, value)
                 yield module_prefix + ("." if module_prefix else "") + name, value
@@ -867,15 +872,15 @@ class Module:
             keep_vars: accepted for torch's signature (arrays are values either way).
         """
         d = self.__dict__
-        for name, value in d["_parameters"].items():
-            if value is not None:
+        nonpersistent = d["_non_persistent_buffers_set"]
+        for slots in ("_parameters", "_buffers"):
+            for name, value in list(d[slots].items()):
+                if value is None or name in nonpersistent:
+                    continue
+                if "data" in getattr(value, "__dict__", _NO_ATTRIBUTES):
+                    value = _pytree.adopt_data(self, name, value)
                 destination[prefix + name] = value
                 _pytree.note_handout(self, name, value)  # as torch's entries share the parameters' memory
-        nonpersistent = d["_non_persistent_buffers_set"]
-        for name, value in d["_buffers"].items():
-            if value is not None and name not in nonpersistent:
-                destination[prefix + name] = value
-                _pytree.note_handout(self, name, value)
         if type(self).get_extra_state is not Module.get_extra_state:
             destination[prefix + _EXTRA_STATE_KEY] = self.get_extra_state()
 

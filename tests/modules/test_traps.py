@@ -125,11 +125,49 @@ def test_recent_handouts_keep_no_tracers_alive():
     fc = nn.Linear(2, 2)
     jax.jit(lambda m, x: m.weight @ x + m.bias)(fc, jnp.ones(2))
     gc.collect()
-    held = [ref() for ref, _ in _pytree._recent_handouts]
+    held = [ref() for ref, _ in [*_pytree._recent_handouts.values(), *_pytree._unchecked]]
     for module in held:
         if module is not None:
             assert not any(isinstance(v, jax.core.Tracer) for v in module._parameters.values())
 
+
+
+@pytest.mark.parametrize("path", ["eager", "state_dict", "split", "jit"])
+def test_data_written_on_a_parameter_reaches_the_model_as_in_torch(path):
+    """``p.data = v`` (torch's way to replace a parameter's values) is an attribute a JAX array accepts and ignores:
+    jnn reads it back wherever it next reads the slot, so the model computes with ``v`` as torch's does (before, the
+    old weights stayed, silently). Tied weights take it together."""
+    tmodel, model = tied_mlp(tnn), tied_mlp(nn)
+    model.load_state_dict({k: v.numpy() for k, v in tmodel.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    for lib_model, make in ((tmodel, torch.from_numpy), (model, jnp.asarray)):
+        for name, p in lib_model.named_parameters():
+            if name.endswith("bias"):
+                p.data = make(np.full(tuple(p.shape), 0.5, np.float32))
+        w = lib_model[2].weight  # tied to [3].weight
+        w.data = make(np.arange(np.prod(tuple(w.shape)), dtype=np.float32).reshape(tuple(w.shape)) / 10)
+    expected = tmodel(torch.from_numpy(x)).detach().numpy()
+    if path == "eager":
+        out = model(jnp.asarray(x))
+    elif path == "state_dict":
+        state = model.state_dict()
+        for key, value in tmodel.state_dict().items():
+            np.testing.assert_array_equal(state[key], value.numpy(), err_msg=key)
+        out = model(jnp.asarray(x))
+    elif path == "split":
+        apply, params, buffers = jnn.split(model)
+        assert sorted(params) == sorted(n for n, _ in tmodel.named_parameters())
+        out, _ = apply(params, buffers, jnp.asarray(x))
+    else:
+        out = jax.jit(lambda m, x: m(x))(model, jnp.asarray(x))
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    assert model[2].weight is model[3].weight
+
+
+def tied_mlp(lib):
+    model = lib.Sequential(lib.Linear(3, 4), lib.ReLU(), lib.Linear(4, 4), lib.Linear(4, 4))
+    model[3].weight = model[2].weight
+    return model
 
 def tied(lib):
     emb, lin = lib.Embedding(5, 3), lib.Linear(3, 5, bias=False)
