@@ -276,6 +276,27 @@ def test_state_dict_loads_into_jnn_model(tmp_path):
     np.testing.assert_allclose(np.asarray(net(jnp.asarray(x.numpy()))), expected, rtol=1e-6, atol=1e-6)
 
 
+def test_torch_load_keywords_accepted(tmp_path):
+    """Ported ``torch.load(path, map_location="cpu", weights_only=True)`` (and ``mmap=True``) calls jnn.load with
+    torch's keywords: the same arrays as torch.load gives; jnn never runs the pickle nor maps the file, so each
+    keyword's torch meaning holds."""
+    state = {"w": torch.randn(2, 3), "step": torch.tensor(4)}
+    torch.save(state, tmp_path / "ckpt.pt")
+    for kwargs in ({"map_location": "cpu", "weights_only": True}, {"map_location": torch.device("cpu")},
+                   {"weights_only": False, "mmap": True}, {"map_location": {"cuda:0": "cpu"}}):
+        expected = torch.load(tmp_path / "ckpt.pt", **kwargs)
+        ported = {k: jnn.ops.device("cpu") if isinstance(v, torch.device) else v for k, v in kwargs.items()}
+        out = jnn.load(tmp_path / "ckpt.pt", **ported)
+        for key, value in expected.items():
+            assert_same(value, out[key])
+    with open(tmp_path / "ckpt.pt", "rb") as fh:
+        assert_same(state["w"], jnn.load(fh, "cpu", weights_only=True)["w"])  # map_location positional, as torch's
+    with pytest.raises(TypeError, match="pickle_module"):
+        jnn.load(tmp_path / "ckpt.pt", pickle_module=pickle)
+    with pytest.raises(TypeError, match="weights_only"):
+        jnn.load(tmp_path / "ckpt.pt", weights_only="yes")
+
+
 def test_format_found_from_content_not_name(tmp_path):
     state = {"w": torch.randn(2, 2)}
     for name, layout in (("weights.npz", "zip"), ("weights.safetensors", "legacy"), ("weights", "zip")):

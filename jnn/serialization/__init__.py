@@ -80,10 +80,15 @@ def save(obj: Mapping[str, Any], f: PathLike | IO[bytes], *, compress: bool = Fa
         raise TypeError(f"jnn.save: f must be a path or a writable binary file, got {type(f).__name__}")
 
 
-def load(f: PathLike | IO[bytes]) -> Any:
+def load(f: PathLike | IO[bytes], map_location: Any = None, pickle_module: Any = None, *,
+         weights_only: bool | None = None, mmap: bool | None = None) -> Any:
     """Read a state dict (or checkpoint) saved by jnn, numpy, safetensors or PyTorch, as numpy arrays.
 
-    ``f`` is a path or a readable binary file object. The format is recognised from the content, not the file
+    ``f`` is a path or a readable binary file object. torch.load's ``map_location``, ``weights_only`` and ``mmap``
+    are accepted (ported ``torch.load(path, map_location="cpu", weights_only=True)``) and change nothing: the
+    arrays are NumPy arrays on the host wherever they were saved, nothing is ever unpickled but tensors, arrays and
+    plain containers (``weights_only=False`` does not widen that), and the file is read, never mapped. A
+    ``pickle_module`` is refused. The format is recognised from the content, not the file
     name: npz and safetensors files give an ``OrderedDict`` of arrays in file order; a PyTorch ``torch.save``
     file gives what was saved with each tensor (or JAX array) as a numpy array -- an ``OrderedDict`` when that was
     a mapping (a ``state_dict``), nested dicts/lists/tuples otherwise. Dtypes are kept (bfloat16 and float8 as
@@ -102,6 +107,12 @@ def load(f: PathLike | IO[bytes]) -> Any:
     >>> [(k, v.dtype.name, v.shape) for k, v in load(io.BytesIO(buf.getvalue())).items()]
     [('b', 'bfloat16', (2,)), ('a', 'int64', (3,))]
     """
+    if pickle_module is not None:
+        raise TypeError("jnn.load: pickle_module is not supported: checkpoints are read by jnn's own restricted "
+                        "unpickler, which builds only tensors, arrays and plain containers")
+    for name, value in (("weights_only", weights_only), ("mmap", mmap)):
+        if value is not None and not isinstance(value, bool):
+            raise TypeError(f"jnn.load: {name} must be a bool or None, got {type(value).__name__}")
     if isinstance(f, (str, bytes, os.PathLike)):
         with open(f, "rb") as fh:
             return _dispatch(fh)
