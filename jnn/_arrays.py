@@ -54,7 +54,8 @@ _default_placement: dict = {}  # the default device -> (its sharding, [device])
 __all__ = ["is_array", "is_tracer", "is_staging", "is_vmapped", "is_deleted", "as_array", "host_buffer", "host_copy",
            "to_device", "host_view", "default_device", "is_torch_object",
            "torch_dtype_name", "as_dtype",
-           "check_float_dtype", "resolve_device", "shape_text", "torch_scalar_name", "check_same_dtype"]
+           "check_float_dtype", "resolve_device", "shape_text", "torch_scalar_name", "check_same_dtype",
+           "default_float", "default_complex", "set_default_float"]
 
 
 def is_array(value: Any) -> bool:
@@ -207,6 +208,29 @@ def check_float_dtype(dtype: Any, who: str) -> np.dtype:
             )
     return dtype
 
+
+# torch's default floating dtype (``torch.set_default_dtype``): what layers create their parameters in and what
+# Python floats become; one per process, as torch's
+_default_float = [np.dtype(np.float32)]
+
+
+def default_float() -> np.dtype:
+    """The default floating dtype: float32 unless :func:`set_default_float` changed it."""
+    return _default_float[0]
+
+
+def default_complex() -> np.dtype:
+    """The complex dtype that goes with it, as torch's: complex128 for float64, else complex64 (JAX has no
+    complex32, torch's for float16)."""
+    return np.dtype(np.complex128 if _default_float[0] == np.float64 else np.complex64)
+
+
+def set_default_float(dtype: Any, who: str) -> None:
+    """Make ``dtype`` (float16, bfloat16, float32, or float64 in JAX's 64-bit mode) the default floating dtype."""
+    name = torch_dtype_name(dtype)
+    if not jnp.issubdtype(jnp.dtype(dtype if name is None else name), jnp.floating):
+        raise TypeError(f"{who}: only floating-point types are supported as the default type, got {dtype}")
+    _default_float[0] = np.dtype(check_float_dtype(dtype, who))
 
 def resolve_device(device: Any, who: str = "Module.to") -> Any:
     """'cpu', 'cuda', 'cuda:1', 'gpu', 'tpu:0', a torch.device, a jax.Device or a jax Sharding; None passes.

@@ -1092,6 +1092,45 @@ def test_jit_interface_is_a_class_decorator():
     assert Block().forward(3) == 3
 
 
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_set_default_dtype_as_torch(name):
+    """torch.set_default_dtype: layers' parameters and buffers, and Python floats in creation functions, take it
+    (transformers' from_pretrained(dtype=...) builds its model so)."""
+
+    def models(lib):
+        return {"linear": lib.Linear(2, 3), "conv": lib.Conv2d(1, 2, 3), "bn": lib.BatchNorm2d(2),
+                "ln": lib.LayerNorm(4), "emb": lib.Embedding(5, 2), "mha": lib.MultiheadAttention(4, 2),
+                "lstm": lib.LSTM(2, 3), "prelu": lib.PReLU()}
+
+    def creations(t):
+        return {"tensor": t.tensor([1.0, 2]), "int": t.tensor([1, 2]), "zeros": t.zeros(2), "ones": t.ones(2),
+                "empty": t.empty(2), "full": t.full((2,), 1.5), "arange": t.arange(0.0, 2), "linspace":
+                t.linspace(0, 1, 3), "rand": t.rand(2), "randn": t.randn(2), "eye": t.eye(2), "mixed":
+                t.tensor([[1, 2.5]]), "as_tensor": t.as_tensor(1.0), "zeros_like_int": t.zeros_like(t.tensor([1])),
+                "default": t.get_default_dtype()}
+
+    try:
+        torch.set_default_dtype(getattr(torch, name))
+        theirs = {k: str(v.dtype if hasattr(v, "dtype") else v).removeprefix("torch.")
+                  for k, v in creations(torch).items()}
+        theirs.update({f"{m}.{k}": str(v.dtype).removeprefix("torch.") for m, model in models(torch.nn).items()
+                       for k, v in model.state_dict().items()})
+        ops.set_default_dtype(getattr(torch, name))  # torch's dtype objects work as jnn's do
+        ours = {k: str(getattr(v, "dtype", v)) for k, v in creations(ops).items()}
+        ours.update({f"{m}.{k}": str(v.dtype) for m, model in models(jnn).items()
+                     for k, v in model.state_dict().items()})
+    finally:
+        torch.set_default_dtype(torch.float32)
+        ops.set_default_dtype(ops.float32)
+    ours = {k: v.replace("int32", "int64") for k, v in ours.items()}  # int64 is int32 without x64
+    assert ours == theirs
+    assert str(jnn.Linear(2, 2).weight.dtype) == "float32" and str(ops.tensor(1.0).dtype) == "float32"
+    with pytest.raises(TypeError, match="only floating-point types are supported as the default type"):
+        ops.set_default_dtype(ops.int32)
+    with pytest.raises(TypeError, match="float64 needs 64-bit mode in JAX"):
+        ops.set_default_dtype(torch.float64)
+
 def test_float8_dtypes_are_torchs():
     # transformers' cache_utils: `torch.finfo(torch.float8_e4m3fn).max` in a class body
     for name in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu"):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn import random
-from jnn._arrays import host_buffer, host_copy, is_tracer, to_device
+from jnn._arrays import default_float, host_buffer, host_copy, is_tracer, to_device
 from jnn.modules.module import _check_float_dtype, _resolve_device
 
 
@@ -21,9 +21,10 @@ def _ntuple(value: Any, n: int) -> tuple:
 
 
 def factory_dtype(dtype: Any, who: str) -> jnp.dtype:
-    """The dtype a layer creates its floating-point parameters in (default float32); torch dtypes work too."""
+    """The dtype a layer creates its floating-point parameters in (default: ``jnn.ops.get_default_dtype()``,
+    float32 unless set); torch dtypes work too."""
     if dtype is None:
-        return jnp.dtype(jnp.float32)
+        return jnp.dtype(default_float())
     if type(dtype).__module__ == "torch":  # torch.float16 -> "float16", without importing torch
         dtype = str(dtype).removeprefix("torch.")
     return _check_float_dtype(dtype, who)

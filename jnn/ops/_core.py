@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jnn._arrays import default_float as default_float
 from jnn._arrays import is_tracer
 from jnn.modules import _pytree
 from jnn.modules.module import _is_array
@@ -205,11 +206,6 @@ def astype(x: Any, dtype: Any) -> jax.Array:
     dtype = to_dtype(dtype)
     x = jnp.asarray(x)
     return x if dtype is None or x.dtype == dtype else x.astype(dtype)
-
-
-def default_float() -> np.dtype:
-    """torch's default floating dtype (float32; JAX's under x64 would be float64)."""
-    return np.dtype(np.float32)
 
 
 def floating(*inputs: Any) -> list[jax.Array]:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn import random as _random
-from jnn._arrays import as_array, host_copy, is_staging, is_tracer, to_device
+from jnn._arrays import as_array, default_complex, host_copy, is_staging, is_tracer, to_device
 from jnn.modules._utils import normal_sample, uniform_sample
 from jnn.ops._core import astype, default_float, inplace, is_array, method, sizes, to_dtype
 from jnn.ops.dtypes import Size
@@ -71,7 +71,7 @@ def _fill_dtype(value: Any) -> np.dtype:
     if isinstance(value, (builtins.int, np.integer)):
         return to_dtype(np.int64)
     if isinstance(value, complex):
-        return np.dtype(np.complex64)
+        return default_complex()
     return default_float()
 
 
@@ -179,7 +179,7 @@ def _python_data_dtype(data: Any) -> Any:
         return None  # arrays (also inside lists) keep their dtype
     kinds = {np.asarray(v).dtype.kind for v in leaves if not is_array(v)}
     if "c" in kinds:
-        return np.complex64
+        return default_complex()
     if "f" in kinds:
         return default_float()
     return None

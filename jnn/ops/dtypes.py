@@ -22,16 +22,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jnn._arrays import set_default_float
 from jnn.ops._core import METHODS, astype, call_receiver, default_float, is_array, method, sizes, to_dtype
 
 __all__ = [
     "dtype", "float32", "float64", "float16", "bfloat16", "int8", "int16", "int32", "int64", "uint8", "uint16",
     "uint32", "uint64", "complex64", "complex128", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz",
-    "float8_e5m2fnuz", "float8_e8m0fnu", "bool", "float", "double", "half", "long", "int", "short", "char",
-    "byte", "cfloat", "cdouble", "finfo", "iinfo", "get_default_dtype", "promote_types", "result_type", "can_cast",
-    "is_floating_point", "is_complex", "is_signed", "element_size", "to", "type", "type_as", "Tensor", "Size",
-    "device", "get_default_device", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
-    "BoolTensor", "ByteTensor",
+    "float8_e5m2fnuz", "float8_e8m0fnu", "bool", "float", "double", "half", "long", "int", "short", "char", "byte",
+    "cfloat", "cdouble", "finfo", "iinfo", "get_default_dtype", "set_default_dtype", "promote_types",
+    "result_type", "can_cast", "is_floating_point", "is_complex", "is_signed", "element_size", "to", "type",
+    "type_as", "Tensor", "Size", "device", "get_default_device", "FloatTensor", "DoubleTensor", "HalfTensor",
+    "LongTensor", "IntTensor", "BoolTensor", "ByteTensor",
 ]
 
 dtype = np.dtype  # the type of every dtype here: ``isinstance(ops.float32, ops.dtype)``
@@ -133,8 +134,23 @@ def iinfo(type: Any) -> Any:
 
 
 def get_default_dtype() -> np.dtype:
-    """torch's default floating dtype: float32."""
+    """torch's default floating dtype: float32 unless :func:`set_default_dtype` changed it."""
     return default_float()
+
+
+def set_default_dtype(d: Any) -> None:
+    """torch's ``set_default_dtype``: the floating dtype that layers create their parameters in and that Python
+    floats become (``ops.tensor([1.0])``, ``ops.zeros(2)``) from now on; float16, bfloat16, float32, or float64 in
+    JAX's 64-bit mode.
+
+    >>> import jnn
+    >>> from jnn import ops
+    >>> set_default_dtype(bfloat16)
+    >>> str(jnn.Linear(2, 2).weight.dtype), str(ops.tensor([1.0]).dtype)
+    ('bfloat16', 'bfloat16')
+    >>> set_default_dtype(float32)
+    """
+    set_default_float(d, "jnn.ops.set_default_dtype")
 
 
 def promote_types(type1: Any, type2: Any) -> np.dtype:
