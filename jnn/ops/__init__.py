@@ -30,6 +30,7 @@ from jnn.ops import autograd as autograd  # torch.autograd.Function as jax.custo
 from jnn.ops import creation, dtypes, indexing, inplace, matrix, misc, nn, pointwise, reduction, shape, spectral
 from jnn.ops import fft as fft  # torch.fft
 from jnn.ops import foreach as foreach  # torch._foreach_*: EMA and optimiser code
+from jnn.ops import func as func  # torch.func
 from jnn.ops import hub as hub  # torch.hub
 from jnn.ops import linalg as linalg  # torch.linalg
 from jnn.ops import ops as ops  # torch.ops: custom operator namespaces (torchvision's)
@@ -45,6 +46,7 @@ from jnn.ops._port import store as store
 from jnn.ops.creation import *  # noqa: F403
 from jnn.ops.dtypes import *  # noqa: F403
 from jnn.ops.foreach import *  # noqa: F403
+from jnn.ops.func import vmap as vmap  # torch.vmap
 from jnn.ops.indexing import *  # noqa: F403
 from jnn.ops.inplace import *  # noqa: F403
 from jnn.ops.matrix import *  # noqa: F403
@@ -62,4 +64,4 @@ INPLACE: frozenset[str] = frozenset(_INPLACE)
 
 __all__ = sorted({*creation.__all__, *dtypes.__all__, *foreach.__all__, *indexing.__all__, *inplace.__all__,
                   *matrix.__all__, *misc.__all__, *nn.__all__, *pointwise.__all__, *reduction.__all__, *shape.__all__,
-                  *spectral.__all__, "at", "attr", "data", "set_data", "store", "METHODS", "INPLACE"})
+                  *spectral.__all__, "at", "attr", "data", "set_data", "store", "vmap", "METHODS", "INPLACE"})
