@@ -631,6 +631,34 @@ def test_writes_to_parameters_read_into_variables_reach_the_module_as_torch():
     assert tied.head.weight is tied.emb.weight
 
 
+def test_grad_kept_on_a_tensor_as_torch():
+    """Code that keeps a running sum in a tensor's ``.grad`` (vector-quantize-pytorch's ``accum_ema_update``:
+    ``t.grad.add_(g)`` or ``t.grad = g.clone()``, later read and reset by ``ema_inplace``) sees what it stored, as
+    in torch; ``.grad`` of an array nothing was stored in is None. Before, reads gave None and the sums were lost."""
+    source = """
+        import torch
+
+        def accumulate_(t, g):
+            if t.grad is not None:
+                t.grad.add_(g)
+            else:
+                t.grad = g.clone().detach()
+
+        def take(t):
+            g = t.grad
+            t.grad = None
+            return g
+        """
+    out, err = port(source)
+    assert 't.grad = ops.add_(ops.attr(t, "grad"), g)' in out and "not stored anywhere" not in err
+    for mod, make in ((load(textwrap.dedent(source), "reference"), torch.tensor), (load(out), jnp.asarray)):
+        t = make([0.0, 1.0])
+        assert mod.take(t) is None
+        mod.accumulate_(t, make([1.0, 2.0]))
+        mod.accumulate_(t, make([3.0, 4.0]))
+        assert np.asarray(mod.take(t)).tolist() == [4.0, 6.0] and mod.take(t) is None
+
+
 def test_data_of_an_imported_module_stays_an_attribute():
     # fair-esm's model/esm2.py: `import esm` and `esm.data.Alphabet`, its data.py submodule (no tensor's .data)
     same("""\

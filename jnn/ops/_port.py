@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jnn._arrays import is_tracer
-from jnn.modules._pytree import write_back
+from jnn.modules._pytree import _NO_ATTRIBUTES, write_back
 from jnn.ops._eager import host, host_cast, placed
 
 __all__ = ["at", "store", "data", "set_data", "attr", "TENSOR_ATTRIBUTES", "DTYPE_ATTRIBUTES"]
@@ -266,13 +266,17 @@ def attr(obj: Any, name: str) -> Any:
 
     For arrays: ``device`` is the default backend's device (``cuda`` on a GPU), ``is_cuda`` says whether that is a
     GPU (``is_cpu`` whether it is the CPU; ``is_quantized``, ``is_sparse``, ``is_meta``, ``is_mps`` and ``is_xpu``
-    are False), ``requires_grad`` is True for floating arrays (JAX differentiates whatever it is asked to), ``grad`` and
-    ``grad_fn`` are None (gradients are pytrees returned by ``jax.grad``), ``is_leaf`` is True, ``layout`` "strided".
+    are False), ``requires_grad`` is True for floating arrays (JAX differentiates whatever it is asked to), ``grad`` is
+    what the program stored in the array's ``grad`` (``t.grad = g``: torch code keeps running sums there), else None
+    (gradients are pytrees returned by ``jax.grad``), ``grad_fn`` is None, ``is_leaf`` is True, ``layout`` "strided".
 
     >>> import jax.numpy as jnp
     >>> x, i = jnp.ones(2), jnp.ones(2, dtype=jnp.int32)
     >>> attr(x, "requires_grad"), attr(i, "requires_grad"), attr(x, "grad")
     (True, False, None)
+    >>> x.grad = jnp.zeros(2)
+    >>> attr(x, "grad")
+    Array([0., 0.], dtype=float32)
     >>> attr(jnp.ones(2), "device").type in ("cpu", "cuda", "tpu")
     True
     >>> attr(x.dtype, "is_floating_point"), attr(jnp.uint8, "is_signed"), attr(jnp.dtype("complex64"), "itemsize")
@@ -307,7 +311,9 @@ def attr(obj: Any, name: str) -> Any:
         return True
     if name == "layout":
         return "strided"
-    return None  # grad, grad_fn
+    if name == "grad":
+        return getattr(obj, "__dict__", _NO_ATTRIBUTES).get("grad")
+    return None  # grad_fn
 
 
 def _as_dtype(obj: Any) -> np.dtype | None:

@@ -339,8 +339,9 @@ class Porter(cst.CSTTransformer):
         self.reports: list[Report] = []
         self._replace: dict[int, cst.BaseExpression] = {}
         self._method_calls: dict[int, tuple[str, cst.BaseExpression]] = {}  # id(new call) -> (name, receiver)
-        self._data_reads: dict[int, cst.BaseExpression] = {}                # id(ops.data(x)) -> x
-        self._keyed: list[cst.CSTNode] = []  # the nodes whose ids key the two dicts above, kept so ids stay unique
+        self._data_reads: dict[int, cst.BaseExpression] = {}  # id(ops.data(x)) -> x; id(ops.attr(x, "grad")) -> x.grad
+        self._grad_reads: set[int] = set()                     # id(ops.attr(x, "grad")), read as it is
+        self._keyed: list[cst.CSTNode] = []  # the nodes whose ids key the dicts above, kept so ids stay unique
         self._notes: list[list[str]] = []
         self._targets: set[int] = set()
         self._called: set[int] = set()    # attributes that are called: x.is_floating_point() is a method
@@ -506,8 +507,13 @@ class Porter(cst.CSTTransformer):
             literal = self._string(name)
             if literal is not None:
                 comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-                return cst.Call(func=_expr(f"{self.ops}.attr"), args=[
+                call = cst.Call(func=_expr(f"{self.ops}.attr"), args=[
                     cst.Arg(updated_node.value, comma=comma), cst.Arg(literal)])
+                if name == "grad":  # t.grad.add_(g) stores its result back: t.grad = ops.add_(ops.attr(t, ...), g)
+                    self._data_reads[id(call)] = updated_node
+                    self._grad_reads.add(id(call))
+                    self._keyed.append(call)
+                return call
         if (original_node.attr.value == "data" and self.survey.uses_torch
                 and not self._is_namespace(original_node.value)  # self.data, esm.data (a module's submodule)
                 and self.torch_name(original_node.value) is None):
@@ -730,7 +736,7 @@ class Porter(cst.CSTTransformer):
         if isinstance(func.value, cst.Name) and self._scopes[-1].kind(func.value.value) == "container":
             return updated_node  # a list, dict or set this function built: list.index, set.add, dict.copy...
         receiver = updated_node.func.value
-        if name in self.inplace:
+        if name in self.inplace and id(receiver) not in self._grad_reads:
             receiver = self._undata(receiver)
         self.need_ops = True
         receiver_arg = cst.Arg(receiver, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
