@@ -973,6 +973,7 @@ def test_host_values_autograd_and_device_shims():
     assert isinstance(ops.clone(np.ones(2)), jax.Array)
     assert ops.cpu(x) is x and ops.cuda(x) is x and ops.requires_grad_(x) is x and ops.get_device(x) == -1
     assert not ops.cuda.is_available() and ops.cuda.device_count() == 0
+    assert not ops.xpu.is_available() and not ops.mps.is_available() and ops.xpu.device_count() == 0
 
     @ops.no_grad()
     def f(v):
@@ -1246,6 +1247,41 @@ def test_pytree_dict_helpers_are_torchs():
                                  lambda values, context: Out(**_pytree._dict_unflatten(values, context)))
     out = jax.jit(lambda x: Out(sample=2 * x))(jnp.ones(2))
     assert isinstance(out, Out) and out["sample"].tolist() == [2.0, 2.0]
+
+
+def test_pytree_leaves_updated_in_place_reach_their_lists_and_dicts():
+    # ema-pytorch's EMAPytree: `for t in tree_flatten(ema_tree)[0]: t.lerp_(online, w)` changes the tensors inside
+    # the tree in torch; ported, the in-place functions put their results back in the list or dict element the leaf
+    # was flattened from (tree_flatten and tree_leaves), as they do for module slots. A tuple's elements cannot
+    # change: only its mutable children's do.
+    import torch.utils._pytree as torch_pytree
+
+    from jnn.ops.utils import _pytree
+
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(3).astype(np.float32) for _ in range(4)]
+    theirs = {"a": torch.tensor(values[0]), "b": [torch.tensor(values[1]), {"c": torch.tensor(values[2])}],
+              "d": (1, [torch.tensor(values[3])])}
+    ours = {"a": jnp.asarray(values[0]), "b": [jnp.asarray(values[1]), {"c": jnp.asarray(values[2])}],
+            "d": (1, [jnp.asarray(values[3])])}
+    target = [rng.standard_normal(3).astype(np.float32) for _ in range(4)]
+    for t, source in zip([v for v in torch_pytree.tree_flatten(theirs)[0] if torch.is_tensor(v)], target, strict=True):
+        t.lerp_(torch.tensor(source), 0.25)
+    for t, source in zip([v for v in _pytree.tree_flatten(ours)[0] if isinstance(v, jax.Array)], target, strict=True):
+        ops.lerp_(t, jnp.asarray(source), 0.25)
+    for t in _pytree.tree_leaves(ours["b"]):
+        ops.mul_(t, 2.0)
+    for t in torch_pytree.tree_leaves(theirs["b"]):
+        t.mul_(2.0)
+    for path, expected in torch_pytree.tree_flatten_with_path(theirs)[0]:
+        got = ours
+        for key in path:
+            got = got[getattr(key, "key", getattr(key, "idx", None))]
+        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-6, err_msg=str(path))
+    inner = (jnp.zeros(2),)
+    ops.add_(_pytree.tree_leaves(inner)[0], 1.0)
+    assert inner[0].tolist() == [0.0, 0.0]  # a tuple's element stays (torch's would change)
+
 
 # --- in-place methods ------------------------------------------------------------------------------------------------
 

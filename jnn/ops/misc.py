@@ -43,7 +43,7 @@ __all__ = [
     "is_tensor",
     "is_autocast_enabled", "are_deterministic_algorithms_enabled", "use_deterministic_algorithms", "compile", "jit",
     "fx", "compiler", "_dynamo", "distributed", "library", "version", "_assert", "manual_seed", "initial_seed", "pi",
-    "e", "inf", "nan", "get_device", "autocast", "amp", "backends", "contiguous_format", "channels_last",
+    "e", "inf", "nan", "get_device", "autocast", "amp", "backends", "xpu", "mps", "contiguous_format", "channels_last",
     "channels_last_3d", "preserve_format", "strided", "accelerator", "__version__", "to_sparse", "sparse_coo",
 ]
 
@@ -375,6 +375,14 @@ backends = types.SimpleNamespace(
 """``torch.backends`` flags that scripts set (``torch.backends.cudnn.benchmark = True``): accepted, without effect
 (XLA chooses its own kernels)."""
 
+
+xpu = types.SimpleNamespace(is_available=lambda: False, device_count=lambda: 0, synchronize=lambda device=None: None,
+                            empty_cache=lambda: None)
+"""``torch.xpu``'s availability checks, which library code calls unguarded: no XPU (JAX places arrays itself)."""
+
+mps = types.SimpleNamespace(is_available=lambda: False, device_count=lambda: 0, synchronize=lambda: None,
+                            empty_cache=lambda: None)
+"""``torch.mps``'s, the same: no MPS device."""
 
 version = types.SimpleNamespace(cuda=None, hip=None, xpu=None, debug=False)
 """``torch.version``'s build facts that code checks (``torch.version.cuda``, ``torch.version.hip``): None, as for a
