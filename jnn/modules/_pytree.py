@@ -623,14 +623,47 @@ def moved(old_to_new: dict[int, Any]) -> None:
         _shared[id(old_to_new[key])] = _shared.pop(key)
 
 
+# The list and dict elements whose arrays torch's pytree functions handed out (``jnn.ops.utils._pytree``'s
+# tree_flatten and tree_leaves: ema-pytorch's EMAPytree lerps the leaves of its trees in place), keyed by the array's
+# id: id(array) -> (container, key), the last _HANDOUTS. A list or dict takes no weak reference, so at most that
+# many containers are kept alive by it; a stale entry is harmless (the element must still hold the array).
+_element_handouts: dict[int, tuple] = {}
+
+
+def note_element(container: list | dict, key: Any, value: Any) -> None:
+    """``container[key]`` (which holds ``value``) was just handed out: an in-place write to ``value`` goes there."""
+    handouts = _element_handouts
+    handouts.pop(id(value), None)
+    handouts[id(value)] = (container, key)
+    if len(handouts) > _HANDOUTS:
+        del handouts[next(iter(handouts))]
+
+
+def _write_element(old: Any, new: Any) -> bool:
+    """Put ``new`` in the list or dict element that recently handed ``old`` out, if it still holds it."""
+    entry = _element_handouts.get(id(old))
+    if entry is None:
+        return False
+    container, key = entry
+    try:
+        if container[key] is not old:
+            return False
+    except (IndexError, KeyError):
+        return False
+    container[key] = new
+    note_element(container, key, new)
+    return True
+
+
 def write_back(old: Any, new: Any) -> bool:
     """Put ``new`` in every slot holding ``old``, starting from the slot that recently handed ``old`` out (tied
-    slots included), and count ``new`` as handed out by it (``p.mul_(m).add_(q)`` writes twice); False if no slot
-    did."""
+    slots included), and count ``new`` as handed out by it (``p.mul_(m).add_(q)`` writes twice); also in the list
+    or dict element that handed it out (:func:`note_element`). False if no slot or element did."""
+    element = bool(_element_handouts) and _write_element(old, new)
     entry = _recent_handouts.get(id(old))
     module = None if entry is None else entry[0]()
     if module is None or not _holds(module, entry[1], old):
-        return False
+        return element
     slots = [(module, entry[1])]
     for ref, name in _shared.pop(id(old), ()):
         module = ref()

@@ -132,7 +132,7 @@ def write_through(fn: F) -> F:
     @functools.wraps(fn)
     def op(input: Any, *args: Any, **kwargs: Any) -> Any:
         out = fn(input, *args, **kwargs)
-        if _pytree._recent_handouts:
+        if _pytree._recent_handouts or _pytree._element_handouts:
             _pytree.write_back(input, out)
         return out
 

@@ -24,6 +24,9 @@ from typing import Any
 
 import jax
 
+from jnn._arrays import is_tracer
+from jnn.modules._pytree import note_element
+
 __all__ = ["register_pytree_node", "tree_map", "tree_flatten", "tree_unflatten", "tree_leaves", "tree_structure"]
 
 
@@ -125,9 +128,37 @@ def tree_map(func: Callable, tree: Any, *rests: Any, is_leaf: Callable | None = 
     return jax.tree_util.tree_map(func, tree, *rests, is_leaf=_leaf(is_leaf))
 
 
+def _note_elements(tree: Any, leaf: Callable[[Any], bool]) -> None:
+    """Remember the list or dict element each concrete array of ``tree`` is (``modules._pytree.note_element``), so
+    that an in-place function on a leaf updates the tree, as torch's in-place write changes the tensor in it."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            if isinstance(child, jax.Array):
+                if not isinstance(node, tuple) and not is_tracer(child):
+                    note_element(node, key, child)
+            elif isinstance(child, (dict, list, tuple)) and not leaf(child):
+                stack.append(child)
+
+
 def tree_flatten(tree: Any, is_leaf: Callable | None = None) -> tuple[list, Any]:
-    """``(leaves, treespec)`` (the treespec is a ``jax.tree_util.PyTreeDef``); ``None`` is a leaf."""
-    return jax.tree_util.tree_flatten(tree, is_leaf=_leaf(is_leaf))
+    """``(leaves, treespec)`` (the treespec is a ``jax.tree_util.PyTreeDef``); ``None`` is a leaf. An in-place
+    function on a leaf taken from a list or dict puts its result back there, as torch's changes the tree's tensor.
+
+    >>> from jnn import ops
+    >>> tree = {"w": [ops.zeros(2)]}
+    >>> leaves, spec = tree_flatten(tree)
+    >>> _ = ops.add_(leaves[0], 1.0)
+    >>> tree["w"][0].tolist()
+    [1.0, 1.0]
+    """
+    leaf = _leaf(is_leaf)
+    leaves, spec = jax.tree_util.tree_flatten(tree, is_leaf=leaf)
+    if isinstance(tree, (dict, list, tuple)) and not leaf(tree):
+        _note_elements(tree, leaf)
+    return leaves, spec
 
 
 def tree_unflatten(leaves: Iterable, treespec: Any) -> Any:
@@ -136,8 +167,8 @@ def tree_unflatten(leaves: Iterable, treespec: Any) -> Any:
 
 
 def tree_leaves(tree: Any, is_leaf: Callable | None = None) -> list:
-    """The leaves of ``tree``; ``None`` is a leaf."""
-    return jax.tree_util.tree_leaves(tree, is_leaf=_leaf(is_leaf))
+    """The leaves of ``tree``; ``None`` is a leaf. In-place functions on them update the tree (:func:`tree_flatten`)."""
+    return tree_flatten(tree, is_leaf)[0]
 
 
 def tree_structure(tree: Any, is_leaf: Callable | None = None) -> Any:
