@@ -531,6 +531,11 @@ def test_other_creation():
     _creation("as_tensor", [1.5])
     _creation("as_tensor", randn(3), dtype=torch.float64)
     same(ops.from_numpy(np.arange(3.0)), torch.from_numpy(np.arange(3.0)))
+    raw = np.arange(12, dtype=np.float32).tobytes()
+    for kwargs in ({"dtype": torch.float32}, {"dtype": torch.int16, "offset": 6, "count": 5},
+                   {"dtype": torch.uint8, "count": 3}, {"dtype": torch.float16, "offset": 4}):
+        for buffer in (bytearray(raw), memoryview(raw)):
+            _creation("frombuffer", buffer, **kwargs)
     _creation("scalar_tensor", 3)
     _creation("tril_indices", 3, 4)
     _creation("triu_indices", 4, 3, 1)

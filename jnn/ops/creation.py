@@ -36,8 +36,8 @@ from jnn.ops.dtypes import device as device_type
 __all__ = [
     "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "new_zeros", "new_ones",
     "new_empty", "new_full", "new_tensor", "new", "arange", "range", "linspace", "logspace", "eye", "tensor",
-    "as_tensor",
-    "asarray", "from_numpy", "scalar_tensor", "tril_indices", "triu_indices", "rand", "randn", "randint", "randperm",
+    "as_tensor", "asarray", "from_numpy", "frombuffer", "scalar_tensor", "tril_indices", "triu_indices", "rand",
+    "randn", "randint", "randperm",
     "rand_like", "randn_like", "randint_like", "bernoulli", "multinomial", "normal", "poisson", "normal_",
     "uniform_", "bernoulli_", "exponential_", "random_", "Generator", "vander",
 ]
@@ -212,6 +212,18 @@ asarray = as_tensor
 def from_numpy(ndarray: np.ndarray) -> jax.Array:
     """A numpy array as a JAX array (a copy: JAX arrays cannot share numpy's memory and be written through)."""
     return as_array(ndarray, "jnn.ops.from_numpy", "ndarray")
+
+
+def frombuffer(buffer: Any, *, dtype: Any, count: builtins.int = -1, offset: builtins.int = 0,
+               requires_grad: builtins.bool = False) -> jax.Array:
+    """A 1-d array of ``count`` elements of ``dtype`` (-1: all that fit) read from a Python buffer (``bytes``,
+    ``bytearray``, ``memoryview``, ``array.array``) from byte ``offset``; copied, as JAX arrays own their memory.
+
+    >>> frombuffer(bytes([1, 0, 2, 0, 3, 0]), dtype=np.int16, offset=2).tolist()
+    [2, 3]
+    """
+    values = np.frombuffer(buffer, dtype=to_dtype(dtype), count=count, offset=offset)
+    return as_array(values, "jnn.ops.frombuffer", "buffer")
 
 
 def scalar_tensor(s: Any, *, dtype: Any = None, **kwargs: Any) -> jax.Array:
