@@ -170,6 +170,37 @@ def test_linear_errors():
         F.linear(jnp.float32(1.0), jnp.ones((4, 3)))
 
 
+
+@pytest.mark.parametrize("case", ["2d@3d", "2d@2d", "3d@2d", "3d@3d"])
+def test_grouped_mm(case):
+    """torch's grouped_mm on CPU (float32, 16-byte-aligned strides), a group left empty; only what torch defines is
+    compared (its results past offs[-1] are uninitialised memory). Gradients of the 2-d @ 3-d case (MoE forward)."""
+    rng = np.random.default_rng(0)
+    offs = np.array([4, 4, 12], np.int32)
+    shapes = {"2d@3d": ((16, 4), (3, 8, 4)), "2d@2d": ((8, 16), (16, 8)), "3d@2d": ((3, 8, 4), (16, 4)),
+              "3d@3d": ((3, 8, 4), (3, 8, 4))}[case]
+    a, w = (rng.standard_normal(s).astype(np.float32) for s in shapes)
+    # torch's mat_b: a 2-d or 3-d weight transposed (column-major), as MoE layers pass it
+    b = w if case == "2d@2d" else np.swapaxes(w, -1, -2)
+    kwargs = {} if case == "3d@3d" else {"offs": offs}
+    ta, tw = torch.tensor(a, requires_grad=True), torch.tensor(w, requires_grad=True)
+    tb = tw if case == "2d@2d" else tw.transpose(-2, -1)
+    theirs = TF.grouped_mm(ta, tb, **{k: torch.from_numpy(v) for k, v in kwargs.items()})
+    ours = jax.jit(lambda a, b: F.grouped_mm(a, b, **kwargs))(jnp.asarray(a), jnp.asarray(b))
+    defined = {"2d@3d": np.s_[:12], "3d@2d": np.s_[:, :12]}.get(case, np.s_[...])
+    assert ours.shape == tuple(theirs.shape)
+    np.testing.assert_allclose(np.asarray(ours)[defined], theirs.detach().numpy()[defined], rtol=1e-5, atol=1e-5)
+    if case == "2d@3d":
+        theirs[defined].square().sum().backward()
+        grads = jax.grad(lambda a, w: jnp.sum(F.grouped_mm(a, jnp.swapaxes(w, -1, -2), offs=offs)[defined] ** 2),
+                         argnums=(0, 1))(jnp.asarray(a), jnp.asarray(w))
+        np.testing.assert_allclose(grads[0][defined], ta.grad.numpy()[defined], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(grads[1], tw.grad.numpy(), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="offs is required when an operand is 2-D"):
+        F.grouped_mm(jnp.ones((4, 2)), jnp.ones((2, 2)))
+    with pytest.raises(ValueError, match="cannot be multiplied"):
+        F.grouped_mm(jnp.ones((4, 2)), jnp.ones((3, 4, 2)), offs=offs)
+
 # -------------------------------------------------------------------------------------------------- pad
 @FAST
 @given(seed=seeds, shape=st.lists(st.integers(2, 5), min_size=1, max_size=4), data=st.data(),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jnn._arrays import check_same_dtype
 
-__all__ = ["linear", "bilinear"]
+__all__ = ["linear", "bilinear", "grouped_mm"]
 
 
 def linear(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None) -> jax.Array:
@@ -69,3 +71,43 @@ def bilinear(input1: ArrayLike, input2: ArrayLike, weight: ArrayLike, bias: Arra
                              f"({w.shape[0]},)")
         y = y + b
     return y
+
+
+def grouped_mm(mat_a: ArrayLike, mat_b: ArrayLike, *, offs: ArrayLike | None = None, bias: ArrayLike | None = None,
+               out_dtype: Any = None) -> jax.Array:
+    """torch's grouped matrix multiply (mixture-of-experts layers): ``offs`` (int, increasing) ends each group of
+    the jagged dimension of a 2-D operand. 2-D ``(M, K)`` @ 3-D ``(G, K, N)``: rows ``offs[g-1]:offs[g]`` use
+    matrix ``g`` (``jax.lax.ragged_dot``), rows past ``offs[-1]`` give zeros; 2-D @ 2-D: ``K`` is split, one
+    ``(M, N)`` product per group; 3-D ``(G, M, K)`` @ 2-D ``(K, N)``: ``N`` is split; 3-D @ 3-D: a batched
+    product, without ``offs``. ``out_dtype``: the accumulation and result dtype.
+
+    >>> import jnn.functional as F, jax.numpy as jnp
+    >>> F.grouped_mm(jnp.ones((3, 2)), jnp.stack([jnp.eye(2), 2 * jnp.eye(2)]), offs=jnp.array([1, 3])).tolist()
+    [[1.0, 1.0], [2.0, 2.0], [2.0, 2.0]]
+    """
+    a, b = jnp.asarray(mat_a), jnp.asarray(mat_b)
+    if a.ndim not in (2, 3) or b.ndim not in (2, 3):
+        raise ValueError(f"grouped_mm: expected 2-D or 3-D operands, got shapes {a.shape} and {b.shape}")
+    if a.shape[-1] != b.shape[-2] or (a.ndim == b.ndim == 3 and a.shape[0] != b.shape[0]):
+        raise ValueError(f"grouped_mm: shapes {a.shape} and {b.shape} cannot be multiplied (contraction dims "
+                         f"{a.shape[-1]} and {b.shape[-2]}, groups as the first dim of 3-D operands)")
+    if (offs is None) != (a.ndim == b.ndim == 3):
+        raise ValueError("grouped_mm: offs is required when an operand is 2-D, and must be None when both are 3-D")
+    dtype = jnp.dtype(out_dtype if out_dtype is not None else jnp.result_type(a, b))
+    if offs is None:
+        out = jnp.matmul(a, b, preferred_element_type=dtype)
+    else:
+        ends = jnp.asarray(offs).astype(jnp.int32)
+        starts = jnp.concatenate([jnp.zeros(1, jnp.int32), ends[:-1]])
+        if a.ndim == 2 and b.ndim == 3:
+            out = jax.lax.ragged_dot(a, b, (ends - starts).astype(jnp.int32), preferred_element_type=dtype)
+        else:
+            size = a.shape[1] if a.ndim == 2 else b.shape[1]  # the split dim: K (2-D @ 2-D) or N (3-D @ 2-D)
+            index = jnp.arange(size)
+            mask = ((index >= starts[:, None]) & (index < ends[:, None])).astype(a.dtype)  # (groups, size)
+            spec = "mk,gk,kn->gmn" if a.ndim == 2 else "gmk,kn,gn->mn"
+            operands = (a, mask, b) if a.ndim == 2 else (a, b, mask)
+            out = jnp.einsum(spec, *operands, preferred_element_type=dtype)
+    if bias is not None:
+        out = out + jnp.asarray(bias)
+    return out.astype(dtype)
