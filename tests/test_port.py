@@ -315,13 +315,15 @@ def test_methods_on_modules_self_and_literals_are_left():
 
 def test_methods_on_numpy_arrays_made_in_place_are_left():
     # diffusers' schedulers: `(np.arange(0, n) * ratio).round()[::-1].copy().astype(np.int64)` is NumPy's round,
-    # copy and astype (NumPy's max, repeat, transpose differ from torch's); a name may hold a tensor, so it is ported
+    # copy and astype (NumPy's max, repeat, transpose differ from torch's); a name may hold a tensor, so it is ported.
+    # An attribute of one too: ema-pytorch's `np.roots(...).real.max().item()` (ops.max made its float64 a float32)
     same("""\
         import numpy as np
         import torch
         t = (np.arange(0, n) * ratio).round()[::-1].copy().astype(np.int64)
         m = np.linspace(0, 1, 5).max(0)
         r = (2 * np.ones(3)).repeat(2)
+        g = np.roots([1, 7, 16 - t, 12 - t]).real.max().item()
         u = x.round()
         """, """\
         import numpy as np
@@ -329,6 +331,7 @@ def test_methods_on_numpy_arrays_made_in_place_are_left():
         t = (np.arange(0, n) * ratio).round()[::-1].copy().astype(np.int64)
         m = np.linspace(0, 1, 5).max(0)
         r = (2 * np.ones(3)).repeat(2)
+        g = np.roots([1, 7, 16 - t, 12 - t]).real.max().item()
         u = ops.round(x)
         """)
 

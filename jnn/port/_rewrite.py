@@ -712,13 +712,14 @@ class Porter(cst.CSTTransformer):
     def _numpy_made(self, node: cst.BaseExpression) -> bool:
         """Whether an expression is surely a NumPy value, whose methods are NumPy's (``max``, ``repeat`` and
         ``transpose`` differ from torch's): a call of a numpy function (``np.arange(n)``), arithmetic with one
-        (torch code mixes NumPy arrays with numbers, not with tensors), an element or a method's result of one."""
+        (torch code mixes NumPy arrays with numbers, not with tensors), an element, an attribute (``.real``, ``.T``)
+        or a method's result of one."""
         if isinstance(node, cst.Call):
             name = dotted(node.func)
             if name is not None and name.split(".")[0] in self.survey.numpy:
                 return True
             return isinstance(node.func, cst.Attribute) and self._numpy_made(node.func.value)
-        if isinstance(node, cst.Subscript):
+        if isinstance(node, (cst.Subscript, cst.Attribute)):
             return self._numpy_made(node.value)
         if isinstance(node, cst.BinaryOperation):
             return self._numpy_made(node.left) or self._numpy_made(node.right)
