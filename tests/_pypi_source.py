@@ -161,3 +161,9 @@ def modules_as(modules: Mapping[str, types.ModuleType]) -> Iterator[None]:
                 del sys.modules[name]
             else:
                 sys.modules[name] = module
+
+# lucidrains' ema-pytorch, the whole package: EMA (in-place copy_/lerp_ of an EMA copy's parameters and buffers,
+# torch._foreach_* too), EMAPytree/EMATensor, KarrasEMA and PostHocEMA (torch.save'd checkpoints, synthesised EMAs)
+# and EMAModuleWrapper (forward hooks handing the EMA's outputs to the online model).
+EMA_PYTORCH = Wheel("ema-pytorch", "0.8.3", "ema_pytorch", (
+    "__init__.py", "ema_pytree_pytorch.py", "ema_pytorch.py", "post_hoc_ema.py", "ema_module_kwargs.py"))
