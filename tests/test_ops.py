@@ -1288,6 +1288,27 @@ def test_pytree_leaves_updated_in_place_reach_their_lists_and_dicts():
     assert inner[0].tolist() == [0.0, 0.0]  # a tuple's element stays (torch's would change)
 
 
+def test_pytree_leaves_of_a_dict_in_its_insertion_order_as_torchs():
+    # torch's pytree takes a dict's values in insertion order (JAX sorts the keys, and refuses keys that do not sort):
+    # `for name, leaf in zip(batch, tree_leaves(batch))` pairs them as torch's does; the tree comes back as it was
+    import collections
+
+    import torch.utils._pytree as torch_pytree
+
+    from jnn.ops.utils import _pytree
+
+    for tree in ({"b": 1, "a": 2, 3: [4, {"z": 5, "y": None}]}, ({"b": (1, 2), "a": 3}, [{"d": 4, "c": 5}]),
+                 collections.OrderedDict(b=1, a=2), {"a": 1, "b": {"d": 2, "c": 3}}, collections.defaultdict(
+                     list, {"b": 1, "a": 2}), collections.namedtuple("Pair", "x y")({"b": 1, "a": 2}, [3])):
+        leaves, spec = _pytree.tree_flatten(tree)
+        assert leaves == torch_pytree.tree_flatten(tree)[0] == _pytree.tree_leaves(tree), tree
+        theirs = torch_pytree.tree_unflatten(*(lambda l, s: ([v and 10 * v for v in l], s))(
+            *torch_pytree.tree_flatten(tree)))
+        ours = _pytree.tree_unflatten([v and 10 * v for v in leaves], spec)
+        assert repr(ours) == repr(theirs) and type(ours) is type(theirs), (ours, theirs)
+        assert _pytree.tree_structure(tree) == spec
+
+
 # --- in-place methods ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, args", [

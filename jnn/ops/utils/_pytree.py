@@ -19,6 +19,8 @@ value, as JAX compares tree structures), and ``None`` is a leaf in :func:`tree_m
 
 from __future__ import annotations
 
+import collections
+import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -143,9 +145,73 @@ def _note_elements(tree: Any, leaf: Callable[[Any], bool]) -> None:
                 stack.append(child)
 
 
+class _InsertionOrder(dict):
+    """A dict (``factory`` set: a defaultdict) that JAX flattens in its insertion order, as torch's pytree does (JAX
+    sorts a dict's keys, and refuses keys that do not sort); it unflattens to a dict (a defaultdict) again."""
+
+    __slots__ = ("factory",)
+
+    def __init__(self, items: dict, factory: Any) -> None:
+        super().__init__(items)
+        self.factory = factory
+
+
+_PLAIN = object()  # the factory of a plain dict
+
+
+def _insertion_flatten_with_keys(node: _InsertionOrder) -> tuple[list, _Context]:
+    return [(jax.tree_util.DictKey(k), v) for k, v in node.items()], _Context((node.factory is _PLAIN, node.factory,
+                                                                               list(node)))
+
+
+def _insertion_unflatten(context: _Context, children: Iterable) -> dict:
+    plain, factory, keys = context.value
+    items = dict(zip(keys, children, strict=True))
+    return items if plain else collections.defaultdict(factory, items)
+
+
+jax.tree_util.register_pytree_with_keys(
+    _InsertionOrder, _insertion_flatten_with_keys, _insertion_unflatten,
+    lambda node: (list(node.values()), _insertion_flatten_with_keys(node)[1]))
+
+
+def _sorted_keys(keys: list) -> bool:
+    try:
+        return all(a < b for a, b in itertools.pairwise(keys))
+    except TypeError:
+        return False
+
+
+def _in_insertion_order(tree: Any, leaf: Callable[[Any], bool]) -> Any:
+    """``tree`` with each dict whose keys are not in sorted order, through lists, tuples, named tuples and dicts, an
+    :class:`_InsertionOrder`; ``tree`` itself where it has none (the leaves are never copied)."""
+    if leaf(tree):
+        return tree
+    kind = type(tree)
+    if kind is dict or kind is collections.defaultdict:
+        items = {k: _in_insertion_order(v, leaf) for k, v in tree.items()}
+        factory = _PLAIN if kind is dict else tree.default_factory
+        if not _sorted_keys(list(tree)):
+            return _InsertionOrder(items, factory)
+        if all(items[k] is v for k, v in tree.items()):
+            return tree
+        return items if kind is dict else collections.defaultdict(factory, items)
+    if kind is collections.OrderedDict:  # JAX keeps its order; its values may hold dicts
+        items = {k: _in_insertion_order(v, leaf) for k, v in tree.items()}
+        return tree if all(items[k] is v for k, v in tree.items()) else collections.OrderedDict(items)
+    if kind is list or kind is tuple or (isinstance(tree, tuple) and hasattr(tree, "_fields")):
+        new = [_in_insertion_order(child, leaf) for child in tree]
+        if all(a is b for a, b in zip(new, tree, strict=True)):
+            return tree
+        return kind(new) if kind is list or kind is tuple else kind(*new)
+    return tree
+
+
 def tree_flatten(tree: Any, is_leaf: Callable | None = None) -> tuple[list, Any]:
-    """``(leaves, treespec)`` (the treespec is a ``jax.tree_util.PyTreeDef``); ``None`` is a leaf. An in-place
-    function on a leaf taken from a list or dict puts its result back there, as torch's changes the tree's tensor.
+    """``(leaves, treespec)`` (the treespec is a ``jax.tree_util.PyTreeDef``); ``None`` is a leaf, and a dict's
+    values come in its insertion order, as torch's (dicts nested in other classes: in JAX's order, by sorted keys).
+    An in-place function on a leaf taken from a list or dict puts its result back there, as torch's changes the
+    tree's tensor.
 
     >>> from jnn import ops
     >>> tree = {"w": [ops.zeros(2)]}
@@ -155,7 +221,7 @@ def tree_flatten(tree: Any, is_leaf: Callable | None = None) -> tuple[list, Any]
     [1.0, 1.0]
     """
     leaf = _leaf(is_leaf)
-    leaves, spec = jax.tree_util.tree_flatten(tree, is_leaf=leaf)
+    leaves, spec = jax.tree_util.tree_flatten(_in_insertion_order(tree, leaf), is_leaf=leaf)
     if isinstance(tree, (dict, list, tuple)) and not leaf(tree):
         _note_elements(tree, leaf)
     return leaves, spec
@@ -172,5 +238,6 @@ def tree_leaves(tree: Any, is_leaf: Callable | None = None) -> list:
 
 
 def tree_structure(tree: Any, is_leaf: Callable | None = None) -> Any:
-    """The treespec of ``tree`` (a ``jax.tree_util.PyTreeDef``); ``None`` is a leaf."""
-    return jax.tree_util.tree_structure(tree, is_leaf=_leaf(is_leaf))
+    """The treespec of ``tree`` (a ``jax.tree_util.PyTreeDef``, :func:`tree_flatten`'s); ``None`` is a leaf."""
+    leaf = _leaf(is_leaf)
+    return jax.tree_util.tree_structure(_in_insertion_order(tree, leaf), is_leaf=leaf)
