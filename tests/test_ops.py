@@ -1307,6 +1307,10 @@ def test_pytree_leaves_of_a_dict_in_its_insertion_order_as_torchs():
         ours = _pytree.tree_unflatten([v and 10 * v for v in leaves], spec)
         assert repr(ours) == repr(theirs) and type(ours) is type(theirs), (ours, theirs)
         assert _pytree.tree_structure(tree) == spec
+        seen, seen_torch = [], []
+        mapped = _pytree.tree_map(lambda v, seen=seen: seen.append(v) or v, tree)
+        torch_pytree.tree_map(lambda v, seen=seen_torch: seen.append(v) or v, tree)
+        assert seen == seen_torch and repr(mapped) == repr(tree) and type(mapped) is type(tree)
 
 
 # --- in-place methods ------------------------------------------------------------------------------------------------

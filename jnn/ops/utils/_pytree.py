@@ -126,8 +126,11 @@ def _leaf(is_leaf: Callable | None) -> Callable[[Any], bool]:
 
 
 def tree_map(func: Callable, tree: Any, *rests: Any, is_leaf: Callable | None = None) -> Any:
-    """``func`` applied to every leaf (of ``tree`` and the same leaves of ``rests``); ``None`` is a leaf."""
-    return jax.tree_util.tree_map(func, tree, *rests, is_leaf=_leaf(is_leaf))
+    """``func`` applied to every leaf (of ``tree`` and the same leaves of ``rests``), a dict's in its insertion order
+    (:func:`tree_flatten`); ``None`` is a leaf."""
+    leaf = _leaf(is_leaf)
+    return jax.tree_util.tree_map(func, _in_insertion_order(tree, leaf),
+                                  *(_in_insertion_order(rest, leaf) for rest in rests), is_leaf=leaf)
 
 
 def _note_elements(tree: Any, leaf: Callable[[Any], bool]) -> None:
