@@ -1286,6 +1286,11 @@ def test_pytree_leaves_updated_in_place_reach_their_lists_and_dicts():
     inner = (jnp.zeros(2),)
     ops.add_(_pytree.tree_leaves(inner)[0], 1.0)
     assert inner[0].tolist() == [0.0, 0.0]  # a tuple's element stays (torch's would change)
+    from jnn.modules import _pytree as slots
+
+    for _ in range(20):  # only the last 8 flattened trees are remembered (and kept alive)
+        _pytree.tree_leaves([jnp.zeros(1)])
+    assert len(slots._element_trees) == 8 and len(slots._element_handouts) == 8
 
 
 def test_pytree_leaves_of_a_dict_in_its_insertion_order_as_torchs():

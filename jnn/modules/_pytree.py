@@ -22,6 +22,7 @@ which slots recently handed out which arrays, and which slots share an array (ti
 from __future__ import annotations
 
 import gc
+import itertools
 import types
 import weakref
 from collections.abc import Callable
@@ -625,18 +626,29 @@ def moved(old_to_new: dict[int, Any]) -> None:
 
 # The list and dict elements whose arrays torch's pytree functions handed out (``jnn.ops.utils._pytree``'s
 # tree_flatten and tree_leaves: ema-pytorch's EMAPytree lerps the leaves of its trees in place), keyed by the array's
-# id: id(array) -> (container, key), the last _HANDOUTS. A list or dict takes no weak reference, so at most that
-# many containers are kept alive by it; a stale entry is harmless (the element must still hold the array).
+# id: id(array) -> (container, key, flattening), for the trees of the last _ELEMENT_TREES flattenings (flattening ->
+# the ids it noted). A list or dict takes no weak reference, so those trees' containers are kept alive until then; a
+# stale entry is harmless (the element must still hold the array).
 _element_handouts: dict[int, tuple] = {}
+_element_trees: dict[int, list[int]] = {}
+_ELEMENT_TREES = 8
+_flattenings = itertools.count()
 
 
-def note_element(container: list | dict, key: Any, value: Any) -> None:
-    """``container[key]`` (which holds ``value``) was just handed out: an in-place write to ``value`` goes there."""
-    handouts = _element_handouts
-    handouts.pop(id(value), None)
-    handouts[id(value)] = (container, key)
-    if len(handouts) > _HANDOUTS:
-        del handouts[next(iter(handouts))]
+def note_elements(elements: list[tuple[list | dict, Any, Any]]) -> None:
+    """``(container, key, value)`` for the arrays of one flattened tree, ``container[key]`` holding ``value``: an
+    in-place write to ``value`` goes there. Only the last ``_ELEMENT_TREES`` trees' elements are remembered."""
+    flattening = next(_flattenings)
+    ids = _element_trees[flattening] = []
+    for container, key, value in elements:
+        _element_handouts[id(value)] = (container, key, flattening)
+        ids.append(id(value))
+    while len(_element_trees) > _ELEMENT_TREES:
+        oldest = next(iter(_element_trees))
+        for i in _element_trees.pop(oldest):
+            entry = _element_handouts.get(i)
+            if entry is not None and entry[2] == oldest:
+                del _element_handouts[i]
 
 
 def _write_element(old: Any, new: Any) -> bool:
@@ -644,21 +656,23 @@ def _write_element(old: Any, new: Any) -> bool:
     entry = _element_handouts.get(id(old))
     if entry is None:
         return False
-    container, key = entry
+    container, key, flattening = entry
     try:
         if container[key] is not old:
             return False
     except (IndexError, KeyError):
         return False
     container[key] = new
-    note_element(container, key, new)
+    if flattening in _element_trees:  # ``p.mul_(m).add_(q)`` writes twice
+        _element_handouts[id(new)] = entry
+        _element_trees[flattening].append(id(new))
     return True
 
 
 def write_back(old: Any, new: Any) -> bool:
     """Put ``new`` in every slot holding ``old``, starting from the slot that recently handed ``old`` out (tied
     slots included), and count ``new`` as handed out by it (``p.mul_(m).add_(q)`` writes twice); also in the list
-    or dict element that handed it out (:func:`note_element`). False if no slot or element did."""
+    or dict element that handed it out (:func:`note_elements`). False if no slot or element did."""
     element = bool(_element_handouts) and _write_element(old, new)
     entry = _recent_handouts.get(id(old))
     module = None if entry is None else entry[0]()

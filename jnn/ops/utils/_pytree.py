@@ -27,7 +27,7 @@ from typing import Any
 import jax
 
 from jnn._arrays import is_tracer
-from jnn.modules._pytree import note_element
+from jnn.modules._pytree import note_elements
 
 __all__ = ["register_pytree_node", "tree_map", "tree_flatten", "tree_unflatten", "tree_leaves", "tree_structure"]
 
@@ -134,8 +134,9 @@ def tree_map(func: Callable, tree: Any, *rests: Any, is_leaf: Callable | None = 
 
 
 def _note_elements(tree: Any, leaf: Callable[[Any], bool]) -> None:
-    """Remember the list or dict element each concrete array of ``tree`` is (``modules._pytree.note_element``), so
+    """Remember the list or dict element each concrete array of ``tree`` is (``modules._pytree.note_elements``), so
     that an in-place function on a leaf updates the tree, as torch's in-place write changes the tensor in it."""
+    elements = []
     stack = [tree]
     while stack:
         node = stack.pop()
@@ -143,9 +144,11 @@ def _note_elements(tree: Any, leaf: Callable[[Any], bool]) -> None:
         for key, child in items:
             if isinstance(child, jax.Array):
                 if not isinstance(node, tuple) and not is_tracer(child):
-                    note_element(node, key, child)
+                    elements.append((node, key, child))
             elif isinstance(child, (dict, list, tuple)) and not leaf(child):
                 stack.append(child)
+    if elements:
+        note_elements(elements)
 
 
 class _InsertionOrder(dict):
