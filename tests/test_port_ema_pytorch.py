@@ -3,16 +3,17 @@ time, see ``_pypi_source``): ``ema_pytorch`` -> ``ema_pytorch_jnn``, no hand edi
 
 Its classes keep a deep copy of a model and update the copy's tensors in place: ``copy_``/``lerp_`` on
 ``param.data`` read from ``named_parameters()``/``named_buffers()``, ``torch._foreach_copy_``/``_foreach_lerp_``,
-``self.initted.data.copy_(...)``, ``self.step += 1``, ``synth_tensor.add_(...)`` on a generator's parameters; ported,
-jnn's in-place functions write each result back to the slot the array was read from. The model is defined once
-(``MODEL``) and ported along; the online models take the same steps on both sides (noise on the weights, a
-train-mode forward that moves BatchNorm's statistics, torch's state copied into the port), and after every update
-the EMA's whole state_dict (the EMA copy, the online model, ``initted`` and ``step``) is torch's, for EMA in five
-configurations (one by one, foreach, names kept out or copied, continual learning pulling the online model to the
-EMA, a lazily made EMA), KarrasEMA, PostHocEMA (its float16 ``torch.save`` checkpoints are torch's bytes' values, its
-synthesised EMAs torch's), EMAPytree over a dict of tensors and EMAModuleWrapper (a forward hook on the EMA's
-submodule hands its output to the online model's through a kwargs pre-hook). The EMA's forward is torch's eagerly and
-under ``jax.jit``; state_dicts load across (torch's into the port and back, strictly) and the updates go on alike.
+``self.initted.data.copy_(...)``, ``self.step += 1``, ``synth_tensor.add_(...)`` on a generator's parameters, ``lerp_``
+on the leaves of ``torch.utils._pytree.tree_flatten``; ported, jnn's in-place functions write each result back to the
+slot (or list or dict element) the array was read from. The model is defined once (``MODEL``) and ported along; the
+online models take the same steps on both sides (noise on the weights, a train-mode forward that moves BatchNorm's
+statistics, torch's state copied into the port), and after every update the EMA's whole state_dict (the EMA copy,
+the online model, ``initted`` and ``step``) is torch's: EMA in six configurations (one by one, foreach, names kept
+out or copied, continual learning pulling the online model to the EMA, an EMA copy from a given callable, a lazily
+made EMA), KarrasEMA, PostHocEMA (its float16 ``torch.save`` checkpoints hold torch's values, its synthesised EMAs
+are torch's), EMAPytree over a dict of tensors and EMAModuleWrapper (a forward hook on the EMA's submodule hands its
+output to the online model's through a kwargs pre-hook). The EMA's forward is torch's eagerly and under
+``jax.jit``; state_dicts load across (torch's into the port and back, strictly) and the updates go on alike.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ CONFIGS = {
                   ignore_startswith_names={"ln."}),  # copied, left alone, left alone by prefix
     "continual": dict(include_online_model=False, update_model_with_ema_every=3,  # the online model pulled to
                       update_model_with_ema_beta=0.5),                           # the EMA (lerp into the model)
+    "given": dict(ema_model="Net", forward_method_names=("forward",)),  # the EMA copy made by a given callable,
+                                                                        # its forward bound on the EMA
     "lazy": dict(lazy_init_ema=True, coerce_dtype=True, allow_different_devices=True, move_ema_to_online_device=True,
                  inv_gamma=2.0, min_value=0.5),  # the EMA copy made at the first update
 }
@@ -128,7 +131,9 @@ def test_ema_tracks_the_model_as_torch(config, sides):
     kwargs = {**COMMON, **CONFIGS[config]}
     rng = np.random.default_rng(0)
     reference, model = _twins(sides)
-    reference_ema, ema = sides[0].ema.EMA(reference, **kwargs), sides[1].ema.EMA(model, **kwargs)
+    reference_ema, ema = (side.ema.EMA(net, **{k: getattr(side.net, v) if k == "ema_model" else v
+                                                for k, v in kwargs.items()})
+                          for side, net in zip(sides, (reference, model), strict=True))
     for step in range(7):
         _move(reference, model, rng)
         reference_ema.update()
@@ -150,6 +155,7 @@ def test_ema_tracks_the_model_as_torch(config, sides):
         return  # a fresh lazy EMA has no EMA copy to load a state into (torch's neither)
     # torch's EMA state loaded into a new EMA of the port's model, the port's into a new one of torch's: all four go
     # on alike (three more updates: a lerp, a warm-up-free step, the continual pull)
+    kwargs.pop("ema_model", None)
     reference_ema2, ema2 = sides[0].ema.EMA(reference, **kwargs), sides[1].ema.EMA(model, **kwargs)
     ema2.load_state_dict(_numpy(reference_ema.state_dict()), strict=True)
     reference_ema2.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ema.state_dict().items()},
