@@ -553,7 +553,10 @@ class Module:
         else:
             if is_tracer(value):
                 self._leak_check("attribute", name, d.get(name), value)
-            d[name] = value
+            if hasattr(type(getattr(type(self), name, None)), "__set__"):  # a property's setter, as torch's
+                object.__setattr__(self, name, value)
+            else:
+                d[name] = value
             if "_jnn_def" in d:
                 self._changed()
 

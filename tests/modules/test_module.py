@@ -262,6 +262,39 @@ def test_setattr_getattr_delattr_and_none():
     assert "w" in m._buffers and "w" not in m._modules and "w" not in m.state_dict()
 
 
+def test_assignment_to_a_property_calls_its_setter_as_torch():
+    """``self.codebook = codes`` on a module whose class has a ``codebook`` property with a setter calls the setter
+    (vector-quantize-pytorch's ``VectorQuantize.codebook`` copies into its codebook buffer), as torch's
+    ``Module.__setattr__`` does for values that are not parameters, buffers or modules; a property without a setter
+    refuses the assignment. Before, the value went into the instance's ``__dict__`` unseen and the buffer stayed."""
+    def build(nn, zeros):
+        class Quantizer(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("embed", zeros(2))
+
+            @property
+            def codebook(self):
+                return self.embed * 1
+
+            @codebook.setter
+            def codebook(self, codes):
+                self.embed = codes + 1
+
+            @property
+            def size(self):
+                return 2
+
+        return Quantizer()
+
+    for q, make in ((build(torch.nn, torch.zeros), torch.tensor), (build(jnn, jnp.zeros), jnp.asarray)):
+        q.codebook = make([1.0, 2.0])
+        assert np.asarray(q.embed).tolist() == np.asarray(q.codebook).tolist() == [2.0, 3.0]
+        assert "codebook" not in q.__dict__
+        with pytest.raises(AttributeError):
+            q.size = 3
+
+
 def test_assigning_another_modules_parameter_registers_it():
     """torch's ``self.a = other.a`` with ``other.a`` a Parameter registers it on ``self`` (open_clip's CLIP takes
     its text tower's positional_embedding so); an array that is no module's parameter stays a plain attribute."""
