@@ -167,3 +167,10 @@ def modules_as(modules: Mapping[str, types.ModuleType]) -> Iterator[None]:
 # and EMAModuleWrapper (forward hooks handing the EMA's outputs to the online model).
 EMA_PYTORCH = Wheel("ema-pytorch", "0.8.3", "ema_pytorch", (
     "__init__.py", "ema_pytree_pytorch.py", "ema_pytorch.py", "post_hoc_ema.py", "ema_module_kwargs.py"))
+
+# lucidrains' vector-quantize-pytorch: VectorQuantize (EMA codebooks updated in place, k-means init, dead-code
+# expiry), ResidualVQ/GroupedResidualVQ, FSQ, LFQ and LatentQuantize; the other quantizers (and utils.py, which
+# imports them all) left out.
+VECTOR_QUANTIZE = Wheel("vector-quantize-pytorch", "1.32.0", "vector_quantize_pytorch", (
+    "__init__.py", "finite_scalar_quantization.py", "lookup_free_quantization.py", "latent_quantization.py",
+    "residual_vq.py", "vector_quantize_pytorch.py"))
