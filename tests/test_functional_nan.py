@@ -97,6 +97,7 @@ CASES = {
     "feature_alpha_dropout": ([(4, 6)], lambda L, x: L.F.feature_alpha_dropout(x, 0.5, training=False)),
     "linear": ([(4, 6), (3, 6), (3,)], lambda L, x, w, b: L.F.linear(x, w, b)),
     "bilinear": ([(4, 5), (4, 6), (3, 5, 6), (3,)], lambda L, a, b, w, c: L.F.bilinear(a, b, w, c)),
+    "grouped_mm": ([(8, 4), (2, 4, 4)], lambda L, a, b: L.F.grouped_mm(a, b, offs=L(np.array([3, 8], np.int32)))),
     "nll_loss": ([(4, 6)], lambda L, x: L.F.nll_loss(x, L.long([0, 5, 2, 1]))),
     "cross_entropy": ([(4, 6)], lambda L, x: L.F.cross_entropy(x, L.long([0, 5, 2, 1]), label_smoothing=0.1)),
     "linear_cross_entropy": ([(4, 5), (6, 5)], lambda L, x, w: L.F.linear_cross_entropy(
@@ -198,6 +199,9 @@ EXTRA_MODES = {  # further calls of functions whose modes take different paths
         x, (g.tanh() if L.is_torch else jnp.tanh(g)), mode="bicubic", padding_mode="reflection")),
     "interpolate nearest-exact": ([X], lambda L, x: L.F.interpolate(x, size=(3, 7), mode="nearest-exact")),
     "interpolate area": ([X], lambda L, x: L.F.interpolate(x, size=(2, 3), mode="area")),
+    "grouped_mm 2d@2d": ([(4, 8), (8, 4)], lambda L, a, b: L.F.grouped_mm(a, b, offs=L(np.array([4, 8], np.int32)))),
+    "grouped_mm 3d@2d": ([(2, 4, 4), (4, 8)],
+                         lambda L, a, b: L.F.grouped_mm(a, b, offs=L(np.array([4, 8], np.int32)))),
     "interpolate linear": ([(2, 3, 6)], lambda L, x: L.F.interpolate(x, size=9, mode="linear")),
     "interpolate trilinear": ([(1, 2, 3, 3, 3)], lambda L, x: L.F.interpolate(x, size=5, mode="trilinear")),
     "pad replicate": ([X], lambda L, x: L.F.pad(x, (1, 2, 2, 1), mode="replicate")),
@@ -249,8 +253,10 @@ def run(name, arrays):
 # - a NaN/inf in a convolution's *weight* poisons the outputs it touches; whether the border outputs that also
 #   touch zero padding (or the zeros a transposed convolution inserts) become NaN depends on the backend (oneDNN
 #   skips them, XLA multiplies 0 * NaN), so only positions where both are finite are compared;
+# - grouped_mm of 2-d @ 3-d is jax.lax.ragged_dot, a masked dense product on XLA:CPU: a NaN/inf in one group's
+#   weight also reaches the other groups' rows (0 * NaN); the 2-d @ 2-d and 3-d @ 2-d splits select, as torch;
 # - torch's vectorised gelu gives NaN for +inf (its one-element path, and the exact formula, give inf).
-BACKEND_DEPENDENT = {("conv1d", 1), ("conv_transpose1d", 1), ("conv_transpose3d", 1)}
+BACKEND_DEPENDENT = {("conv1d", 1), ("conv_transpose1d", 1), ("conv_transpose3d", 1), ("grouped_mm", 1)}
 
 
 @pytest.mark.parametrize(("name", "which", "special", "where"), PARAMS,

@@ -20,6 +20,8 @@ is small and documented:
 - NaN and infinities propagate as in torch (a test compares every function). One backend difference: a NaN/inf in
   a convolution's weight poisons the outputs it touches, and whether the border outputs that only meet zero
   padding (or a transposed convolution's inserted zeros) turn NaN too differs between torch's oneDNN and XLA.
+  Likewise ``grouped_mm`` of a 2-D input and 3-D weights (``jax.lax.ragged_dot``): XLA:CPU computes it as a masked
+  dense product, so a NaN/inf in one group's weight also turns the other groups' rows NaN (torch: its rows only).
   torch's vectorised ``gelu`` gives NaN for +inf; jnn gives inf, as torch's scalar path does.
 - ``cross_entropy`` raises for ``label_smoothing < 0`` (torch silently ignores it for class-index targets).
 - Max-type pools (``max_pool1d/2d/3d``, adaptive, fractional): where a window holds a NaN, values and indices

@@ -104,10 +104,13 @@ def grouped_mm(mat_a: ArrayLike, mat_b: ArrayLike, *, offs: ArrayLike | None = N
         else:
             size = a.shape[1] if a.ndim == 2 else b.shape[1]  # the split dim: K (2-D @ 2-D) or N (3-D @ 2-D)
             index = jnp.arange(size)
-            mask = ((index >= starts[:, None]) & (index < ends[:, None])).astype(a.dtype)  # (groups, size)
-            spec = "mk,gk,kn->gmn" if a.ndim == 2 else "gmk,kn,gn->mn"
-            operands = (a, mask, b) if a.ndim == 2 else (a, b, mask)
-            out = jnp.einsum(spec, *operands, preferred_element_type=dtype)
+            mask = (index >= starts[:, None]) & (index < ends[:, None])  # (groups, size)
+            if a.ndim == 2:  # selected, not multiplied by the mask: a NaN stays in its own group, as in torch
+                a_g, b_g = jnp.where(mask[:, None, :], a, 0), jnp.where(mask[:, :, None], b, 0)
+                out = jnp.einsum("gmk,gkn->gmn", a_g, b_g, preferred_element_type=dtype)
+            else:
+                full = jnp.einsum("gmk,kn->gmn", a, b, preferred_element_type=dtype)
+                out = jnp.where(mask[:, None, :], full, 0).sum(0, dtype=dtype)
     if bias is not None:
         out = out + jnp.asarray(bias)
     return out.astype(dtype)
