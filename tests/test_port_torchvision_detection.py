@@ -222,10 +222,10 @@ def _images() -> list[np.ndarray]:
 
 def _assert_same_detections(got: dict, expected: dict, extent: float) -> None:
     """The same detections, in the same order but among equal scores (each torch detection is paired with the
-    port's nearest one of the same label and score). Boxes and keypoints within 1e-4 of the image ``extent``, the
-    other outputs (keypoint logits, mask probabilities) within 1e-4 of their largest value: they come out of a
-    deep random-weight network whose float32 rounding grows with depth (the classification tests allow the same
-    for ResNet-50), boxes through exp() too. Scores match within 1e-5."""
+    port's nearest one of the same label and score). Boxes and keypoints within 1e-4 of the image ``extent``,
+    keypoint logits within 1e-4 of their largest value, mask probabilities (pasted at the boxes) within 1e-3: they
+    come out of a deep random-weight network whose float32 rounding grows with depth (the classification tests allow
+    the same for ResNet-50), boxes through exp() too. Scores match within 1e-5."""
     scores, boxes, labels = (np.asarray(got[k]) for k in ("scores", "boxes", "labels"))
     assert len(scores) == len(expected["scores"]) > 0
     order: list[int] = []
@@ -240,7 +240,10 @@ def _assert_same_detections(got: dict, expected: dict, extent: float) -> None:
     np.testing.assert_allclose(boxes[order], expected["boxes"].numpy(), rtol=1e-4, atol=1e-4 * extent)
     for key in sorted(set(expected) - {"boxes", "scores", "labels"}):
         values, want = np.asarray(got[key])[order], expected[key].numpy()
-        atol = 1e-4 * (extent if key == "keypoints" else float(np.abs(want).max()))
+        # masks are pasted into the image at the (1e-4 * extent) boxes: a box edge that moves by a rounding error
+        # moves the interpolated mask values at that edge by up to ~1e-3 of their largest
+        scale = {"keypoints": extent, "masks": 10 * float(np.abs(want).max())}.get(key, float(np.abs(want).max()))
+        atol = 1e-4 * scale
         np.testing.assert_allclose(values, want, rtol=1e-4, atol=atol, err_msg=key)
 
 
