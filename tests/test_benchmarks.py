@@ -29,8 +29,9 @@ def test_same_function_from_same_weights(module):
         np.testing.assert_allclose(value, reference, rtol=1e-4, atol=1e-5, err_msg=framework)
 
 
-# one worker runs this file (pytest-xdist's --dist loadfile, pyproject.toml): the tiny benchmark run below
-# (~4 min) is a module fixture, which each worker given one of its tests would make again
+# one worker runs this file: the tiny benchmark run below (~4 min) is a module fixture, which each pytest-xdist
+# worker given one of its tests would make again
+pytestmark = pytest.mark.xdist_group("benchmarks")
 
 
 @pytest.fixture(scope="module")

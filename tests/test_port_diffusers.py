@@ -25,6 +25,10 @@ from helpers import jitted, load_twin
 
 import jnn
 
+# one pytest-xdist worker runs this file: its module fixture ports diffusers (over a minute), which each worker
+# given one of its tests would make again
+pytestmark = pytest.mark.xdist_group("diffusers")
+
 pytest.importorskip("diffusers")
 diffusers = source.load("diffusers")  # the installed package, with its models imported
 

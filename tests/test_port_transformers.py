@@ -23,6 +23,10 @@ import torch
 
 import jnn
 
+# one pytest-xdist worker runs this file: its module fixture ports transformers (over a minute), which each worker
+# given one of its tests would make again
+pytestmark = pytest.mark.xdist_group("transformers")
+
 pytest.importorskip("transformers")
 transformers = source.load("transformers")  # the installed package, with its models imported
 
