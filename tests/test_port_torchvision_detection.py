@@ -242,8 +242,8 @@ def _assert_same_detections(got: dict, expected: dict, extent: float) -> None:
         values, want = np.asarray(got[key])[order], expected[key].numpy()
         # masks are pasted into the image at the (1e-4 * extent) boxes: a box edge that moves by a rounding error
         # moves the interpolated mask values at that edge by up to ~1e-3 of their largest
-        scale = {"keypoints": extent, "masks": 10 * float(np.abs(want).max())}.get(key, float(np.abs(want).max()))
-        atol = 1e-4 * scale
+        largest = float(np.abs(want).max())
+        atol = {"keypoints": 1e-4 * extent, "masks": 1e-3 * largest}.get(key, 1e-4 * largest)
         np.testing.assert_allclose(values, want, rtol=1e-4, atol=atol, err_msg=key)
 
 
